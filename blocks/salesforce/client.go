@@ -1,0 +1,414 @@
+package salesforce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// DefaultAPIVersion is the REST API version used unless [WithAPIVersion]
+// says otherwise (Spring '26).
+const DefaultAPIVersion = "66.0"
+
+// DefaultTimeout bounds a call whose context has no deadline.
+const DefaultTimeout = 30 * time.Second
+
+// maxResponseBody bounds what the client reads of one response. A query page
+// holds at most 2000 records, far below this.
+const maxResponseBody = 64 << 20
+
+// TokenSource supplies the bearer token of every request. It must be safe
+// for concurrent use. The token's "instance_url" extra, as Salesforce's token
+// endpoint returns it, gives the instance URL when the client has none
+// configured.
+type TokenSource interface {
+	Token(ctx context.Context) (*oauth2.Token, error)
+}
+
+// TokenInvalidator is implemented by token sources that can drop a token
+// Salesforce rejected. On 401 INVALID_SESSION_ID the client calls
+// Invalidate with exactly the token that failed, asks for a token again and
+// retries the request once. A source must ignore the call when it already
+// holds a newer token.
+type TokenInvalidator interface {
+	Invalidate(failed *oauth2.Token)
+}
+
+// StaticToken returns a [TokenSource] that always returns the same access
+// token, for tests and one-off tools. It cannot refresh: when Salesforce
+// rejects the token, calls fail with [KindSessionExpired].
+func StaticToken(accessToken, instanceURL string) TokenSource {
+	tok := (&oauth2.Token{AccessToken: accessToken, TokenType: "Bearer"}).
+		WithExtra(map[string]any{"instance_url": instanceURL})
+	return staticSource{tok}
+}
+
+type staticSource struct{ tok *oauth2.Token }
+
+func (s staticSource) Token(context.Context) (*oauth2.Token, error) { return s.tok, nil }
+
+// Usage is the org's API request usage, from the Sforce-Limit-Info header
+// (api-usage=Used/Max).
+type Usage struct {
+	Used, Max int
+}
+
+// Client calls one Salesforce org's REST API with one integration account's
+// tokens. Create it with [New]; it is safe for concurrent use.
+type Client struct {
+	ts          TokenSource
+	instanceURL string
+	version     string
+	hc          *http.Client
+	timeout     time.Duration
+	onUsage     func(Usage)
+	userAgent   string
+	usage       atomic.Pointer[Usage]
+}
+
+// Option configures a [Client].
+type Option func(*Client) error
+
+// WithInstanceURL sets the instance URL (https://MyDomain.my.salesforce.com).
+// Defaults to the "instance_url" that came with the token.
+func WithInstanceURL(u string) Option {
+	return func(c *Client) error {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return fmt.Errorf("salesforce: instance URL %q is not an absolute http(s) URL", u)
+		}
+		c.instanceURL = strings.TrimRight(u, "/")
+		return nil
+	}
+}
+
+var versionRE = regexp.MustCompile(`^[0-9]{2,3}\.0$`)
+
+// WithAPIVersion sets the REST API version, written "66.0" (a leading "v" is
+// accepted). Defaults to [DefaultAPIVersion].
+func WithAPIVersion(v string) Option {
+	return func(c *Client) error {
+		v = strings.TrimPrefix(v, "v")
+		if !versionRE.MatchString(v) {
+			return fmt.Errorf("salesforce: API version %q is not of the form 66.0", v)
+		}
+		c.version = v
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client. Defaults to [SharedHTTPClient], whose
+// connection pool is sized for hundreds of concurrent calls.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("salesforce: nil HTTP client")
+		}
+		c.hc = hc
+		return nil
+	}
+}
+
+// WithTimeout bounds each call whose context carries no deadline. Defaults
+// to [DefaultTimeout].
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("salesforce: timeout %v must be positive", d)
+		}
+		c.timeout = d
+		return nil
+	}
+}
+
+// WithUsageObserver calls f with the API usage of every response that
+// carries a Sforce-Limit-Info header. f runs on the caller's goroutine and
+// must be fast.
+func WithUsageObserver(f func(Usage)) Option {
+	return func(c *Client) error {
+		c.onUsage = f
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header. Defaults to "sfblocks".
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		c.userAgent = ua
+		return nil
+	}
+}
+
+var sharedHTTPClient = &http.Client{
+	Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	},
+	// No overall Timeout: every call carries a context deadline instead, so
+	// that a job's own deadline is what bounds it.
+}
+
+// SharedHTTPClient returns the process-wide HTTP client that clients use by
+// default: keep-alive pooling with up to 512 idle connections per host, so
+// that concurrent jobs reuse connections instead of opening new ones.
+func SharedHTTPClient() *http.Client { return sharedHTTPClient }
+
+// New returns a client that takes its tokens from ts.
+func New(ts TokenSource, opts ...Option) (*Client, error) {
+	if ts == nil {
+		return nil, errors.New("salesforce: nil token source (use auth's cached source, or StaticToken in tests)")
+	}
+	c := &Client{
+		ts:        ts,
+		version:   DefaultAPIVersion,
+		hc:        sharedHTTPClient,
+		timeout:   DefaultTimeout,
+		userAgent: "sfblocks",
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// APIVersion returns the REST API version the client uses, such as "66.0".
+func (c *Client) APIVersion() string { return c.version }
+
+// Usage returns the API usage from the last response that reported it, and
+// false when none has yet.
+func (c *Client) Usage() (Usage, bool) {
+	u := c.usage.Load()
+	if u == nil {
+		return Usage{}, false
+	}
+	return *u, true
+}
+
+// request is one REST call. path is relative to /services/data/vXX.X unless
+// it starts with /services/.
+type request struct {
+	method string
+	path   string
+	query  url.Values
+	body   any
+	header http.Header
+}
+
+// response is a REST answer with a 2xx or 300 status.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (c *Client) dataPath(p string) string {
+	if strings.HasPrefix(p, "/services/") {
+		return p
+	}
+	return "/services/data/v" + c.version + p
+}
+
+// do sends r, retrying once with a fresh token after 401 INVALID_SESSION_ID.
+// Statuses other than 2xx and 300 come back as *APIError.
+func (c *Client) do(ctx context.Context, r request) (*response, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	var body []byte
+	if r.body != nil {
+		var err error
+		if body, err = json.Marshal(r.body); err != nil {
+			return nil, fmt.Errorf("salesforce: encode request body: %w", err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		tok, err := c.ts.Token(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("salesforce: get access token: %w", err)
+		}
+		resp, err := c.send(ctx, tok, r, body)
+		var apiErr *APIError
+		if attempt == 0 && errors.As(err, &apiErr) && apiErr.ErrorCode == CodeInvalidSessionID {
+			if inv, ok := c.ts.(TokenInvalidator); ok {
+				inv.Invalidate(tok)
+				continue
+			}
+		}
+		return resp, err
+	}
+}
+
+func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []byte) (*response, error) {
+	base := c.instanceURL
+	if base == "" {
+		if s, _ := tok.Extra("instance_url").(string); s != "" {
+			base = strings.TrimRight(s, "/")
+		}
+	}
+	if base == "" {
+		return nil, errors.New("salesforce: no instance URL: configure one, or use a token source whose tokens carry instance_url")
+	}
+	u := base + c.dataPath(r.path)
+	if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("salesforce: build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range r.header {
+		req.Header[k] = vs
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		// url.Error repeats the URL, which holds no secret; the token is in a
+		// header and never part of the message.
+		if ctx.Err() != nil {
+			return nil, &transportError{op: r.method + " " + r.path, err: ctx.Err()}
+		}
+		return nil, &transportError{op: r.method + " " + r.path, err: err}
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBody))
+	if err != nil {
+		return nil, &transportError{op: "read response of " + r.method + " " + r.path, err: err}
+	}
+	c.observeUsage(res.Header.Get("Sforce-Limit-Info"))
+	if res.StatusCode/100 == 2 || res.StatusCode == http.StatusMultipleChoices {
+		return &response{status: res.StatusCode, header: res.Header, body: data}, nil
+	}
+	return nil, parseAPIError(res.StatusCode, data)
+}
+
+func (c *Client) observeUsage(h string) {
+	if h == "" {
+		return
+	}
+	u, ok := ParseLimitInfo(h)
+	if !ok {
+		return
+	}
+	c.usage.Store(&u)
+	if c.onUsage != nil {
+		c.onUsage(u)
+	}
+}
+
+// ParseLimitInfo parses a Sforce-Limit-Info header value such as
+// "api-usage=18/5000" (possibly followed by "; per-app-api-usage=...").
+func ParseLimitInfo(h string) (Usage, bool) {
+	for _, part := range strings.Split(h, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(k, "api-usage") {
+			continue
+		}
+		used, max, ok := strings.Cut(v, "/")
+		if !ok {
+			return Usage{}, false
+		}
+		u, err1 := strconv.Atoi(strings.TrimSpace(used))
+		m, err2 := strconv.Atoi(strings.TrimSpace(max))
+		if err1 != nil || err2 != nil {
+			return Usage{}, false
+		}
+		return Usage{Used: u, Max: m}, true
+	}
+	return Usage{}, false
+}
+
+type wireError struct {
+	Message   string   `json:"message"`
+	ErrorCode string   `json:"errorCode"`
+	Fields    []string `json:"fields"`
+}
+
+// parseAPIError reads Salesforce's error array; a body in another shape
+// (an HTML error page from a proxy, an OAuth-style object) still yields an
+// *APIError with the status, so classification works on the status alone.
+func parseAPIError(status int, body []byte) *APIError {
+	e := &APIError{StatusCode: status, Body: truncate(body, maxErrorBody)}
+	var arr []wireError
+	if err := json.Unmarshal(body, &arr); err == nil && len(arr) > 0 {
+		e.ErrorCode, e.Message, e.Fields = arr[0].ErrorCode, arr[0].Message, arr[0].Fields
+		return e
+	}
+	var one wireError
+	if err := json.Unmarshal(body, &one); err == nil && one.ErrorCode != "" {
+		e.ErrorCode, e.Message, e.Fields = one.ErrorCode, one.Message, one.Fields
+		return e
+	}
+	e.ErrorCode = CodeHTTPError
+	e.Message = http.StatusText(status)
+	if status == http.StatusServiceUnavailable {
+		e.ErrorCode = CodeServerUnavailable
+	}
+	return e
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return append([]byte(nil), b...)
+}
+
+var apiNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}$`)
+
+// ValidAPIName reports whether s is a well-formed Salesforce API name for an
+// object or field (letters, digits and underscores, starting with a letter,
+// at most 80 characters; custom names end in __c and the like).
+func ValidAPIName(s string) bool {
+	return apiNameRE.MatchString(s)
+}
+
+func checkName(what, s string) error {
+	if !ValidAPIName(s) {
+		return fmt.Errorf("%w: %s %q (use the API name, such as Contact or My_Field__c)", ErrInvalidName, what, s)
+	}
+	return nil
+}
+
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("salesforce: decode response: %w", err)
+	}
+	return nil
+}
