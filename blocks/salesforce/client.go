@@ -250,7 +250,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.ts.Token(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("salesforce: get access token: %w", err)
+			return nil, &TokenError{Err: err}
 		}
 		resp, err := c.send(ctx, tok, r, body)
 		var apiErr *APIError

@@ -185,3 +185,16 @@ func (e *transportError) Unwrap() error { return e.err }
 // field name is not a valid Salesforce API name. Names go into URL paths, so
 // the client refuses anything else rather than escaping it.
 var ErrInvalidName = errors.New("salesforce: invalid API name")
+
+// TokenError wraps a failure of the [TokenSource]: no request was sent.
+// Whether it is worth retrying is the token source's to say (package auth's
+// errors carry a code); [Classify] treats it by what it wraps.
+type TokenError struct {
+	Err error
+}
+
+// Error implements error.
+func (e *TokenError) Error() string { return "salesforce: get access token: " + e.Err.Error() }
+
+// Unwrap returns the token source's error.
+func (e *TokenError) Unwrap() error { return e.Err }

@@ -1,0 +1,81 @@
+// Package sfsim is an in-memory Salesforce org that speaks the documented
+// REST and OAuth wire format: the stand-in for Salesforce wherever sfblocks
+// is tested or demonstrated, since the real thing cannot be reached from here.
+//
+// In the flow (NATS → worker → blocks → blocks/salesforce ← auth), sfsim sits
+// at the far end of the HTTP calls made by blocks/salesforce and auth. It
+// answers with Salesforce's status codes, JSON shapes, error codes and
+// headers, so any Salesforce client works against it unchanged (its tests run
+// github.com/simpleforce/simpleforce against it). The data lives in
+// [simdb.DB], which parses SOQL and SOSL and validates writes; sfsim is the
+// HTTP side.
+//
+// # What it serves
+//
+// One listener plays two hosts, told apart by the Host header:
+// http://127.0.0.1:PORT stands for login.salesforce.com ([Server.LoginURL])
+// and http://localhost:PORT for the org's My Domain ([Server.MyDomainURL],
+// also the instance_url of every token).
+//
+//   - /services/oauth2/authorize: web server flow with PKCE (S256). It
+//     auto-approves as a pre-authorized admin user and redirects back with
+//     code and state.
+//   - /services/oauth2/token: authorization_code, refresh_token and
+//     client_credentials (the last only on the My Domain host), client
+//     authentication by form fields or HTTP Basic. Answers carry
+//     access_token, refresh_token (when granted), signature, scope,
+//     instance_url, id, token_type and issued_at, and no expires_in, as
+//     Salesforce does. Optional refresh token rotation with family
+//     revocation on reuse ([Options.RotateRefreshTokens]).
+//   - /services/oauth2/revoke and /services/oauth2/introspect.
+//   - /services/data/ (versions), /services/data/vXX.X/ (resources),
+//     sobjects (describeGlobal, basic info, describe, get, create, update,
+//     delete, upsert by external ID), query and queryAll with query locators
+//     and Sforce-Query-Options batch sizes, search, parameterizedSearch (GET
+//     and POST), composite/sobjects (collection create with allOrNone) and
+//     limits. Every authenticated answer carries Sforce-Limit-Info and counts
+//     against [Options.DailyAPILimit].
+//   - /_sim/: test controls, JSON in and out, no auth: GET/PUT/DELETE
+//     /_sim/faults ([FaultConfig]), GET /_sim/stats ([Stats]), GET/PUT
+//     /_sim/usage (daily requests used), POST /_sim/expire-sessions, POST
+//     /_sim/reset (faults, stats, usage), POST /_sim/token (mint a token
+//     without OAuth, like [Server.IssueToken]).
+//
+// # Using it from Go tests
+//
+//	srv, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
+//	if err != nil { t.Fatal(err) }
+//	t.Cleanup(func() { srv.Close() })
+//	cfg := clientcredentials.Config{
+//		ClientID: sfsim.DefaultClientID, ClientSecret: sfsim.DefaultClientSecret,
+//		TokenURL: srv.MyDomainURL() + "/services/oauth2/token",
+//	}
+//	tok, err := cfg.Token(ctx) // tok.Extra("instance_url") is srv.InstanceURL()
+//
+// Or, for tests that are not about OAuth, mint a token directly with
+// [Server.IssueToken]. httptest.NewServer(srv.Handler()) works too; request
+// the same port via "localhost" to reach the My Domain host.
+//
+// Faults are injected with [Server.Faults] (latency, error rates, outages
+// that answer 503 or drop connections, UNABLE_TO_LOCK_ROW on the next
+// writes), sessions are expired with [Server.ExpireAllSessions], and
+// [Server.Stats] counts calls by kind, token grants and records created.
+//
+// # Running it as `sfblocks sim`
+//
+// The command starts [Start] with flags mapped onto [Options] (client ID and
+// secret, callback URLs, session timeout, rotation, daily limit, token
+// latency) and prints LoginURL and MyDomainURL. Faults can then be driven
+// over HTTP:
+//
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"errors":[{"rate":0.1,"status":503}]}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"latency":{"distribution":"normal","mean":"200ms","stdDev":"50ms"}}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"outage":{"mode":"refuse"}}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"lockRows":3}'
+//	curl localhost:PORT/_sim/stats
+//	curl -X POST localhost:PORT/_sim/expire-sessions
+//	curl -X POST localhost:PORT/_sim/reset
+//
+// The /_sim endpoints have no authentication: the simulator is for loopback
+// test use only.
+package sfsim

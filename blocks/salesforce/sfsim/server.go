@@ -1,0 +1,319 @@
+package sfsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
+)
+
+// Defaults applied by [New] to zero fields of [Options].
+const (
+	DefaultClientID       = "sfsim-client-id"
+	DefaultClientSecret   = "sfsim-client-secret"
+	DefaultSessionTimeout = 2 * time.Hour
+	DefaultDailyAPILimit  = 15000
+	// DefaultMaxQueryCursors is how many query locators stay open at once;
+	// Salesforce documents 10 per user, releasing the oldest when an 11th opens.
+	DefaultMaxQueryCursors = 10
+	// LatestAPIVersion is the newest API version the simulator serves by default.
+	LatestAPIVersion = "66.0"
+)
+
+// Options configures a [Server]. The zero value works: every field has a
+// default, listed on the field. The field names map one to one onto the
+// flags of `sfblocks sim`.
+type Options struct {
+	// ClientID is the consumer key of the External Client App the simulator
+	// accepts. Defaults to "sfsim-client-id". Any other client_id gets
+	// invalid_client_id "client identifier invalid".
+	ClientID string
+	// ClientSecret is that app's consumer secret. Defaults to
+	// "sfsim-client-secret". A wrong secret gets invalid_client
+	// "invalid client credentials".
+	ClientSecret string
+	// CallbackURLs are the registered redirect URIs, compared exactly. When
+	// empty, any http loopback URL (host 127.0.0.1, [::1] or localhost, any
+	// port and path) is accepted: a test convenience that real Salesforce
+	// does not offer.
+	CallbackURLs []string
+	// SessionTimeout is the lifetime of an access token from issue. Defaults
+	// to 2 hours. An expired token gets 401 INVALID_SESSION_ID on data calls;
+	// the refresh token stays usable.
+	SessionTimeout time.Duration
+	// RotateRefreshTokens turns on refresh token rotation: every refresh
+	// returns a new refresh token and retires the old one; presenting a
+	// retired one revokes the whole token family (every refresh and access
+	// token descending from the authorization) with invalid_grant "expired
+	// access/refresh token"; a second refresh with a token whose refresh is
+	// still in flight gets invalid_grant "token request is already being
+	// processed". Defaults to off, Salesforce's default, where refreshes
+	// return no refresh token and the original one stays valid.
+	RotateRefreshTokens bool
+	// DailyAPILimit is the org's daily REST request allocation. Defaults to
+	// 15000. Past it data calls get 403 REQUEST_LIMIT_EXCEEDED.
+	DailyAPILimit int
+	// TokenLatency is added to every successful token grant before it is
+	// answered, so tests can hold refreshes in flight. Defaults to none.
+	TokenLatency time.Duration
+	// APIVersions are the versions served under /services/data, oldest
+	// first. Defaults to "31.0" through "66.0". Any other version gets 404
+	// NOT_FOUND.
+	APIVersions []string
+	// MaxQueryCursors is how many query locators stay open at once; opening
+	// another releases the oldest, whose nextRecordsUrl then gets 400
+	// INVALID_QUERY_LOCATOR. Defaults to 10, as Salesforce documents.
+	MaxQueryCursors int
+	// QueryLocatorTimeout is how long an unused query locator lives.
+	// Defaults to 15 minutes, as Salesforce documents.
+	QueryLocatorTimeout time.Duration
+	// Username is the pre-authorized admin user every token acts as.
+	// Defaults to "admin@sfsim.example".
+	Username string
+	// DB holds the org's data. Defaults to simdb.Default() (schema and seed
+	// data), which then shares the Now clock.
+	DB *simdb.DB
+	// Now is the clock. Defaults to time.Now. Token and code expiry,
+	// issued_at, outage ends and locator expiry read it, so tests can move
+	// time instead of sleeping.
+	Now func() time.Time
+}
+
+// Server is an in-memory Salesforce org: OAuth endpoints under
+// /services/oauth2, REST under /services/data, and test controls under
+// /_sim. It is safe for concurrent use.
+type Server struct {
+	opts   Options
+	db     *simdb.DB
+	faults *Faults
+	stats  statsCounter
+	tokens *tokenStore
+	cursor *cursorStore
+	mux    *http.ServeMux
+
+	latMu          sync.Mutex
+	tokenLatency   time.Duration
+	latencyChanged chan struct{}
+
+	mu       sync.Mutex
+	apiUsed  int
+	httpSrv  *http.Server
+	listener net.Listener
+	port     string
+}
+
+// New builds a Server from opts, filling defaults. It fails when the default
+// database cannot be loaded or an option is out of range. Use [Server.Handler]
+// with httptest, or [Start] to listen on an address.
+func New(opts Options) (*Server, error) {
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.SessionTimeout == 0 {
+		opts.SessionTimeout = DefaultSessionTimeout
+	}
+	if opts.SessionTimeout < 0 {
+		return nil, fmt.Errorf("sfsim: SessionTimeout %v is negative (use a positive duration or 0 for the 2h default)", opts.SessionTimeout)
+	}
+	if opts.DailyAPILimit == 0 {
+		opts.DailyAPILimit = DefaultDailyAPILimit
+	}
+	if opts.DailyAPILimit < 0 {
+		return nil, fmt.Errorf("sfsim: DailyAPILimit %d is negative", opts.DailyAPILimit)
+	}
+	if opts.TokenLatency < 0 {
+		return nil, fmt.Errorf("sfsim: TokenLatency %v is negative", opts.TokenLatency)
+	}
+	if len(opts.APIVersions) == 0 {
+		opts.APIVersions = defaultVersions()
+	}
+	for _, v := range opts.APIVersions {
+		if _, ok := versionLabel(v); !ok {
+			return nil, fmt.Errorf("sfsim: API version %q is not of the form NN.0 (e.g. %q)", v, LatestAPIVersion)
+		}
+	}
+	if opts.MaxQueryCursors == 0 {
+		opts.MaxQueryCursors = DefaultMaxQueryCursors
+	}
+	if opts.QueryLocatorTimeout == 0 {
+		opts.QueryLocatorTimeout = 15 * time.Minute
+	}
+	if opts.Username == "" {
+		opts.Username = "admin@sfsim.example"
+	}
+	customClock := opts.Now != nil
+	if !customClock {
+		opts.Now = time.Now
+	}
+	db := opts.DB
+	if db == nil {
+		var err error
+		db, err = simdb.Default()
+		if err != nil {
+			return nil, fmt.Errorf("sfsim: load default data: %w", err)
+		}
+		if customClock {
+			// The database is ours, so it shares the clock (CreatedDate,
+			// TODAY); a caller's DB keeps whatever clock the caller gave it.
+			db.SetNow(opts.Now)
+		}
+	}
+	s := &Server{
+		opts:   opts,
+		db:     db,
+		faults: newFaults(),
+		tokens: newTokenStore(),
+		cursor: newCursorStore(opts.MaxQueryCursors, opts.QueryLocatorTimeout),
+
+		tokenLatency:   opts.TokenLatency,
+		latencyChanged: make(chan struct{}),
+	}
+	s.stats.init()
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/services/oauth2/", s.serveOAuth)
+	s.mux.HandleFunc("/services/data", s.serveData)
+	s.mux.HandleFunc("/services/data/", s.serveData)
+	s.mux.HandleFunc("/_sim/", s.serveAdmin)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErrors(w, http.StatusNotFound, apiError{Code: "NOT_FOUND", Message: msgNotFound})
+	})
+	return s, nil
+}
+
+// Start builds a Server and serves it on addr ("127.0.0.1:0" picks a free
+// port). The same listener answers as the login host (127.0.0.1) and as the
+// org's My Domain (localhost). Stop it with [Server.Close].
+func Start(addr string, opts Options) (*Server, error) {
+	s, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sfsim: listen on %s: %w", addr, err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	s.httpSrv, s.listener, s.port = srv, l, port
+	s.mu.Unlock()
+	go func() { _ = srv.Serve(l) }()
+	return s, nil
+}
+
+// Close stops a server started with [Start]: the listener closes and open
+// connections are dropped. It is a no-op for a server built with [New].
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srv := s.httpSrv
+	s.httpSrv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sfsim: close: %w", err)
+	}
+	return srv.Close()
+}
+
+// Handler returns the simulator's HTTP handler, for httptest.NewServer. Token
+// responses then name instance_url from the request's port on "localhost".
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// LoginURL is the stand-in for https://login.salesforce.com:
+// "http://127.0.0.1:PORT". Empty unless the server was started with [Start].
+func (s *Server) LoginURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.port == "" {
+		return ""
+	}
+	return "http://127.0.0.1:" + s.port
+}
+
+// MyDomainURL is the stand-in for the org's My Domain
+// (https://MyDomainName.my.salesforce.com): "http://localhost:PORT", the same
+// listener as [Server.LoginURL] told apart by the Host header. Empty unless
+// the server was started with [Start].
+func (s *Server) MyDomainURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.port == "" {
+		return ""
+	}
+	return "http://localhost:" + s.port
+}
+
+// InstanceURL is what token responses carry as instance_url; it equals
+// [Server.MyDomainURL].
+func (s *Server) InstanceURL() string { return s.MyDomainURL() }
+
+// DB returns the org's data, for seeding and assertions.
+func (s *Server) DB() *simdb.DB { return s.db }
+
+// Faults returns the fault injection controls; see [Faults].
+func (s *Server) Faults() *Faults { return s.faults }
+
+// Reset clears injected faults, the statistics and the daily API usage. The
+// data and the issued tokens stay. POST /_sim/reset does the same.
+func (s *Server) Reset() {
+	s.faults.Reset()
+	s.stats.reset()
+	s.mu.Lock()
+	s.apiUsed = 0
+	s.mu.Unlock()
+}
+
+// APIUsage reports the daily requests used and the daily limit, as the
+// Sforce-Limit-Info header shows them.
+func (s *Server) APIUsage() (used, limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.apiUsed, s.opts.DailyAPILimit
+}
+
+// SetAPIUsage sets the daily requests used so far, so tests can reach the
+// limit without making thousands of calls.
+func (s *Server) SetAPIUsage(used int) {
+	s.mu.Lock()
+	s.apiUsed = used
+	s.mu.Unlock()
+}
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// isMyDomainHost reports whether the request came in on the My Domain name
+// rather than the login host: the simulator stands "localhost" for My Domain.
+func isMyDomainHost(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.EqualFold(host, "localhost")
+}
+
+// instanceURLFor is the My Domain URL on the port the request arrived on.
+func (s *Server) instanceURLFor(r *http.Request) string {
+	if u := s.MyDomainURL(); u != "" {
+		return u
+	}
+	_, port, err := net.SplitHostPort(r.Host)
+	if err != nil || port == "" {
+		return "http://localhost"
+	}
+	return "http://localhost:" + port
+}
