@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+)
+
+// secretSet collects every secret value a test's flows handle.
+type secretSet struct {
+	mu   sync.Mutex
+	vals map[string]string // value -> what it is
+}
+
+func (s *secretSet) add(kind, v string) {
+	if v == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vals[v] = kind
+}
+
+func (s *secretSet) addRecord(rec *Record) {
+	if rec != nil {
+		s.add("access token", rec.AccessToken.Reveal())
+		s.add("refresh token", rec.RefreshToken.Reveal())
+	}
+}
+
+// TestNoSecretInLogsOrErrors runs every flow, failures included, with debug
+// logging into a buffer and checks that no secret value appears in any log
+// line or error string.
+func TestNoSecretInLogsOrErrors(t *testing.T) {
+	log, buf := debugLogger(t)
+	secrets := &secretSet{vals: map[string]string{}}
+	var errs []error
+	keep := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sim := startSim(t, sfsim.Options{RotateRefreshTokens: true})
+	ns := startNATS(t)
+	c := testCipher(t)
+	_, js := connectJS(t, ns)
+	store := newKVStore(t, js, c, 2*time.Second)
+	ctx := ctxT(t)
+	secrets.add("consumer secret", sfsim.DefaultClientSecret)
+
+	a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
+	authorize := func(tamper func(z *Authorizer, redirect string) string) {
+		z, err := NewAuthorizer(a, AuthorizerOptions{Store: store, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets.add("PKCE verifier", z.verifier.Reveal())
+		redirect := authorizeVia(t, z)
+		u, _ := url.Parse(redirect)
+		secrets.add("authorization code", u.Query().Get("code"))
+		_, err = z.ExchangeRedirectURL(ctx, tamper(z, redirect))
+		keep(err)
+	}
+	authorize(func(_ *Authorizer, r string) string { return strings.Replace(r, "state=", "state=bad", 1) })
+	authorize(func(z *Authorizer, r string) string {
+		z.verifier = "wrong-verifier-0123456789012345678901234567890123"
+		return r
+	})
+	authorize(func(_ *Authorizer, r string) string { return r })
+	rec, _, _ := store.Load(ctx, "prod")
+	secrets.addRecord(rec)
+	firstRefresh := rec.RefreshToken
+
+	// Refresh with rotation, across expiries.
+	_, ts := newTestCache(t, a, CacheOptions{Store: store, Logger: log})
+	for range 3 {
+		sim.ExpireAllSessions()
+		keep(callLimits(ctx, ts))
+		tok, err := ts.Token(ctx)
+		keep(err)
+		if tok != nil {
+			secrets.add("access token", tok.AccessToken)
+		}
+		rec, _, _ := store.Load(ctx, "prod")
+		secrets.addRecord(rec)
+	}
+	// Reuse a rotated-out refresh token in a memory-only worker: the
+	// family is revoked, and then the fleet's refresh fails too.
+	stale := *a
+	stale.RefreshToken = firstRefresh
+	_, tsStale := newTestCache(t, &stale, CacheOptions{Logger: log})
+	keep(callLimits(ctx, tsStale))
+	sim.ExpireAllSessions()
+	keep(callLimits(ctx, ts))
+
+	// Client credentials: wrong host, wrong secret, then right.
+	for _, tc := range []struct {
+		login  string
+		secret Secret
+	}{{sim.LoginURL(), Secret(sfsim.DefaultClientSecret)}, {sim.MyDomainURL(), "wrong-consumer-secret-xyz"}, {sim.MyDomainURL(), Secret(sfsim.DefaultClientSecret)}} {
+		cc := simAccount(sim, "cc", FlowClientCredentials, tc.login)
+		cc.ClientSecret = tc.secret
+		secrets.add("consumer secret", tc.secret.Reveal())
+		_, tsCC := newTestCache(t, cc, CacheOptions{Store: store, Logger: log})
+		keep(callLimits(ctx, tsCC))
+		if tok, err := tsCC.Token(ctx); err == nil {
+			secrets.add("access token", tok.AccessToken)
+		}
+	}
+	// Wrong token key.
+	_, tsWrong := newTestCache(t, a, CacheOptions{Store: newKVStore(t, js, testCipher(t), time.Second), Logger: log})
+	keep(callLimits(ctx, tsWrong))
+
+	if len(errs) < 6 {
+		t.Fatalf("only %d failures exercised: %v", len(errs), errs)
+	}
+	for _, err := range errs {
+		t.Log(err)
+	}
+	logs := buf.String()
+	if !strings.Contains(logs, `"level":"debug"`) || !strings.Contains(logs, "access token refreshed") {
+		t.Fatalf("debug logging did not run: %s", logs)
+	}
+	lines := strings.Split(logs, "\n")
+	for v, kind := range secrets.vals {
+		for _, l := range lines {
+			if strings.Contains(l, v) {
+				t.Errorf("%s leaked in log line %s", kind, l)
+			}
+		}
+		for _, err := range errs {
+			if strings.Contains(err.Error(), v) {
+				t.Errorf("%s leaked in error %v", kind, err)
+			}
+		}
+	}
+	if len(secrets.vals) < 8 {
+		t.Fatalf("too few secrets collected (%d)", len(secrets.vals))
+	}
+}
