@@ -1,0 +1,74 @@
+package blocks
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var (
+	benchSearchJob = []byte(`{"id":"call-0001","account":"main","timeout_ms":5000,
+		"query":"SELECT Id, Name, Email, Account.Name FROM Contact WHERE (Phone = '$(ani)' OR MobilePhone = '$(ani)') AND LastName LIKE '$(last)%' AND CreatedDate > $(since) LIMIT $(n)",
+		"variables":{"ani":"+1 415 555 0100","last":"O'Brien","since":"2024-01-01T00:00:00Z","n":5},"max_records":5}`)
+	benchStructuredJob = []byte(`{"object":"Case","fields":["Id","CaseNumber","Subject","Contact.Name"],
+		"where":[{"field":"Contact.Email","op":"=","value":"$(email)"},{"field":"Status","op":"IN","value":["New","Working"]},
+		{"field":"ClosedDate","op":"empty"}],"order_by":"CreatedDate DESC","limit":20,"variables":{"email":"ada@example.com"}}`)
+	benchInsertJob = []byte(`{"id":"call-0001-case","object":"Case",
+		"fields":{"Subject":"Call from $(caller) about order $(order)","Origin":"Phone","Priority":"High","Description":null,"Score__c":"$(score)"},
+		"variables":{"caller":"Ada Byron","order":"A-1001","score":7,"call":"c-77"},
+		"external_id":{"field":"External_Id__c","value":"call-$(call)"}}`)
+)
+
+func benchDecode(b *testing.B, block Block, job []byte) {
+	ex := newTestExecutor(b, nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(job)))
+	for b.Loop() {
+		if _, err := ex.Decode(block, job); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeSearch is decoding and validating a templated search job,
+// its statement built and escaped.
+func BenchmarkDecodeSearch(b *testing.B) { benchDecode(b, Search, benchSearchJob) }
+
+// BenchmarkDecodeStructured is the same for the structured form.
+func BenchmarkDecodeStructured(b *testing.B) { benchDecode(b, Search, benchStructuredJob) }
+
+// BenchmarkDecodeInsert is decoding and validating an upsert job.
+func BenchmarkDecodeInsert(b *testing.B) { benchDecode(b, Insert, benchInsertJob) }
+
+// BenchmarkRenderStatement is building and escaping a statement alone.
+func BenchmarkRenderStatement(b *testing.B) {
+	tmpl := "SELECT Id, Name FROM Contact WHERE (Phone = '$(ani)' OR MobilePhone = '$(ani)') AND LastName LIKE '$(last)%' AND CreatedDate > $(since) LIMIT $(n)"
+	vs := map[string]variable{
+		"ani":   {kind: varString, text: "+1 415 555 0100"},
+		"last":  {kind: varString, text: "O'Brien_%"},
+		"since": {kind: varString, text: "2024-01-01T00:00:00Z"},
+		"n":     {kind: varNumber, text: "5"},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := renderStatement(tmpl, false, vs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeReply is encoding a search reply of 5 records.
+func BenchmarkEncodeReply(b *testing.B) {
+	recs := make([]map[string]any, 5)
+	for i := range recs {
+		recs[i] = map[string]any{"Id": "003000000000001AAA", "Name": "Ada Byron", "Email": "ada@example.com",
+			"Account": map[string]any{"Name": "Acme Corporation"}}
+	}
+	n := len(recs)
+	r := &Reply{ID: "call-0001", Account: "main", Status: StatusOK, Count: &n, Records: recs, First: recs[0], DurationMS: 12, Attempt: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

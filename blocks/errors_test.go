@@ -1,0 +1,104 @@
+package blocks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce"
+)
+
+// codedErr stands in for package auth's error, which AsError must recognise
+// without importing auth.
+type codedErr struct{ code string }
+
+func (e *codedErr) Error() string     { return "auth: " + e.code + ": refresh token revoked" }
+func (e *codedErr) ErrorCode() string { return e.code }
+
+func apiErr(status int, code string) *salesforce.APIError {
+	body := fmt.Sprintf(`[{"message":"secret value 555-0100 in message","errorCode":%q}]`, code)
+	return &salesforce.APIError{StatusCode: status, ErrorCode: code, Message: "secret value 555-0100 in message", Body: []byte(body)}
+}
+
+func TestAsError(t *testing.T) {
+	tests := []struct {
+		name          string
+		given         error
+		wantCode      Code
+		wantSFCode    string
+		wantRetryable bool
+		wantResult    int
+	}{
+		{name: "malformed query", given: apiErr(400, "MALFORMED_QUERY"), wantCode: CodeSalesforceError, wantSFCode: "MALFORMED_QUERY", wantResult: 400},
+		{name: "required field", given: apiErr(400, "REQUIRED_FIELD_MISSING"), wantCode: CodeSalesforceError, wantSFCode: "REQUIRED_FIELD_MISSING", wantResult: 400},
+		{name: "not found", given: apiErr(404, "NOT_FOUND"), wantCode: CodeSalesforceError, wantSFCode: "NOT_FOUND", wantResult: 404},
+		{name: "multiple choices", given: apiErr(300, "MULTIPLE_CHOICES"), wantCode: CodeSalesforceError, wantSFCode: "MULTIPLE_CHOICES", wantResult: 300},
+		{name: "lock row", given: apiErr(400, "UNABLE_TO_LOCK_ROW"), wantCode: CodeSalesforceError, wantSFCode: "UNABLE_TO_LOCK_ROW", wantRetryable: true, wantResult: 400},
+		{name: "server unavailable", given: apiErr(503, "SERVER_UNAVAILABLE"), wantCode: CodeSalesforceUnavailable, wantSFCode: "SERVER_UNAVAILABLE", wantRetryable: true, wantResult: 503},
+		{name: "500", given: apiErr(500, "UNKNOWN_EXCEPTION"), wantCode: CodeSalesforceUnavailable, wantSFCode: "UNKNOWN_EXCEPTION", wantRetryable: true, wantResult: 500},
+		{name: "rate limited", given: apiErr(403, "REQUEST_LIMIT_EXCEEDED"), wantCode: CodeRateLimited, wantSFCode: "REQUEST_LIMIT_EXCEEDED", wantRetryable: true, wantResult: 403},
+		{name: "429", given: apiErr(429, "HTTP_ERROR"), wantCode: CodeRateLimited, wantSFCode: "HTTP_ERROR", wantRetryable: true, wantResult: 429},
+		{name: "session expired", given: apiErr(401, "INVALID_SESSION_ID"), wantCode: CodeAuthFailed, wantSFCode: "INVALID_SESSION_ID", wantResult: 401},
+		{name: "wrapped api error", given: fmt.Errorf("query: %w", apiErr(400, "INVALID_FIELD")), wantCode: CodeSalesforceError, wantSFCode: "INVALID_FIELD", wantResult: 400},
+		{name: "auth failed", given: &salesforce.TokenError{Err: &codedErr{"AUTH_FAILED"}}, wantCode: CodeAuthFailed},
+		{name: "not authorized", given: &salesforce.TokenError{Err: &codedErr{"NOT_AUTHORIZED"}}, wantCode: CodeAuthFailed},
+		{name: "auth unknown account", given: &codedErr{"UNKNOWN_ACCOUNT"}, wantCode: CodeUnknownAccount},
+		{name: "auth unavailable", given: &salesforce.TokenError{Err: &codedErr{"AUTH_UNAVAILABLE"}}, wantCode: CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "plain token source error", given: &salesforce.TokenError{Err: errors.New("disk full")}, wantCode: CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "deadline", given: fmt.Errorf("salesforce: GET /query: %w", context.DeadlineExceeded), wantCode: CodeTimeout, wantRetryable: true},
+		{name: "deadline inside auth error", given: fmt.Errorf("x: %w", fmt.Errorf("%w: %w", &codedErr{"AUTH_UNAVAILABLE"}, context.DeadlineExceeded)), wantCode: CodeTimeout, wantRetryable: true},
+		{name: "canceled", given: context.Canceled, wantCode: CodeTimeout, wantRetryable: true},
+		{name: "connection refused", given: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, wantCode: CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "invalid name", given: fmt.Errorf("%w: object %q", salesforce.ErrInvalidName, "x y"), wantCode: CodeInvalidRequest},
+		{name: "unexpected", given: errors.New("salesforce: decode response: unexpected EOF"), wantCode: CodeInternal},
+		{name: "blocks error kept", given: fmt.Errorf("wrapped: %w", &Error{Code: CodeUnknownAccount, Message: "m"}), wantCode: CodeUnknownAccount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := AsError(tt.given)
+			if e.Code != tt.wantCode || e.SalesforceCode != tt.wantSFCode || e.Retryable != tt.wantRetryable || e.ResultCode != tt.wantResult {
+				t.Fatalf("AsError = code %s sf %q retryable %v result %d; want %s %q %v %d",
+					e.Code, e.SalesforceCode, e.Retryable, e.ResultCode, tt.wantCode, tt.wantSFCode, tt.wantRetryable, tt.wantResult)
+			}
+			if e.Message == "" {
+				t.Error("empty message")
+			}
+			if strings.Contains(e.Message, "555-0100") {
+				t.Errorf("message %q quotes Salesforce's message, which may hold record values", e.Message)
+			}
+			if tt.wantResult != 0 && !strings.Contains(e.ResultBody, tt.wantSFCode) {
+				t.Errorf("result body %q lacks Salesforce's answer", e.ResultBody)
+			}
+			if !errors.Is(e, &Error{Code: tt.wantCode}) {
+				t.Errorf("errors.Is does not match on the code")
+			}
+			if tt.wantSFCode != "" && errors.Is(e, &Error{Code: tt.wantCode, SalesforceCode: "OTHER"}) {
+				t.Errorf("errors.Is ignores SalesforceCode")
+			}
+			r := FailureReply("j1", tt.given)
+			if r.Status != StatusFailed || r.Error.Code != tt.wantCode || r.Error.Retryable != tt.wantRetryable || r.ResultCode != tt.wantResult || r.ID != "j1" {
+				t.Errorf("FailureReply = %+v %+v", r, r.Error)
+			}
+		})
+	}
+	if AsError(nil) != nil {
+		t.Error("AsError(nil) != nil")
+	}
+	if r := FailureReply("x", nil); r.Error.Code != CodeInternal {
+		t.Errorf("FailureReply(nil) code = %s", r.Error.Code)
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	e := &Error{Code: CodeSalesforceError, SalesforceCode: "MALFORMED_QUERY", Message: "bad", Err: errors.New("cause")}
+	if got, want := e.Error(), "blocks: SALESFORCE_ERROR (MALFORMED_QUERY): bad"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if errors.Unwrap(e).Error() != "cause" {
+		t.Error("Unwrap lost the cause")
+	}
+}

@@ -1,0 +1,281 @@
+package blocks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nuid"
+)
+
+// Defaults of an [Executor].
+const (
+	// DefaultTimeout bounds a job that sets no timeout_ms.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxTimeout is the largest timeout_ms a job may ask for.
+	DefaultMaxTimeout = 5 * time.Minute
+)
+
+// Executor decodes and runs jobs. Create it with [NewExecutor]; it is safe
+// for concurrent use and holds no per-job state.
+type Executor struct {
+	accounts       Accounts
+	maxJobBytes    int
+	defaultTimeout time.Duration
+	maxTimeout     time.Duration
+	newID          func() string
+	now            func() time.Time
+}
+
+// Option configures an [Executor]; each validates its argument and makes
+// [NewExecutor] fail when it is out of range.
+type Option func(*Executor) error
+
+// WithMaxJobBytes sets the largest job accepted, in bytes. Defaults to
+// [DefaultMaxJobBytes] (1 MiB); n must be positive.
+func WithMaxJobBytes(n int) Option {
+	return func(e *Executor) error {
+		if n <= 0 {
+			return fmt.Errorf("blocks: max job bytes %d must be positive", n)
+		}
+		e.maxJobBytes = n
+		return nil
+	}
+}
+
+// WithDefaultTimeout sets the deadline of jobs that set no timeout_ms.
+// Defaults to [DefaultTimeout] (30 s); d must be positive and at most the
+// maximum timeout.
+func WithDefaultTimeout(d time.Duration) Option {
+	return func(e *Executor) error {
+		if d <= 0 {
+			return fmt.Errorf("blocks: default timeout %v must be positive", d)
+		}
+		e.defaultTimeout = d
+		return nil
+	}
+}
+
+// WithMaxTimeout sets the largest timeout_ms a job may ask for. Defaults to
+// [DefaultMaxTimeout] (5 min); d must be positive.
+func WithMaxTimeout(d time.Duration) Option {
+	return func(e *Executor) error {
+		if d <= 0 {
+			return fmt.Errorf("blocks: max timeout %v must be positive", d)
+		}
+		e.maxTimeout = d
+		return nil
+	}
+}
+
+// WithIDGenerator sets the function that names jobs sent without an id.
+// Defaults to NATS's nuid (22 random base62 characters). It must be safe
+// for concurrent use.
+func WithIDGenerator(f func() string) Option {
+	return func(e *Executor) error {
+		if f == nil {
+			return errors.New("blocks: nil ID generator")
+		}
+		e.newID = f
+		return nil
+	}
+}
+
+// WithClock sets the clock that measures Reply.DurationMS. Defaults to
+// time.Now. Deadlines use the context's own clock.
+func WithClock(now func() time.Time) Option {
+	return func(e *Executor) error {
+		if now == nil {
+			return errors.New("blocks: nil clock")
+		}
+		e.now = now
+		return nil
+	}
+}
+
+// NewExecutor returns an executor that runs jobs with the clients of
+// accounts. It fails when accounts is nil or an option is invalid.
+func NewExecutor(accounts Accounts, opts ...Option) (*Executor, error) {
+	if accounts == nil {
+		return nil, errors.New("blocks: nil Accounts (use StaticAccounts)")
+	}
+	e := &Executor{
+		accounts:       accounts,
+		maxJobBytes:    DefaultMaxJobBytes,
+		defaultTimeout: DefaultTimeout,
+		maxTimeout:     DefaultMaxTimeout,
+		newID:          nuid.Next,
+		now:            time.Now,
+	}
+	for _, opt := range opts {
+		if err := opt(e); err != nil {
+			return nil, err
+		}
+	}
+	if e.defaultTimeout > e.maxTimeout {
+		return nil, fmt.Errorf("blocks: default timeout %v exceeds max timeout %v", e.defaultTimeout, e.maxTimeout)
+	}
+	return e, nil
+}
+
+// Job is a decoded, validated job, ready to [Executor.Run]. Its statement
+// or record is fully built: running it needs no further checks.
+type Job struct {
+	// ID is the job's id, as sent or generated.
+	ID string
+	// Account is the account the job asked for; "" means the default.
+	Account string
+	// Block is the scenario block.
+	Block Block
+	// Timeout bounds the job's Salesforce calls.
+	Timeout time.Duration
+
+	// search
+	sosl       bool
+	statement  string
+	maxRecords int
+	// insert
+	object   string
+	fields   map[string]any
+	extField string
+	extValue string
+}
+
+// Statement returns a search job's SOQL or SOSL statement, with its
+// variables substituted and escaped. It can hold customer data: do not
+// log it.
+func (j *Job) Statement() string { return j.statement }
+
+// Decode parses and validates one job of block; it never calls Salesforce.
+// A bad job gives an *Error with [CodeInvalidRequest] whose message names
+// the offending key and says what to send instead.
+func (e *Executor) Decode(block Block, payload []byte) (*Job, error) {
+	switch block {
+	case Search:
+		var r SearchRequest
+		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
+			return nil, err
+		}
+		job, err := e.header(block, r.ID, r.Account, r.TimeoutMS)
+		if err != nil {
+			return nil, err
+		}
+		if err := prepareSearch(job, &r); err != nil {
+			return nil, err
+		}
+		return job, nil
+	case Insert:
+		var r InsertRequest
+		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
+			return nil, err
+		}
+		job, err := e.header(block, r.ID, r.Account, r.TimeoutMS)
+		if err != nil {
+			return nil, err
+		}
+		if err := prepareInsert(job, &r); err != nil {
+			return nil, err
+		}
+		return job, nil
+	}
+	return nil, invalidf("unknown block %s; use search or insert", quoteName(string(block)))
+}
+
+// header validates the keys common to every block.
+func (e *Executor) header(block Block, id, account string, timeoutMS int64) (*Job, error) {
+	if err := checkText("id", id, maxIDLen); err != nil {
+		return nil, err
+	}
+	if err := checkText("account", account, maxIDLen); err != nil {
+		return nil, err
+	}
+	if id == "" {
+		id = e.newID()
+	}
+	timeout := e.defaultTimeout
+	switch {
+	case timeoutMS < 0:
+		return nil, invalidf("timeout_ms must be positive")
+	case timeoutMS > e.maxTimeout.Milliseconds():
+		return nil, invalidf("timeout_ms %d is above the limit of %d", timeoutMS, e.maxTimeout.Milliseconds())
+	case timeoutMS > 0:
+		timeout = time.Duration(timeoutMS) * time.Millisecond
+	}
+	return &Job{ID: id, Account: account, Block: block, Timeout: timeout}, nil
+}
+
+// Run executes a decoded job under ctx and the job's own deadline
+// (Job.Timeout), and returns its reply: never nil, failures are in
+// Reply.Status and Reply.Error. Run fills DurationMS; Attempt is left to
+// the caller.
+func (e *Executor) Run(ctx context.Context, job *Job) (reply *Reply) {
+	start := e.now()
+	if job == nil {
+		return FailureReply(e.newID(), &Error{Code: CodeInternal, Message: "Run called with a nil job"})
+	}
+	defer func() {
+		// A panicking SalesforceAPI must not take the worker down with it.
+		if p := recover(); p != nil {
+			reply = FailureReply(job.ID, &Error{Code: CodeInternal, Message: fmt.Sprintf("internal error: %v", p)})
+		}
+		reply.DurationMS = e.now().Sub(start).Milliseconds()
+	}()
+	name, api, err := e.accounts.Lookup(job.Account)
+	if err != nil {
+		return FailureReply(job.ID, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, job.Timeout)
+	defer cancel()
+	switch job.Block {
+	case Search:
+		reply, err = runSearch(ctx, api, job)
+	case Insert:
+		reply, err = runInsert(ctx, api, job)
+	default:
+		err = invalidf("unknown block %s; use search or insert", quoteName(string(job.Block)))
+	}
+	if err != nil {
+		// A call cut short by the job's deadline can surface as another
+		// error (a transport error that lost the cause); the deadline is the
+		// truth then. An answer from Salesforce is kept as it came.
+		be := AsError(err)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) &&
+			(be.Code == CodeSalesforceUnavailable && be.ResultCode == 0 || be.Code == CodeInternal) {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		reply = FailureReply(job.ID, err)
+	}
+	reply.ID = job.ID
+	reply.Account = name
+	return reply
+}
+
+// Handle decodes and runs one job. A job that fails to decode still gets a
+// reply (status failed, INVALID_REQUEST) that echoes its id when the id
+// could be read, or a generated one.
+func (e *Executor) Handle(ctx context.Context, block Block, payload []byte) *Reply {
+	job, err := e.Decode(block, payload)
+	if err != nil {
+		return FailureReply(e.salvageID(payload), err)
+	}
+	return e.Run(ctx, job)
+}
+
+// salvageID reads the id of a job that failed to decode, when it is a
+// valid id; otherwise it generates one.
+func (e *Executor) salvageID(payload []byte) string {
+	if len(payload) <= e.maxJobBytes {
+		var probe struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(payload, &probe) == nil && len(probe.ID) > 0 {
+			var id string
+			if json.Unmarshal(probe.ID, &id) == nil && id != "" && checkText("id", id, maxIDLen) == nil {
+				return id
+			}
+		}
+	}
+	return e.newID()
+}

@@ -1,0 +1,199 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/worker"
+	"github.com/sfblocks/sfblocks/worker/client"
+)
+
+func startServer(t *testing.T) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func connect(t *testing.T, s *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// startWorker serves h on s with the given worker options.
+func startWorker(t *testing.T, s *server.Server, h worker.Handler, opts ...worker.Option) {
+	t.Helper()
+	w, err := worker.New(connect(t, s), h, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+}
+
+// echo answers ok (insert: with an object id), or fails when the request's
+// account is "fail", or waits for release when it is "slow".
+func echo(release <-chan struct{}) worker.HandlerFunc {
+	return func(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply {
+		if strings.Contains(string(payload), `"account":"slow"`) {
+			<-release
+			return blocks.FailureReply("slow", context.DeadlineExceeded)
+		}
+		if strings.Contains(string(payload), `"account":"fail"`) {
+			return &blocks.Reply{ID: "f", Status: blocks.StatusFailed, ResultCode: 400, ResultBody: `[{"errorCode":"INVALID_FIELD"}]`,
+				Error: &blocks.ErrorInfo{Code: blocks.CodeSalesforceError, Message: "No such column", SalesforceCode: "INVALID_FIELD"}}
+		}
+		n := 0
+		r := &blocks.Reply{ID: string(block), Account: "main", Status: blocks.StatusNoData, Count: &n}
+		if block == blocks.Insert {
+			r = &blocks.Reply{ID: string(block), Account: "main", Status: blocks.StatusOK, ObjectID: "003xx"}
+		}
+		return r
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	s := startServer(t)
+	startWorker(t, s, echo(nil))
+	c, err := client.New(connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	rep, err := c.Search(ctx, &client.SearchRequest{Query: "SELECT Id FROM Contact"})
+	if err != nil || rep.Status != blocks.StatusNoData || rep.ID != "search" || rep.Attempt != 1 {
+		t.Errorf("Search = %+v, %v", rep, err)
+	}
+	rep, err = c.Insert(ctx, &client.InsertRequest{Object: "Contact", Fields: map[string]any{"LastName": "Doe"}})
+	if err != nil || rep.Status != blocks.StatusOK || rep.ObjectID != "003xx" {
+		t.Errorf("Insert = %+v, %v", rep, err)
+	}
+
+	rep, err = c.Search(ctx, &client.SearchRequest{Account: "fail", Query: "SELECT Nope FROM Contact"})
+	if rep == nil || rep.Status != blocks.StatusFailed {
+		t.Fatalf("failed job: reply %+v, want the failed reply", rep)
+	}
+	if !errors.Is(err, &blocks.Error{Code: blocks.CodeSalesforceError}) {
+		t.Errorf("err = %v, want SALESFORCE_ERROR", err)
+	}
+	var be *blocks.Error
+	if !errors.As(err, &be) || be.SalesforceCode != "INVALID_FIELD" || be.ResultCode != 400 || be.Retryable {
+		t.Errorf("err details = %+v", be)
+	}
+}
+
+func TestTransportErrors(t *testing.T) {
+	s := startServer(t)
+	release := make(chan struct{})
+	startWorker(t, s, echo(release))
+	t.Cleanup(func() { close(release) }) // before the worker's Stop: cleanups run last-in first-out
+	nc := connect(t, s)
+	tests := []struct {
+		name     string
+		opts     []client.Option
+		ctx      func() (context.Context, context.CancelFunc)
+		req      *client.SearchRequest
+		wantErr  error
+		wantCode blocks.Code
+	}{
+		{
+			name: "no workers on that prefix", opts: []client.Option{client.WithPrefix("other")},
+			ctx: func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			req: &client.SearchRequest{}, wantErr: client.ErrNoWorkers, wantCode: blocks.CodeSalesforceUnavailable,
+		},
+		{
+			name: "context deadline",
+			ctx: func() (context.Context, context.CancelFunc) {
+				return context.WithTimeout(context.Background(), 200*time.Millisecond)
+			},
+			req: &client.SearchRequest{Account: "slow"}, wantErr: client.ErrTimeout, wantCode: blocks.CodeTimeout,
+		},
+		{
+			name: "client timeout without deadline", opts: []client.Option{client.WithTimeout(200 * time.Millisecond)},
+			ctx: func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
+			req: &client.SearchRequest{Account: "slow"}, wantErr: client.ErrTimeout, wantCode: blocks.CodeTimeout,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := client.New(nc, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			rep, err := c.Search(ctx, tc.req)
+			if rep != nil {
+				t.Errorf("reply = %+v, want nil", rep)
+			}
+			if !errors.Is(err, tc.wantErr) || !errors.Is(err, &blocks.Error{Code: tc.wantCode}) {
+				t.Errorf("err = %v, want %v with code %s", err, tc.wantErr, tc.wantCode)
+			}
+		})
+	}
+}
+
+func TestPrefixAndRawPayload(t *testing.T) {
+	s := startServer(t)
+	startWorker(t, s, echo(nil), worker.WithPrefix("acme.sf"), worker.WithServiceName("acme"))
+	c, err := client.New(connect(t, s), client.WithPrefix("acme.sf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Do(context.Background(), blocks.Insert, []byte(`{"object":"Contact","fields":{}}`))
+	if err != nil || rep.ObjectID != "003xx" {
+		t.Errorf("Do = %+v, %v", rep, err)
+	}
+}
+
+func TestBadReply(t *testing.T) {
+	s := startServer(t)
+	nc := connect(t, s)
+	sub, err := nc.Subscribe("sfblocks.search", func(m *nats.Msg) { _ = m.Respond([]byte("not json")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.New(connect(t, s))
+	if _, err := c.Search(context.Background(), &client.SearchRequest{}); !errors.Is(err, client.ErrBadReply) {
+		t.Errorf("err = %v, want ErrBadReply", err)
+	}
+}
+
+func TestNewValidation(t *testing.T) {
+	s := startServer(t)
+	nc := connect(t, s)
+	for _, opt := range []client.Option{client.WithPrefix("a.>"), client.WithPrefix(""), client.WithTimeout(0)} {
+		if _, err := client.New(nc, opt); !errors.Is(err, client.ErrInvalidOption) {
+			t.Errorf("New = %v, want ErrInvalidOption", err)
+		}
+	}
+	if _, err := client.New(nil); !errors.Is(err, client.ErrInvalidOption) {
+		t.Errorf("New(nil) = %v", err)
+	}
+}

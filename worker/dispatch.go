@@ -1,0 +1,311 @@
+package worker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// Failures the worker itself answers with (the blocks package answers all
+// others).
+var (
+	// errNotStarted answers jobs received but not started when the drain
+	// timeout expired: they never ran, so retrying is safe.
+	errNotStarted = &blocks.Error{
+		Code:      blocks.CodeSalesforceUnavailable,
+		Message:   "worker shutting down: the job was not started; retry it",
+		Retryable: true,
+	}
+	// errCutShort answers jobs still running when the drain timeout expired.
+	errCutShort = &blocks.Error{
+		Code:      blocks.CodeTimeout,
+		Message:   "worker shutting down: the job did not finish within the drain timeout and its outcome is unknown; check before retrying an insert",
+		Retryable: true,
+	}
+	errNilReply = &blocks.Error{Code: blocks.CodeInternal, Message: "internal error: the job produced no reply"}
+	errPanic    = &blocks.Error{Code: blocks.CodeInternal, Message: "internal error while running the job"}
+)
+
+// job is one received message on its way to a reply.
+type job struct {
+	block    blocks.Block
+	req      micro.Request
+	received time.Time
+	answered atomic.Bool
+	idOnce   sync.Once
+	id       string
+}
+
+// fallbackID is the id used when the worker answers on its own: the id the
+// caller gave, when it can be read, else a fresh one.
+func (j *job) fallbackID() string {
+	j.idOnce.Do(func() {
+		var p struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(j.req.Data(), &p) == nil && p.ID != "" && len(p.ID) <= 128 && printable(p.ID) {
+			j.id = p.ID
+			return
+		}
+		j.id = nuid.Next()
+	})
+	return j.id
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// endpoint is the micro handler of one block. micro calls it sequentially
+// per subscription, so it only waits for a free slot and hands the job to a
+// goroutine. Waiting here is the backpressure: while all slots are busy the
+// subscription's messages queue in the client's pending buffer.
+func (w *Worker) endpoint(block blocks.Block) micro.HandlerFunc {
+	return func(req micro.Request) {
+		j := &job{block: block, req: req, received: time.Now()}
+		select {
+		case <-w.abortCh:
+			w.answer(j, blocks.FailureReply(j.fallbackID(), errNotStarted))
+			return
+		default:
+		}
+		select {
+		case w.sem <- struct{}{}:
+		case <-w.abortCh:
+			w.answer(j, blocks.FailureReply(j.fallbackID(), errNotStarted))
+			return
+		}
+		w.mu.Lock()
+		if w.aborting {
+			w.mu.Unlock()
+			<-w.sem
+			w.answer(j, blocks.FailureReply(j.fallbackID(), errNotStarted))
+			return
+		}
+		w.inflight[j] = struct{}{}
+		w.wg.Add(1)
+		w.mu.Unlock()
+		w.m.InFlight.Inc()
+		w.stats[block].inFlight.Add(1)
+		go w.run(j)
+	}
+}
+
+func (w *Worker) run(j *job) {
+	defer func() {
+		w.stats[j.block].inFlight.Add(-1)
+		w.m.InFlight.Dec()
+		w.mu.Lock()
+		delete(w.inflight, j)
+		w.mu.Unlock()
+		<-w.sem
+		w.wg.Done()
+	}()
+	reply := w.handle(j)
+	if reply.Attempt == 0 {
+		reply.Attempt = 1 // the synchronous path has no redelivery
+	}
+	w.answer(j, reply)
+}
+
+// handle runs the handler, turning a panic or a nil reply into an INTERNAL
+// failure so the caller still gets an answer and the worker keeps running.
+func (w *Worker) handle(j *job) (reply *blocks.Reply) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The panic value may hold job data: only at debug.
+			w.log.Error().Str("job_id", j.fallbackID()).Str("block", string(j.block)).Msg("handler panicked")
+			w.log.Debug().Str("job_id", j.fallbackID()).Str("panic", fmt.Sprint(r)).Msg("handler panic value")
+			reply = blocks.FailureReply(j.fallbackID(), errPanic)
+		}
+	}()
+	reply = w.h.Handle(w.base, j.block, j.req.Data())
+	if reply == nil {
+		reply = blocks.FailureReply(j.fallbackID(), errNilReply)
+	}
+	return reply
+}
+
+// answer publishes reply as the job's only answer; a second answer (a late
+// result after the drain timeout) is discarded.
+func (w *Worker) answer(j *job, reply *blocks.Reply) {
+	if !j.answered.CompareAndSwap(false, true) {
+		w.m.LateReplies.Inc()
+		w.log.Debug().Str("job_id", reply.ID).Str("block", string(j.block)).Str("status", reply.Status).
+			Msg("late job result discarded: the job was already answered")
+		return
+	}
+	took := time.Since(j.received)
+	if reply.ID == "" {
+		reply.ID = j.fallbackID()
+	}
+	if reply.DurationMS == 0 {
+		reply.DurationMS = took.Milliseconds()
+	}
+	if reply.Attempt == 0 {
+		reply.Attempt = 1
+	}
+	data, err := json.Marshal(reply)
+	if err != nil {
+		// e.g. a NaN in a record: still answer, with a failure.
+		w.log.Error().Err(err).Str("job_id", reply.ID).Msg("encoding reply")
+		reply = w.failure(reply, &blocks.Error{Code: blocks.CodeInternal, Message: "internal error: the reply could not be encoded as JSON"})
+		data, _ = json.Marshal(reply)
+	}
+	if max := w.nc.MaxPayload(); max > 0 && int64(len(data))+1024 > max {
+		reply = w.failure(reply, &blocks.Error{Code: blocks.CodeInvalidRequest, Message: fmt.Sprintf(
+			"reply of %d bytes exceeds the NATS max payload of %d bytes; lower max_records or select fewer fields", len(data), max)})
+		data, _ = json.Marshal(reply)
+	}
+	w.record(j, reply, took)
+
+	subject := j.req.Reply()
+	if subject == "" {
+		w.log.Warn().Str("job_id", reply.ID).Str("block", string(j.block)).Msg("job had no reply subject; its result was not sent (use a request, not a publish)")
+		return
+	}
+	msg := &nats.Msg{Subject: subject, Data: data}
+	if reply.Status == blocks.StatusFailed && reply.Error != nil {
+		msg.Header = nats.Header{
+			micro.ErrorCodeHeader: []string{strconv.Itoa(HTTPStatus(reply.Error.Code))},
+			micro.ErrorHeader:     []string{headerValue(string(reply.Error.Code) + ": " + reply.Error.Message)},
+		}
+	}
+	// Published on the connection rather than with req.Respond: micro reads
+	// the request's response error right after the handler returns, and the
+	// handler returned long ago (the job ran on its own goroutine).
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.log.Error().Err(err).Str("job_id", reply.ID).Str("block", string(j.block)).Msg("publishing reply; the caller will time out")
+	}
+}
+
+// failure replaces a reply that cannot be sent with a failed one keeping its
+// identity.
+func (w *Worker) failure(r *blocks.Reply, err *blocks.Error) *blocks.Reply {
+	f := blocks.FailureReply(r.ID, err)
+	f.Account, f.DurationMS, f.Attempt = r.Account, r.DurationMS, r.Attempt
+	return f
+}
+
+// headerValue makes a message safe as a NATS header value: one line, bounded.
+func headerValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 512 {
+		s = s[:512]
+	}
+	return s
+}
+
+// record logs the job's outcome and updates metrics and micro stats.
+func (w *Worker) record(j *job, r *blocks.Reply, took time.Duration) {
+	var code blocks.Code
+	if r.Status == blocks.StatusFailed && r.Error != nil {
+		code = r.Error.Code
+	}
+	w.m.Jobs.WithLabelValues(string(j.block), r.Status, string(code)).Inc()
+	w.m.Duration.WithLabelValues(string(j.block)).Observe(took.Seconds())
+	w.stats[j.block].count(r.Status, code)
+
+	w.log.Info().Str("job_id", r.ID).Str("block", string(j.block)).Str("account", r.Account).
+		Str("status", r.Status).Str("code", string(code)).Int64("duration_ms", r.DurationMS).
+		Int("attempt", r.Attempt).Msg("job done")
+	if d := w.log.Debug(); d.Enabled() {
+		// Salesforce's messages may quote values: debug only.
+		d = d.Str("job_id", r.ID)
+		if r.Error != nil {
+			d = d.Str("error", r.Error.Message).Str("salesforce_code", r.Error.SalesforceCode).Bool("retryable", r.Error.Retryable)
+		}
+		if r.Count != nil {
+			d = d.Int("count", *r.Count)
+		}
+		d.Int("result_code", r.ResultCode).Str("object_id", r.ObjectID).Msg("job detail")
+	}
+}
+
+// endpointStats are per-block outcome counters exported in the "data" of
+// `nats micro stats`: micro's own num_errors cannot count job failures,
+// because micro reads the outcome when the handler returns, before the job
+// (running on its own goroutine) has finished.
+type endpointStats struct {
+	inFlight atomic.Int64
+	mu       sync.Mutex
+	ok       int64
+	noData   int64
+	failed   int64
+	byCode   map[blocks.Code]int64
+}
+
+func (s *endpointStats) count(status string, code blocks.Code) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch status {
+	case blocks.StatusOK:
+		s.ok++
+	case blocks.StatusNoData:
+		s.noData++
+	default:
+		s.failed++
+		if s.byCode == nil {
+			s.byCode = make(map[blocks.Code]int64)
+		}
+		s.byCode[code]++
+	}
+}
+
+// EndpointData is the "data" object of each endpoint in `nats micro stats`.
+type EndpointData struct {
+	InFlight int64                 `json:"in_flight"`
+	OK       int64                 `json:"ok"`
+	NoData   int64                 `json:"no_data"`
+	Failed   int64                 `json:"failed"`
+	Errors   map[blocks.Code]int64 `json:"errors,omitempty"`
+}
+
+func (w *Worker) endpointStats(e *micro.Endpoint) any {
+	s, ok := w.stats[blocks.Block(e.Name)]
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := EndpointData{InFlight: s.inFlight.Load(), OK: s.ok, NoData: s.noData, Failed: s.failed}
+	if len(s.byCode) > 0 {
+		d.Errors = make(map[blocks.Code]int64, len(s.byCode))
+		for k, v := range s.byCode {
+			d.Errors[k] = v
+		}
+	}
+	return d
+}
+
+// asyncError logs errors NATS reports on the service's subscriptions.
+func (w *Worker) asyncError(_ micro.Service, err *micro.NATSError) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		w.m.SlowConsumer.Inc()
+		w.log.Error().Str("subject", err.Subject).
+			Msg("slow consumer: the NATS client dropped jobs because all in-flight slots were busy and the pending limits were exceeded; add workers or raise the in-flight/pending limits")
+		return
+	}
+	w.log.Error().Str("subject", err.Subject).Str("error", err.Description).Msg("NATS subscription error")
+}

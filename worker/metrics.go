@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the worker's Prometheus collectors. Build them with
+// [NewMetrics] and pass them with [WithMetrics]; several workers in one
+// process may share one Metrics.
+type Metrics struct {
+	// Jobs counts answered jobs by block, status (ok, no_data, failed) and
+	// error code ("" unless failed): sfblocks_jobs_total.
+	Jobs *prometheus.CounterVec
+	// Duration observes job durations in seconds by block, from receipt to
+	// reply: sfblocks_job_duration_seconds.
+	Duration *prometheus.HistogramVec
+	// InFlight is the number of jobs running now: sfblocks_jobs_in_flight.
+	InFlight prometheus.Gauge
+	// SlowConsumer counts slow-consumer reports (messages dropped by the
+	// NATS client because the pending limits were exceeded):
+	// sfblocks_worker_slow_consumer_total.
+	SlowConsumer prometheus.Counter
+	// LateReplies counts job results discarded because the job had already
+	// been answered at the end of the drain timeout:
+	// sfblocks_worker_late_replies_total.
+	LateReplies prometheus.Counter
+}
+
+// NewMetrics creates the collectors and registers them on reg (not the
+// global registry unless you pass it). A nil reg creates unregistered
+// collectors. Registering twice on one registry fails with the registry's
+// AlreadyRegisteredError.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Name: "jobs_total",
+			Help: "Jobs answered, by block, status and error code.",
+		}, []string{"block", "status", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "sfblocks", Name: "job_duration_seconds",
+			Help:    "Time from receiving a job to publishing its reply, by block.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300},
+		}, []string{"block"}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Name: "jobs_in_flight",
+			Help: "Jobs being executed now.",
+		}),
+		SlowConsumer: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "worker", Name: "slow_consumer_total",
+			Help: "Slow-consumer reports: jobs dropped by the NATS client because pending limits were exceeded.",
+		}),
+		LateReplies: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "worker", Name: "late_replies_total",
+			Help: "Job results discarded because the job was already answered when the drain timeout expired.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.SlowConsumer, m.LateReplies} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("worker: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,203 @@
+package worker
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults of the worker options.
+const (
+	// DefaultPrefix is the subject prefix: jobs arrive on "sfblocks.search"
+	// and "sfblocks.insert".
+	DefaultPrefix = "sfblocks"
+	// DefaultServiceName is the NATS micro service name shown by
+	// `nats micro ls`.
+	DefaultServiceName = "sfblocks"
+	// DefaultVersion is the micro service version when none is configured.
+	DefaultVersion = "0.0.0"
+	// DefaultQueueGroup is the queue group shared by all workers.
+	DefaultQueueGroup = "sfblocks"
+	// DefaultMaxInFlight is the number of jobs one worker runs at once.
+	DefaultMaxInFlight = 256
+	// DefaultPendingMsgs is the per-endpoint limit of received but not yet
+	// started jobs held by the NATS client before it reports a slow consumer.
+	DefaultPendingMsgs = 16 * DefaultMaxInFlight
+	// DefaultPendingBytes is the per-endpoint byte limit of those jobs.
+	DefaultPendingBytes = 64 << 20
+	// DefaultDrainTimeout bounds how long [Worker.Stop] waits for jobs in
+	// flight when its context has no earlier deadline.
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// Option configures a [Worker]; each option validates its argument and
+// [New] returns the error wrapped in [ErrInvalidOption].
+type Option func(*config) error
+
+type config struct {
+	prefix       string
+	name         string
+	version      string
+	description  string
+	queueGroup   string
+	maxInFlight  int
+	pendingMsgs  int
+	pendingBytes int
+	drainTimeout time.Duration
+	abortGrace   time.Duration // tests shorten it
+	log          zerolog.Logger
+	metrics      *Metrics
+}
+
+func defaultConfig() config {
+	return config{
+		prefix:       DefaultPrefix,
+		name:         DefaultServiceName,
+		version:      DefaultVersion,
+		description:  "sfblocks: Salesforce Search and Insert scenario blocks",
+		queueGroup:   DefaultQueueGroup,
+		maxInFlight:  DefaultMaxInFlight,
+		pendingMsgs:  0, // derived from maxInFlight unless set
+		pendingBytes: DefaultPendingBytes,
+		drainTimeout: DefaultDrainTimeout,
+		abortGrace:   defaultAbortGrace,
+		log:          zerolog.Nop(),
+	}
+}
+
+var (
+	// A subject prefix or queue group: dot-separated tokens without
+	// wildcards or whitespace.
+	subjectRe = regexp.MustCompile(`^[^.\s*>]+(\.[^.\s*>]+)*$`)
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	// The SemVer 2.0 pattern nats micro itself enforces.
+	semverRe = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}
+
+// WithPrefix sets the subject prefix; jobs arrive on "<prefix>.search" and
+// "<prefix>.insert". Defaults to "sfblocks". It must be one or more
+// dot-separated tokens without wildcards or spaces.
+func WithPrefix(prefix string) Option {
+	return func(c *config) error {
+		if !subjectRe.MatchString(prefix) {
+			return invalid("prefix %q: use dot-separated tokens without '*', '>' or spaces, e.g. %q", prefix, DefaultPrefix)
+		}
+		c.prefix = prefix
+		return nil
+	}
+}
+
+// WithServiceName sets the NATS micro service name. Defaults to "sfblocks".
+// Letters, digits, '-' and '_' only.
+func WithServiceName(name string) Option {
+	return func(c *config) error {
+		if !nameRe.MatchString(name) {
+			return invalid("service name %q: use letters, digits, '-' and '_' only", name)
+		}
+		c.name = name
+		return nil
+	}
+}
+
+// WithVersion sets the micro service version (a SemVer such as "1.2.3",
+// usually the build version). Defaults to "0.0.0". A leading "v" is removed.
+func WithVersion(version string) Option {
+	return func(c *config) error {
+		v := strings.TrimPrefix(version, "v")
+		if !semverRe.MatchString(v) {
+			return invalid("version %q: must be a SemVer such as 1.2.3", version)
+		}
+		c.version = v
+		return nil
+	}
+}
+
+// WithDescription sets the micro service description shown by
+// `nats micro info`.
+func WithDescription(description string) Option {
+	return func(c *config) error {
+		c.description = description
+		return nil
+	}
+}
+
+// WithQueueGroup sets the queue group all endpoints join. Workers in the same
+// group share jobs (each job goes to one of them). Defaults to "sfblocks".
+func WithQueueGroup(group string) Option {
+	return func(c *config) error {
+		if !subjectRe.MatchString(group) {
+			return invalid("queue group %q: use tokens without '*', '>' or spaces", group)
+		}
+		c.queueGroup = group
+		return nil
+	}
+}
+
+// WithMaxInFlight sets how many jobs the worker runs at once (1..65536).
+// Defaults to 256. When the limit is reached the worker stops reading from
+// NATS until a job finishes (see [WithPendingLimits]).
+func WithMaxInFlight(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 65536 {
+			return invalid("max in flight %d: must be between 1 and 65536", n)
+		}
+		c.maxInFlight = n
+		return nil
+	}
+}
+
+// WithPendingLimits sets, per endpoint, how many received jobs (msgs) and
+// bytes the NATS client may hold while all in-flight slots are busy. Past
+// either limit the client drops new messages (their callers time out) and
+// reports a slow consumer, which the worker logs and counts. Defaults to 16
+// × max in flight messages and 64 MiB. Both must be positive.
+func WithPendingLimits(msgs, bytes int) Option {
+	return func(c *config) error {
+		if msgs < 1 || bytes < 1 {
+			return invalid("pending limits %d msgs / %d bytes: both must be positive", msgs, bytes)
+		}
+		c.pendingMsgs, c.pendingBytes = msgs, bytes
+		return nil
+	}
+}
+
+// WithDrainTimeout bounds the graceful part of [Worker.Stop] and
+// [Worker.Run]: jobs still running after it are answered with a retryable
+// TIMEOUT failure. Defaults to 30s. Must be positive.
+func WithDrainTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return invalid("drain timeout %v: must be positive", d)
+		}
+		c.drainTimeout = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger. Defaults to a disabled logger. The worker logs
+// one info event per job outcome and never logs record values above debug.
+func WithLogger(log zerolog.Logger) Option {
+	return func(c *config) error {
+		c.log = log
+		return nil
+	}
+}
+
+// WithMetrics sets the Prometheus collectors the worker updates (see
+// [NewMetrics]). Defaults to collectors registered nowhere.
+func WithMetrics(m *Metrics) Option {
+	return func(c *config) error {
+		if m == nil {
+			return invalid("metrics: nil (omit the option to disable metrics)")
+		}
+		c.metrics = m
+		return nil
+	}
+}

@@ -1,0 +1,381 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/rs/zerolog"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// Handler runs one job and returns its reply; *blocks.Executor satisfies it.
+// Handle must be safe for concurrent use, must never return nil (a nil reply
+// is answered as an INTERNAL failure) and should return soon after ctx is
+// cancelled. ctx is cancelled only on a hard shutdown (drain timeout
+// expired); the job's own deadline is the handler's business.
+type Handler interface {
+	Handle(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply
+}
+
+// HandlerFunc adapts a function to [Handler].
+type HandlerFunc func(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply {
+	return f(ctx, block, payload)
+}
+
+// Blocks are the blocks a worker serves, one micro endpoint each.
+var Blocks = []blocks.Block{blocks.Search, blocks.Insert}
+
+// defaultAbortGrace bounds how long Stop still waits, after the drain
+// timeout, for already received messages to be answered with a failure and
+// for job goroutines to notice the cancellation. Those answers need no I/O
+// besides a publish, so this only matters if something is badly stuck.
+const defaultAbortGrace = 5 * time.Second
+
+type state int
+
+const (
+	stateNew state = iota
+	stateRunning
+	stateDraining
+	stateStopped
+)
+
+// Worker serves the blocks on one NATS connection. Create it with [New],
+// then either [Worker.Run] it or [Worker.Start] and later [Worker.Stop] it.
+// A Worker runs once. Its methods are safe for concurrent use.
+type Worker struct {
+	nc  *nats.Conn
+	h   Handler
+	cfg config
+	m   *Metrics
+	log zerolog.Logger
+
+	sem        chan struct{} // one slot per job in flight
+	abortCh    chan struct{} // closed when the drain timeout expired
+	base       context.Context
+	cancelBase context.CancelFunc
+	svcDone    chan struct{} // closed when the micro service stops, for any reason
+	svcOnce    sync.Once
+	stopped    chan struct{} // closed when Stop has finished
+	stats      map[blocks.Block]*endpointStats
+
+	mu       sync.Mutex
+	state    state
+	aborting bool // drain timeout expired: answer, don't run
+	svc      micro.Service
+	inflight map[*job]struct{}
+	wg       sync.WaitGroup
+	stopErr  error
+}
+
+// New builds a worker that serves h on nc; it takes no job until
+// [Worker.Start] or [Worker.Run]. It fails on a nil connection or handler and
+// on an invalid option (wrapping [ErrInvalidOption]). The caller keeps
+// ownership of nc and closes it after the worker stopped.
+func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
+	if nc == nil {
+		return nil, fmt.Errorf("%w: nil NATS connection (create one with worker.Connect)", ErrInvalidOption)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil handler (pass a *blocks.Executor)", ErrInvalidOption)
+	}
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.pendingMsgs == 0 {
+		cfg.pendingMsgs = 16 * cfg.maxInFlight
+	}
+	m := cfg.metrics
+	if m == nil {
+		m, _ = NewMetrics(nil) // unregistered: cannot fail
+	}
+	base, cancel := context.WithCancel(context.Background())
+	w := &Worker{
+		nc:         nc,
+		h:          h,
+		cfg:        cfg,
+		m:          m,
+		log:        cfg.log.With().Str("component", "worker").Logger(),
+		sem:        make(chan struct{}, cfg.maxInFlight),
+		abortCh:    make(chan struct{}),
+		base:       base,
+		cancelBase: cancel,
+		svcDone:    make(chan struct{}),
+		stopped:    make(chan struct{}),
+		stats:      make(map[blocks.Block]*endpointStats, len(Blocks)),
+		inflight:   make(map[*job]struct{}),
+	}
+	for _, b := range Blocks {
+		w.stats[b] = &endpointStats{}
+	}
+	return w, nil
+}
+
+// Subject returns the subject on which the worker serves block, e.g.
+// "sfblocks.search".
+func (w *Worker) Subject(block blocks.Block) string {
+	return w.cfg.prefix + "." + string(block)
+}
+
+// Start registers the micro service and its endpoints and starts taking
+// jobs; when it returns the server routes jobs to this worker. It fails with [ErrAlreadyStarted] when called twice, or with the
+// NATS error when the subscriptions cannot be made (e.g. connection closed).
+func (w *Worker) Start() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != stateNew {
+		return ErrAlreadyStarted
+	}
+	svc, err := micro.AddService(w.nc, micro.Config{
+		Name:         w.cfg.name,
+		Version:      w.cfg.version,
+		Description:  w.cfg.description,
+		QueueGroup:   w.cfg.queueGroup,
+		Metadata:     map[string]string{"prefix": w.cfg.prefix, "max_in_flight": fmt.Sprint(w.cfg.maxInFlight)},
+		StatsHandler: w.endpointStats,
+		ErrorHandler: w.asyncError,
+		DoneHandler:  func(micro.Service) { w.svcOnce.Do(func() { close(w.svcDone) }) },
+	})
+	if err != nil {
+		return fmt.Errorf("worker: adding micro service %q: %w", w.cfg.name, err)
+	}
+	group := svc.AddGroup(w.cfg.prefix)
+	for _, b := range Blocks {
+		err := group.AddEndpoint(string(b), w.endpoint(b),
+			micro.WithEndpointPendingLimits(w.cfg.pendingMsgs, w.cfg.pendingBytes),
+			micro.WithEndpointMetadata(map[string]string{"block": string(b)}),
+		)
+		if err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("worker: adding endpoint %s: %w", w.Subject(b), err)
+		}
+	}
+	// Make the subscriptions live at the server before Start returns, so a
+	// job published right after is routed here. A disconnected client
+	// subscribes on reconnect; that is not an error.
+	if w.nc.IsConnected() {
+		if err := w.nc.FlushTimeout(DefaultConnTimeout); err != nil {
+			w.log.Warn().Err(err).Msg("flushing subscriptions at start")
+		}
+	}
+	w.svc = svc
+	w.state = stateRunning
+	w.log.Info().Str("service", w.cfg.name).Str("version", w.cfg.version).
+		Str("id", svc.Info().ID).Str("prefix", w.cfg.prefix).Str("queue_group", w.cfg.queueGroup).
+		Int("max_in_flight", w.cfg.maxInFlight).Msg("worker started")
+	return nil
+}
+
+// Run starts the worker, serves until ctx is cancelled, then drains it with
+// [Worker.Stop] (bounded by the drain timeout) and returns. It returns nil
+// after a clean drain, [ErrServiceStopped] when the service stopped on its
+// own (NATS connection closed), or the Start/Stop error.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return w.Stop(context.Background())
+	case <-w.svcDone:
+		err := w.Stop(context.Background())
+		return errors.Join(ErrServiceStopped, err)
+	}
+}
+
+// Ready reports whether the worker is taking jobs: nil when it is started,
+// not draining, its micro service is running and NATS is connected;
+// otherwise [ErrNotStarted], [ErrDraining], [ErrServiceStopped] or
+// [ErrNotConnected]. Use it for /readyz.
+func (w *Worker) Ready() error {
+	w.mu.Lock()
+	st, svc := w.state, w.svc
+	w.mu.Unlock()
+	switch {
+	case st == stateNew:
+		return ErrNotStarted
+	case st != stateRunning:
+		return ErrDraining
+	case svc.Stopped():
+		return ErrServiceStopped
+	case !w.nc.IsConnected():
+		return ErrNotConnected
+	}
+	return nil
+}
+
+// InFlight returns the number of jobs running now.
+func (w *Worker) InFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.inflight)
+}
+
+// Stop drains the worker: it stops the micro service (the server stops
+// routing jobs here, so queue-group peers get the new ones), runs every job
+// already received, answers them, and returns. Draining is bounded by ctx
+// and the drain timeout, whichever ends first; then jobs not yet started are
+// answered SALESFORCE_UNAVAILABLE and jobs still running TIMEOUT (both
+// retryable), the handler's context is cancelled, and their late results are
+// discarded: no received job is left unanswered or answered twice.
+//
+// Stop returns nil after a clean drain, an error wrapping
+// context.DeadlineExceeded (or ctx's error) when it had to cut jobs short,
+// or the NATS error from stopping the service. Calling it again waits for
+// the first call and returns its result. Stop on a worker never started
+// only marks it stopped. The NATS connection stays open.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	switch w.state {
+	case stateNew:
+		w.state = stateStopped
+		w.mu.Unlock()
+		close(w.stopped)
+		w.cancelBase()
+		return nil
+	case stateDraining, stateStopped:
+		w.mu.Unlock()
+		select {
+		case <-w.stopped:
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.stopErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.state = stateDraining
+	svc := w.svc
+	w.mu.Unlock()
+
+	err := w.drain(ctx, svc)
+
+	w.mu.Lock()
+	w.state = stateStopped
+	w.stopErr = err
+	w.mu.Unlock()
+	close(w.stopped)
+	return err
+}
+
+func (w *Worker) drain(ctx context.Context, svc micro.Service) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.drainTimeout)
+	defer cancel()
+	w.log.Info().Int("in_flight", w.InFlight()).Dur("drain_timeout", w.cfg.drainTimeout).Msg("worker draining")
+
+	// micro's Stop drains the endpoint subscriptions: it unsubscribes at the
+	// server, and messages already delivered to this client are still
+	// handed to the endpoint handler, so they are run and answered too.
+	stopErr := svc.Stop()
+	if stopErr != nil {
+		stopErr = fmt.Errorf("worker: stopping micro service: %w", stopErr)
+		w.log.Error().Err(stopErr).Msg("stopping micro service")
+	}
+	received := w.allReceived(ctx)
+
+	var cut error
+	select {
+	case <-received:
+		if err := w.waitJobs(ctx); err != nil {
+			cut = err
+		}
+	case <-ctx.Done():
+		cut = ctx.Err()
+	}
+	if cut != nil {
+		w.abort(received)
+		cut = fmt.Errorf("worker: drain cut short, remaining jobs answered as retryable failures: %w", cut)
+	}
+	w.cancelBase()
+	// Push the last replies out before the caller closes the connection.
+	flushCtx, flushCancel := context.WithTimeout(context.Background(), w.cfg.abortGrace)
+	defer flushCancel()
+	if w.nc.IsConnected() {
+		if err := w.nc.FlushWithContext(flushCtx); err != nil {
+			w.log.Warn().Err(err).Msg("flushing last replies")
+		}
+	}
+	ev := w.log.Info()
+	if cut != nil {
+		ev = w.log.Warn().Err(cut)
+	}
+	ev.Dur("took", time.Since(start)).Msg("worker stopped")
+	return errors.Join(stopErr, cut)
+}
+
+// allReceived returns a channel closed once every message that reached this
+// client before the unsubscribe has been passed to its endpoint handler. The
+// flush makes the server process the unsubscribe and send everything routed
+// before it; the barrier then runs after each subscription's queue.
+func (w *Worker) allReceived(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if w.nc.IsConnected() {
+		if err := w.nc.FlushWithContext(ctx); err != nil {
+			w.log.Warn().Err(err).Msg("flushing before drain; some queued jobs may be cut short")
+		}
+	}
+	if err := w.nc.Barrier(func() { close(done) }); err != nil {
+		// Connection closed: nothing more can arrive.
+		close(done)
+	}
+	return done
+}
+
+// waitJobs waits for all running jobs to finish or ctx to end.
+func (w *Worker) waitJobs(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// abort answers everything left once the drain timeout expired: jobs still
+// running get a retryable TIMEOUT (their outcome is unknown), messages not
+// yet started a retryable SALESFORCE_UNAVAILABLE (they never ran).
+func (w *Worker) abort(received <-chan struct{}) {
+	w.mu.Lock()
+	w.aborting = true
+	running := make([]*job, 0, len(w.inflight))
+	for j := range w.inflight {
+		running = append(running, j)
+	}
+	w.mu.Unlock()
+	// Free the endpoint handlers blocked on a full semaphore.
+	close(w.abortCh)
+	for _, j := range running {
+		w.answer(j, blocks.FailureReply(j.fallbackID(), errCutShort))
+	}
+	w.cancelBase()
+	grace := time.NewTimer(w.cfg.abortGrace)
+	defer grace.Stop()
+	select {
+	case <-received:
+	case <-grace.C:
+		w.log.Error().Msg("queued jobs still not answered after the drain timeout; giving up on them")
+		return
+	}
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-grace.C:
+		w.log.Warn().Int("in_flight", w.InFlight()).Msg("jobs ignored cancellation; their late results will be discarded")
+	}
+}
