@@ -1,0 +1,353 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/sfblocks/sfblocks/auth"
+	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker"
+)
+
+// serveConfig is everything `sfblocks serve` can be told, by flag or by
+// environment variable (flags win).
+type serveConfig struct {
+	natsURL      string
+	conn         worker.ConnConfig
+	embeddedAddr string
+	dataDir      string
+	configPath   string
+	simAddr      string
+	metricsAddr  string
+	prefix       string
+	queueGroup   string
+	maxInFlight  int
+	jobTimeout   time.Duration
+	drainTimeout time.Duration
+	maxJobBytes  int
+	logLevel     string
+	logFormat    string
+}
+
+func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet(fsName, "serve [flags]", stderr)
+	fs.StringVar(&c.natsURL, "nats-url", envOr("SFBLOCKS_NATS_URL", os.Getenv("NATS_URL")), "NATS server URL(s), comma-separated; empty starts an embedded NATS server (env SFBLOCKS_NATS_URL or NATS_URL)")
+	fs.StringVar(&c.conn.User, "nats-user", envOr("SFBLOCKS_NATS_USER", ""), "NATS user (env SFBLOCKS_NATS_USER)")
+	fs.StringVar(&c.conn.Password, "nats-password", envOr("SFBLOCKS_NATS_PASSWORD", ""), "NATS password (env SFBLOCKS_NATS_PASSWORD)")
+	fs.StringVar(&c.conn.Token, "nats-token", envOr("SFBLOCKS_NATS_TOKEN", ""), "NATS token (env SFBLOCKS_NATS_TOKEN)")
+	fs.StringVar(&c.conn.NKeySeedFile, "nats-nkey", envOr("SFBLOCKS_NATS_NKEY", ""), "file holding an NKEY seed (env SFBLOCKS_NATS_NKEY)")
+	fs.StringVar(&c.conn.CredsFile, "nats-creds", envOr("SFBLOCKS_NATS_CREDS", ""), "NATS credentials file (env SFBLOCKS_NATS_CREDS)")
+	fs.StringVar(&c.conn.TLSCAFile, "nats-tls-ca", envOr("SFBLOCKS_NATS_TLS_CA", ""), "CA bundle to verify the NATS server (env SFBLOCKS_NATS_TLS_CA)")
+	fs.StringVar(&c.conn.TLSCertFile, "nats-tls-cert", envOr("SFBLOCKS_NATS_TLS_CERT", ""), "client certificate for NATS (env SFBLOCKS_NATS_TLS_CERT)")
+	fs.StringVar(&c.conn.TLSKeyFile, "nats-tls-key", envOr("SFBLOCKS_NATS_TLS_KEY", ""), "client key for NATS (env SFBLOCKS_NATS_TLS_KEY)")
+	fs.StringVar(&c.embeddedAddr, "embedded-nats-addr", envOr("SFBLOCKS_EMBEDDED_NATS_ADDR", "127.0.0.1:4222"), "listen address of the embedded NATS server, used when no --nats-url is given")
+	fs.StringVar(&c.dataDir, "data-dir", envOr("SFBLOCKS_DATA_DIR", ".sfblocks"), "directory for the embedded NATS server's JetStream store")
+	fs.StringVar(&c.configPath, "config", envOr("SFBLOCKS_CONFIG", ""), "accounts config file (JSON); empty starts the Salesforce simulator with a development account (env SFBLOCKS_CONFIG)")
+	fs.StringVar(&c.simAddr, "sim-addr", envOr("SFBLOCKS_SIM_ADDR", "127.0.0.1:8443"), "listen address of the simulator started when no --config is given")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("SFBLOCKS_METRICS_ADDR", "127.0.0.1:9464"), "address of /metrics, /healthz and /readyz; empty turns them off (env SFBLOCKS_METRICS_ADDR)")
+	fs.StringVar(&c.prefix, "prefix", envOr("SFBLOCKS_PREFIX", worker.DefaultPrefix), "subject prefix: jobs arrive on PREFIX.search and PREFIX.insert (env SFBLOCKS_PREFIX)")
+	fs.StringVar(&c.queueGroup, "queue-group", envOr("SFBLOCKS_QUEUE_GROUP", worker.DefaultQueueGroup), "NATS queue group shared by the fleet (env SFBLOCKS_QUEUE_GROUP)")
+	fs.IntVar(&c.maxInFlight, "max-in-flight", envInt("SFBLOCKS_MAX_IN_FLIGHT", worker.DefaultMaxInFlight), "jobs one worker runs at once (env SFBLOCKS_MAX_IN_FLIGHT)")
+	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("SFBLOCKS_JOB_TIMEOUT", blocks.DefaultTimeout), "deadline of a job that sets no timeout_ms (env SFBLOCKS_JOB_TIMEOUT)")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration("SFBLOCKS_DRAIN_TIMEOUT", worker.DefaultDrainTimeout), "how long SIGTERM waits for jobs in flight (env SFBLOCKS_DRAIN_TIMEOUT)")
+	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
+	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
+	return fs
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := cfg.flags("serve", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	env, err := startEnvironment(ctx, &cfg, log)
+	if env != nil {
+		defer env.close()
+	}
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sfm := newSalesforceMetrics(reg)
+
+	accounts, err := env.accounts(ctx, log, sfm)
+	if err != nil {
+		return err
+	}
+	exec, err := blocks.NewExecutor(accounts,
+		blocks.WithDefaultTimeout(cfg.jobTimeout),
+		blocks.WithMaxJobBytes(cfg.maxJobBytes))
+	if err != nil {
+		return err
+	}
+	wm, err := worker.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	w, err := worker.New(env.nc, exec,
+		worker.WithPrefix(cfg.prefix),
+		worker.WithQueueGroup(cfg.queueGroup),
+		worker.WithMaxInFlight(cfg.maxInFlight),
+		worker.WithDrainTimeout(cfg.drainTimeout),
+		worker.WithVersion(version),
+		worker.WithLogger(log),
+		worker.WithMetrics(wm))
+	if err != nil {
+		return err
+	}
+
+	if cfg.metricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener on %s: %w (set --metrics-addr, or empty to turn it off)", cfg.metricsAddr, err)
+		}
+		hs := &http.Server{Handler: worker.NewHTTPHandler(reg, w.Ready), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		defer hs.Close()
+		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	}
+
+	log.Info().Str("search", w.Subject(blocks.Search)).Str("insert", w.Subject(blocks.Insert)).
+		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
+	err = w.Run(ctx)
+	log.Info().Err(err).Msg("worker stopped")
+	return err
+}
+
+// environment is what serve runs against: a NATS connection, and, in
+// development mode, the embedded NATS server and the simulator.
+type environment struct {
+	cfg   *serveConfig
+	nc    *nats.Conn
+	ns    *server.Server
+	sim   *sfsim.Server
+	auth  *auth.Config
+	store auth.Store
+	close func()
+}
+
+// startEnvironment connects to NATS (starting an embedded server when no
+// URL is given), loads the accounts (starting the simulator with a
+// development account when no config is given) and opens the token store.
+func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*environment, error) {
+	env := &environment{cfg: cfg}
+	var closers []func()
+	env.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	dev := false
+	if cfg.natsURL == "" {
+		dev = true
+		ns, err := startEmbeddedNATS(cfg.embeddedAddr, filepath.Join(cfg.dataDir, "nats"))
+		if err != nil {
+			return env, err
+		}
+		env.ns = ns
+		closers = append(closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
+		cfg.natsURL = ns.ClientURL()
+		log.Warn().Str("url", ns.ClientURL()).Str("store_dir", filepath.Join(cfg.dataDir, "nats")).
+			Msg("no --nats-url given: started an embedded NATS server with JetStream (development mode)")
+	}
+	cfg.conn.URLs = strings.Split(cfg.natsURL, ",")
+	cfg.conn.Logger = log
+	cfg.conn.RetryOnFailedConnect = true
+	nc, err := worker.Connect(cfg.conn)
+	if err != nil {
+		return env, err
+	}
+	env.nc = nc
+	closers = append(closers, func() { nc.Close() })
+
+	if cfg.configPath == "" {
+		dev = true
+		sim, err := sfsim.Start(cfg.simAddr, sfsim.Options{})
+		if err != nil {
+			return env, fmt.Errorf("start the Salesforce simulator on %s: %w (set --sim-addr, or --config for a real org)", cfg.simAddr, err)
+		}
+		env.sim = sim
+		closers = append(closers, func() { sim.Close() })
+		env.auth = &auth.Config{Accounts: []*auth.Account{{
+			Name:         "dev",
+			LoginURL:     sim.MyDomainURL(),
+			ClientID:     sfsim.DefaultClientID,
+			ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
+			Flow:         auth.FlowClientCredentials,
+			APIVersion:   salesforce.DefaultAPIVersion,
+			Default:      true,
+		}}}
+		log.Warn().Str("instance_url", sim.MyDomainURL()).Str("account", "dev").
+			Msg("no --config given: started the Salesforce simulator with its seed data and a development account 'dev' (client credentials); jobs go to the simulator, not to a real org")
+	} else {
+		ac, err := auth.LoadConfig(cfg.configPath)
+		if err != nil {
+			return env, err
+		}
+		env.auth = ac
+	}
+
+	store, err := openTokenStore(ctx, nc, dev, cfg.dataDir, log)
+	if err != nil {
+		return env, err
+	}
+	env.store = store
+	if dev {
+		log.Info().Msgf(`try: sfblocks call search --query "SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'" --var "ANI=+1 415 555 0100"`)
+	}
+	return env, nil
+}
+
+// openTokenStore returns the fleet-wide token store: the JetStream KV bucket,
+// encrypted with SFBLOCKS_TOKEN_KEY. Without a key tokens stay in this
+// process's memory; development mode instead keeps a generated key in the
+// data directory, beside the embedded server's store.
+func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, log zerolog.Logger) (auth.Store, error) {
+	cipher, err := auth.CipherFromEnv(nil)
+	if errors.Is(err, auth.ErrNoTokenKey) {
+		if !dev {
+			log.Warn().Msg(err.Error())
+			return auth.NewMemoryStore(), nil
+		}
+		if cipher, err = devTokenKey(filepath.Join(dataDir, "token.key")); err != nil {
+			return nil, err
+		}
+		log.Info().Str("key_file", filepath.Join(dataDir, "token.key")).
+			Msg("development mode: tokens in the JetStream KV bucket are encrypted with a generated key kept in the data directory; set SFBLOCKS_TOKEN_KEY in production")
+	} else if err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	store, err := auth.NewKVStore(kctx, js, auth.KVStoreConfig{Cipher: cipher})
+	if err != nil {
+		return nil, fmt.Errorf("open the token store (JetStream KV): %w; is JetStream enabled on the NATS server?", err)
+	}
+	return store, nil
+}
+
+// devTokenKey reads the development key file, creating it with a fresh key
+// on first use.
+func devTokenKey(path string) (*auth.Cipher, error) {
+	lookup := func(k string) (string, bool) {
+		if k == auth.EnvTokenKeyFile {
+			return path, true
+		}
+		return "", false
+	}
+	if _, err := os.Stat(path); err == nil {
+		return auth.CipherFromEnv(lookup)
+	}
+	c, encoded, err := auth.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(encoded+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write the development token key: %w", err)
+	}
+	return c, nil
+}
+
+// accounts builds one Salesforce client per configured account, all sharing
+// the token cache and the HTTP connection pool.
+func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforceMetrics) (blocks.Accounts, error) {
+	hc := m.instrument(salesforce.SharedHTTPClient(), "data")
+	cache, err := auth.NewCache(env.auth, auth.CacheOptions{
+		Store:      env.store,
+		HTTPClient: m.instrument(http.DefaultClient, "token"),
+		Logger:     &log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := blocks.StaticAccounts{Clients: map[string]blocks.SalesforceAPI{}}
+	for _, a := range env.auth.Accounts {
+		ts, err := cache.Source(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		name := a.Name
+		c, err := salesforce.New(ts,
+			salesforce.WithAPIVersion(a.APIVersion),
+			salesforce.WithHTTPClient(hc),
+			salesforce.WithUsageObserver(func(u salesforce.Usage) { m.observeUsage(name, u) }))
+		if err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		out.Clients[a.Name] = c
+		if a.Default {
+			out.Default = a.Name
+		}
+	}
+	return out, nil
+}
+
+// startEmbeddedNATS starts a NATS server with JetStream on addr, storing its
+// data under storeDir.
+func startEmbeddedNATS(addr, storeDir string) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--embedded-nats-addr %q: %w", addr, err)
+	}
+	port, err := net.LookupPort("tcp", portStr)
+	if err != nil {
+		return nil, fmt.Errorf("--embedded-nats-addr %q: %w", addr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT // ":0" means any free port, as for net.Listen
+	}
+	if err := os.MkdirAll(storeDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the JetStream store directory: %w", err)
+	}
+	ns, err := server.NewServer(&server.Options{
+		ServerName: "sfblocks-embedded",
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		NoLog:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded NATS server did not start on %s (is the port in use? set --embedded-nats-addr, or --nats-url to use a running server)", addr)
+	}
+	return ns, nil
+}
