@@ -73,6 +73,10 @@ type Account struct {
 	RefreshToken Secret
 	// Default marks the account used when a job names none.
 	Default bool
+	// AllowHTTP accepts a plain-http LoginURL on a host other than
+	// loopback: for the simulator on a private container network only
+	// (docker-compose). Real Salesforce is https only. Defaults to false.
+	AllowHTTP bool
 }
 
 // TokenURL is the account's OAuth token endpoint.
@@ -126,6 +130,7 @@ type fileAccount struct {
 	SessionTimeout string   `json:"session_timeout"`
 	RefreshToken   string   `json:"refresh_token"`
 	Default        bool     `json:"default"`
+	AllowHTTP      bool     `json:"allow_http"`
 }
 
 // Loader reads configuration; its zero value uses the process environment
@@ -261,7 +266,7 @@ func (l Loader) resolve(fa *fileAccount) (*Account, error) {
 	a := &Account{
 		Name: fa.Name, LoginURL: strings.TrimRight(strings.TrimSpace(fa.LoginURL), "/"), ClientID: fa.ClientID,
 		Flow: Flow(fa.Flow), APIVersion: strings.TrimPrefix(fa.APIVersion, "v"), Scopes: fa.Scopes,
-		RedirectURL: fa.RedirectURL, Default: fa.Default,
+		RedirectURL: fa.RedirectURL, Default: fa.Default, AllowHTTP: fa.AllowHTTP,
 	}
 	var err error
 	if a.ClientSecret, err = l.resolveSecret(a.Name, "client_secret", fa.ClientSecret); err != nil {
@@ -325,8 +330,8 @@ func (c *Config) Validate() error {
 			bad(a, "login_url is empty (use "+ProductionLoginURL+", "+SandboxLoginURL+" or the org's My Domain URL)")
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/"):
 			bad(a, fmt.Sprintf("login_url %q is not a base URL like %s", a.LoginURL, ProductionLoginURL))
-		case u.Scheme == "http" && !isLoopback(u.Hostname()):
-			bad(a, fmt.Sprintf("login_url %q must use https", a.LoginURL))
+		case u.Scheme == "http" && !isLoopback(u.Hostname()) && !a.AllowHTTP:
+			bad(a, fmt.Sprintf("login_url %q must use https (plain http is accepted on loopback, or with \"allow_http\": true for a simulator on a private network)", a.LoginURL))
 		}
 		if a.ClientID == "" {
 			bad(a, "client_id is empty (copy the consumer key from the External Client App)")

@@ -89,6 +89,7 @@ func TestConfigValidation(t *testing.T) {
 		{"unknown field", `{"accounts":[` + base + `,"secret":"x"}]}`, nil, []string{"not valid JSON"}},
 		{"no accounts", `{"accounts":[]}`, nil, []string{"no accounts configured"}},
 		{"ok single implicit default", `{"accounts":[` + base + `}]}`, nil, nil},
+		{"ok http with allow_http", `{"accounts":[{"name":"a","login_url":"http://sim:8443","client_id":"i","client_secret":"s","flow":"client_credentials","allow_http":true}]}`, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

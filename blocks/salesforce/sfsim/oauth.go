@@ -393,7 +393,7 @@ func (s *Server) grantRefresh(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request) {
-	if !isMyDomainHost(r) {
+	if !s.isMyDomainHost(r) {
 		s.tokenError(w, http.StatusBadRequest, errWrongDomain)
 		return
 	}

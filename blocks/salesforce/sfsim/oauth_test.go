@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -572,5 +573,39 @@ func TestHandlerWithHTTPTest(t *testing.T) {
 	tok, _ := body["access_token"].(string)
 	if r := call(t, http.MethodGet, myDomain+"/services/data/v66.0/limits", tok, nil); r.status != http.StatusOK {
 		t.Fatalf("limits: %d", r.status)
+	}
+}
+
+func TestMyDomainHostOption(t *testing.T) {
+	s := startSim(t, Options{MyDomainHost: "sim"})
+	if !strings.HasPrefix(s.MyDomainURL(), "http://sim:") {
+		t.Fatalf("MyDomainURL = %q", s.MyDomainURL())
+	}
+	// Reach the listener by address while naming the My Domain host, as a
+	// container on the compose network does.
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {DefaultClientID}, "client_secret": {DefaultClientSecret}}
+	post := func(host string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.LoginURL()+"/services/oauth2/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	status, body := post(strings.TrimPrefix(s.MyDomainURL(), "http://"))
+	if status != http.StatusOK || body["instance_url"] != s.MyDomainURL() {
+		t.Fatalf("on the My Domain host: %d %v", status, body)
+	}
+	status, body = post("localhost")
+	if status != http.StatusBadRequest || body["error_description"] != "request not supported on this domain" {
+		t.Fatalf("on another host: %d %v", status, body)
 	}
 }

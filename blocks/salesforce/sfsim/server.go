@@ -73,6 +73,12 @@ type Options struct {
 	// QueryLocatorTimeout is how long an unused query locator lives.
 	// Defaults to 15 minutes, as Salesforce documents.
 	QueryLocatorTimeout time.Duration
+	// MyDomainHost is the host name that stands for the org's My Domain: a
+	// request whose Host header names it is a My Domain request (client
+	// credentials are accepted there only), and instance_url uses it.
+	// Defaults to "localhost"; set it to the simulator's service name when
+	// other containers reach it by that name (docker-compose).
+	MyDomainHost string
 	// Username is the pre-authorized admin user every token acts as.
 	// Defaults to "admin@sfsim.example".
 	Username string
@@ -114,6 +120,9 @@ type Server struct {
 func New(opts Options) (*Server, error) {
 	if opts.ClientID == "" {
 		opts.ClientID = DefaultClientID
+	}
+	if opts.MyDomainHost == "" {
+		opts.MyDomainHost = "localhost"
 	}
 	if opts.ClientSecret == "" {
 		opts.ClientSecret = DefaultClientSecret
@@ -253,7 +262,7 @@ func (s *Server) MyDomainURL() string {
 	if s.port == "" {
 		return ""
 	}
-	return "http://localhost:" + s.port
+	return "http://" + s.opts.MyDomainHost + ":" + s.port
 }
 
 // InstanceURL is what token responses carry as instance_url; it equals
@@ -297,13 +306,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // isMyDomainHost reports whether the request came in on the My Domain name
-// rather than the login host: the simulator stands "localhost" for My Domain.
-func isMyDomainHost(r *http.Request) bool {
+// rather than the login host ([Options.MyDomainHost], "localhost" by
+// default).
+func (s *Server) isMyDomainHost(r *http.Request) bool {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return strings.EqualFold(host, "localhost")
+	return strings.EqualFold(host, s.opts.MyDomainHost)
 }
 
 // instanceURLFor is the My Domain URL on the port the request arrived on.
@@ -313,7 +323,7 @@ func (s *Server) instanceURLFor(r *http.Request) string {
 	}
 	_, port, err := net.SplitHostPort(r.Host)
 	if err != nil || port == "" {
-		return "http://localhost"
+		return "http://" + s.opts.MyDomainHost
 	}
-	return "http://localhost:" + port
+	return "http://" + s.opts.MyDomainHost + ":" + port
 }
