@@ -51,16 +51,23 @@ type job struct {
 // caller gave, when it can be read, else a fresh one.
 func (j *job) fallbackID() string {
 	j.idOnce.Do(func() {
-		var p struct {
-			ID string `json:"id"`
+		if j.id = payloadID(j.req.Data()); j.id == "" {
+			j.id = nuid.Next()
 		}
-		if json.Unmarshal(j.req.Data(), &p) == nil && p.ID != "" && len(p.ID) <= 128 && printable(p.ID) {
-			j.id = p.ID
-			return
-		}
-		j.id = nuid.Next()
 	})
 	return j.id
+}
+
+// payloadID returns the job's own id when it can be read and is a valid id,
+// else "".
+func payloadID(data []byte) string {
+	var p struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &p) == nil && p.ID != "" && len(p.ID) <= 128 && printable(p.ID) {
+		return p.ID
+	}
+	return ""
 }
 
 func printable(s string) bool {
@@ -117,7 +124,7 @@ func (w *Worker) run(j *job) {
 		<-w.sem
 		w.wg.Done()
 	}()
-	reply := w.handle(j)
+	reply := w.handle(j.block, j.req.Data(), j.fallbackID)
 	if reply.Attempt == 0 {
 		reply.Attempt = 1 // the synchronous path has no redelivery
 	}
@@ -126,18 +133,19 @@ func (w *Worker) run(j *job) {
 
 // handle runs the handler, turning a panic or a nil reply into an INTERNAL
 // failure so the caller still gets an answer and the worker keeps running.
-func (w *Worker) handle(j *job) (reply *blocks.Reply) {
+// Both paths (micro requests and durable jobs) run their jobs through it.
+func (w *Worker) handle(block blocks.Block, payload []byte, fallbackID func() string) (reply *blocks.Reply) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The panic value may hold job data: only at debug.
-			w.log.Error().Str("job_id", j.fallbackID()).Str("block", string(j.block)).Msg("handler panicked")
-			w.log.Debug().Str("job_id", j.fallbackID()).Str("panic", fmt.Sprint(r)).Msg("handler panic value")
-			reply = blocks.FailureReply(j.fallbackID(), errPanic)
+			w.log.Error().Str("job_id", fallbackID()).Str("block", string(block)).Msg("handler panicked")
+			w.log.Debug().Str("job_id", fallbackID()).Str("panic", fmt.Sprint(r)).Msg("handler panic value")
+			reply = blocks.FailureReply(fallbackID(), errPanic)
 		}
 	}()
-	reply = w.h.Handle(w.base, j.block, j.req.Data())
+	reply = w.h.Handle(w.base, block, payload)
 	if reply == nil {
-		reply = blocks.FailureReply(j.fallbackID(), errNilReply)
+		reply = blocks.FailureReply(fallbackID(), errNilReply)
 	}
 	return reply
 }
@@ -158,6 +166,34 @@ func (w *Worker) answer(j *job, reply *blocks.Reply) {
 	if reply.DurationMS == 0 {
 		reply.DurationMS = took.Milliseconds()
 	}
+	reply, data := w.encode(reply)
+	w.record(j.block, pathSync, reply, took)
+
+	subject := j.req.Reply()
+	if subject == "" {
+		w.log.Warn().Str("job_id", reply.ID).Str("block", string(j.block)).Msg("job had no reply subject; its result was not sent (use a request, not a publish)")
+		return
+	}
+	msg := replyMsg(subject, reply, data)
+	// Published on the connection rather than with req.Respond: micro reads
+	// the request's response error right after the handler returns, and the
+	// handler returned long ago (the job ran on its own goroutine).
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.log.Error().Err(err).Str("job_id", reply.ID).Str("block", string(j.block)).Msg("publishing reply; the caller will time out")
+	}
+}
+
+// Paths a job can take, logged with each outcome.
+const (
+	pathSync    = "sync"    // NATS micro request/reply
+	pathDurable = "durable" // JetStream work queue
+)
+
+// encode returns the JSON of reply, as published (and, for durable jobs,
+// kept). A reply that cannot be sent, because it does not encode or is
+// larger than the NATS max payload, is replaced by a failure keeping its
+// identity.
+func (w *Worker) encode(reply *blocks.Reply) (*blocks.Reply, []byte) {
 	if reply.Attempt == 0 {
 		reply.Attempt = 1
 	}
@@ -173,13 +209,12 @@ func (w *Worker) answer(j *job, reply *blocks.Reply) {
 			"reply of %d bytes exceeds the NATS max payload of %d bytes; lower max_records or select fewer fields", len(data), max)})
 		data, _ = json.Marshal(reply)
 	}
-	w.record(j, reply, took)
+	return reply, data
+}
 
-	subject := j.req.Reply()
-	if subject == "" {
-		w.log.Warn().Str("job_id", reply.ID).Str("block", string(j.block)).Msg("job had no reply subject; its result was not sent (use a request, not a publish)")
-		return
-	}
+// replyMsg builds the reply message; a failed reply also carries the micro
+// error headers, so `nats req` and micro clients see the failure.
+func replyMsg(subject string, reply *blocks.Reply, data []byte) *nats.Msg {
 	msg := &nats.Msg{Subject: subject, Data: data}
 	if reply.Status == blocks.StatusFailed && reply.Error != nil {
 		msg.Header = nats.Header{
@@ -187,12 +222,7 @@ func (w *Worker) answer(j *job, reply *blocks.Reply) {
 			micro.ErrorHeader:     []string{headerValue(string(reply.Error.Code) + ": " + reply.Error.Message)},
 		}
 	}
-	// Published on the connection rather than with req.Respond: micro reads
-	// the request's response error right after the handler returns, and the
-	// handler returned long ago (the job ran on its own goroutine).
-	if err := w.nc.PublishMsg(msg); err != nil {
-		w.log.Error().Err(err).Str("job_id", reply.ID).Str("block", string(j.block)).Msg("publishing reply; the caller will time out")
-	}
+	return msg
 }
 
 // failure replaces a reply that cannot be sent with a failed one keeping its
@@ -217,17 +247,18 @@ func headerValue(s string) string {
 	return s
 }
 
-// record logs the job's outcome and updates metrics and micro stats.
-func (w *Worker) record(j *job, r *blocks.Reply, took time.Duration) {
+// record logs the job's outcome and updates metrics and micro stats; path
+// is pathSync or pathDurable.
+func (w *Worker) record(block blocks.Block, path string, r *blocks.Reply, took time.Duration) {
 	var code blocks.Code
 	if r.Status == blocks.StatusFailed && r.Error != nil {
 		code = r.Error.Code
 	}
-	w.m.Jobs.WithLabelValues(string(j.block), r.Status, string(code)).Inc()
-	w.m.Duration.WithLabelValues(string(j.block)).Observe(took.Seconds())
-	w.stats[j.block].count(r.Status, code)
+	w.m.Jobs.WithLabelValues(string(block), r.Status, string(code)).Inc()
+	w.m.Duration.WithLabelValues(string(block)).Observe(took.Seconds())
+	w.stats[block].count(r.Status, code)
 
-	w.log.Info().Str("job_id", r.ID).Str("block", string(j.block)).Str("account", r.Account).
+	w.log.Info().Str("job_id", r.ID).Str("block", string(block)).Str("path", path).Str("account", r.Account).
 		Str("status", r.Status).Str("code", string(code)).Int64("duration_ms", r.DurationMS).
 		Int("attempt", r.Attempt).Msg("job done")
 	if d := w.log.Debug(); d.Enabled() {

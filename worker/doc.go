@@ -32,6 +32,25 @@
 // answers what is left with a retryable failure. No received job is dropped
 // or answered twice.
 //
+// Durable jobs: with [WithDurable] the worker also pulls jobs from a
+// JetStream work-queue stream (SFBLOCKS_JOBS, file storage) capturing
+// "<prefix>.jobs.search" and "<prefix>.jobs.insert", through one durable
+// pull consumer per block ("search", "insert") shared by the whole fleet.
+// Start creates or updates the stream, the consumers and the results bucket
+// (idempotent, safe when workers start together). A job carries its id in
+// Nats-Msg-Id (duplicates within the window are dropped) and its reply
+// subject in the Reply-To header. A fetch loop per block pulls only as many
+// jobs as there are free in-flight slots (shared with the micro path), so
+// nothing waits in a client buffer; running jobs signal progress every
+// AckWait/3. Each job's result is kept in the KV bucket sfblocks_results
+// under [ResultKey](id) before the reply is published and the message
+// acked, so a redelivered job (its worker died before the ack) is answered
+// with the kept result and never calls Salesforce again. What becomes of a
+// message (ack, nak, term) is decided in one function, settle. Stop stops
+// pulling, finishes and acks the jobs in flight, and naks anything received
+// after that; jobs cut short by the drain timeout are naked to another
+// worker.
+//
 // The package also provides [Connect] (a NATS connection with sensible
 // reconnect settings and logging), [Metrics] (Prometheus collectors) and
 // [NewHTTPHandler] (/metrics, /healthz, /readyz). Package

@@ -26,6 +26,17 @@ type Metrics struct {
 	// been answered at the end of the drain timeout:
 	// sfblocks_worker_late_replies_total.
 	LateReplies prometheus.Counter
+	// DurableSettled counts durable messages settled, by block and action
+	// (ack, nak, term): sfblocks_durable_settled_total.
+	DurableSettled *prometheus.CounterVec
+	// DurableRedelivered counts durable jobs received again (JetStream
+	// delivery count above 1: a worker died, or an ack was lost), by block:
+	// sfblocks_durable_redelivered_total.
+	DurableRedelivered *prometheus.CounterVec
+	// DurableReplayed counts durable jobs answered from their kept result
+	// without calling Salesforce again, by block:
+	// sfblocks_durable_replayed_total.
+	DurableReplayed *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (not the
@@ -55,11 +66,24 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "sfblocks", Subsystem: "worker", Name: "late_replies_total",
 			Help: "Job results discarded because the job was already answered when the drain timeout expired.",
 		}),
+		DurableSettled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "durable", Name: "settled_total",
+			Help: "Durable job messages settled, by block and action (ack, nak, term).",
+		}, []string{"block", "action"}),
+		DurableRedelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "durable", Name: "redelivered_total",
+			Help: "Durable jobs delivered more than once (a worker died or an ack was lost), by block.",
+		}, []string{"block"}),
+		DurableReplayed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "durable", Name: "replayed_total",
+			Help: "Durable jobs answered from their kept result without calling Salesforce again, by block.",
+		}, []string{"block"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.SlowConsumer, m.LateReplies} {
+	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.SlowConsumer, m.LateReplies,
+		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: registering metrics: %w", err)
 		}

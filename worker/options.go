@@ -50,6 +50,7 @@ type config struct {
 	abortGrace   time.Duration // tests shorten it
 	log          zerolog.Logger
 	metrics      *Metrics
+	durable      *DurableConfig // nil: durable path off
 }
 
 func defaultConfig() config {

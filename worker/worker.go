@@ -67,6 +67,7 @@ type Worker struct {
 	svcOnce    sync.Once
 	stopped    chan struct{} // closed when Stop has finished
 	stats      map[blocks.Block]*endpointStats
+	durable    *durable // nil unless WithDurable
 
 	mu       sync.Mutex
 	state    state
@@ -97,6 +98,13 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	if cfg.pendingMsgs == 0 {
 		cfg.pendingMsgs = 16 * cfg.maxInFlight
 	}
+	if cfg.durable != nil {
+		d, err := cfg.durable.withDefaults(cfg.maxInFlight)
+		if err != nil {
+			return nil, err
+		}
+		cfg.durable = &d
+	}
 	m := cfg.metrics
 	if m == nil {
 		m, _ = NewMetrics(nil) // unregistered: cannot fail
@@ -120,6 +128,9 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	for _, b := range Blocks {
 		w.stats[b] = &endpointStats{}
 	}
+	if cfg.durable != nil {
+		w.durable = newDurable(w, *cfg.durable)
+	}
 	return w, nil
 }
 
@@ -130,13 +141,26 @@ func (w *Worker) Subject(block blocks.Block) string {
 }
 
 // Start registers the micro service and its endpoints and starts taking
-// jobs; when it returns the server routes jobs to this worker. It fails with [ErrAlreadyStarted] when called twice, or with the
-// NATS error when the subscriptions cannot be made (e.g. connection closed).
+// jobs; when it returns the server routes jobs to this worker. With
+// [WithDurable] it first creates or updates the jobs stream, its consumers
+// and the results bucket (bounded by DurableConfig.SetupTimeout), then
+// starts pulling durable jobs. It fails with [ErrAlreadyStarted] when called
+// twice, with the JetStream error when the durable setup fails (e.g.
+// JetStream not enabled), or with the NATS error when the subscriptions
+// cannot be made (e.g. connection closed).
 func (w *Worker) Start() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != stateNew {
 		return ErrAlreadyStarted
+	}
+	if w.durable != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), w.durable.cfg.SetupTimeout)
+		err := w.durable.setup(ctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name:         w.cfg.name,
@@ -172,6 +196,11 @@ func (w *Worker) Start() error {
 	}
 	w.svc = svc
 	w.state = stateRunning
+	if w.durable != nil {
+		w.durable.start()
+		w.log.Info().Str("search", w.JobsSubject(blocks.Search)).Str("insert", w.JobsSubject(blocks.Insert)).
+			Str("config", w.durable.cfg.String()).Msg("pulling durable jobs")
+	}
 	w.log.Info().Str("service", w.cfg.name).Str("version", w.cfg.version).
 		Str("id", svc.Info().ID).Str("prefix", w.cfg.prefix).Str("queue_group", w.cfg.queueGroup).
 		Int("max_in_flight", w.cfg.maxInFlight).Msg("worker started")
@@ -216,11 +245,15 @@ func (w *Worker) Ready() error {
 	return nil
 }
 
-// InFlight returns the number of jobs running now.
+// InFlight returns the number of jobs running now, on both paths.
 func (w *Worker) InFlight() int {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.inflight)
+	n := len(w.inflight)
+	w.mu.Unlock()
+	if w.durable != nil {
+		n += int(w.durable.running.Load())
+	}
+	return n
 }
 
 // Stop drains the worker: it stops the micro service (the server stops
@@ -230,6 +263,11 @@ func (w *Worker) InFlight() int {
 // answered SALESFORCE_UNAVAILABLE and jobs still running TIMEOUT (both
 // retryable), the handler's context is cancelled, and their late results are
 // discarded: no received job is left unanswered or answered twice.
+//
+// Durable jobs (see [WithDurable]) drain alike: the fetch loops stop within
+// DurableConfig.FetchWait, jobs running are finished, kept, answered and
+// acked; jobs received after the stop are naked unstarted, and jobs still
+// running at the drain timeout are naked to another worker without a reply.
 //
 // Stop returns nil after a clean drain, an error wrapping
 // context.DeadlineExceeded (or ctx's error) when it had to cut jobs short,
@@ -280,6 +318,11 @@ func (w *Worker) drain(ctx context.Context, svc micro.Service) error {
 	// server, and messages already delivered to this client are still
 	// handed to the endpoint handler, so they are run and answered too.
 	stopErr := svc.Stop()
+	if w.durable != nil {
+		// The fetch loops stop within FetchWait and nak what they receive
+		// from now on; waitJobs below also waits for them.
+		w.durable.stopFetching()
+	}
 	if stopErr != nil {
 		stopErr = fmt.Errorf("worker: stopping micro service: %w", stopErr)
 		w.log.Error().Err(stopErr).Msg("stopping micro service")

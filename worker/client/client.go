@@ -70,6 +70,8 @@ type Client struct {
 	nc      *nats.Conn
 	prefix  string
 	timeout time.Duration
+	bucket  string
+	clientJS
 }
 
 // New returns a client using nc (which the caller keeps and closes).
@@ -77,7 +79,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: nil NATS connection", ErrInvalidOption)
 	}
-	c := &Client{nc: nc, prefix: DefaultPrefix, timeout: DefaultTimeout}
+	c := &Client{nc: nc, prefix: DefaultPrefix, timeout: DefaultTimeout, bucket: DefaultResultsBucket}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
 			return nil, err
@@ -108,17 +110,9 @@ func (c *Client) Insert(ctx context.Context, req *InsertRequest) (*blocks.Reply,
 //     [ErrTimeout] (and ctx's error), INTERNAL wrapping [ErrBadReply] or the
 //     NATS error. All but ErrBadReply are retryable.
 func (c *Client) Do(ctx context.Context, block blocks.Block, request any) (*blocks.Reply, error) {
-	var data []byte
-	switch r := request.(type) {
-	case []byte:
-		data = r
-	case json.RawMessage:
-		data = r
-	default:
-		var err error
-		if data, err = json.Marshal(request); err != nil {
-			return nil, &blocks.Error{Code: blocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
-		}
+	data, err := encodeRequest(request)
+	if err != nil {
+		return nil, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -130,8 +124,29 @@ func (c *Client) Do(ctx context.Context, block blocks.Block, request any) (*bloc
 	if err != nil {
 		return nil, transportError(subject, err)
 	}
+	return decodeReply(subject, msg.Data)
+}
+
+// encodeRequest returns the JSON of a request: []byte and json.RawMessage
+// as is, anything else marshalled.
+func encodeRequest(request any) ([]byte, error) {
+	switch r := request.(type) {
+	case []byte:
+		return r, nil
+	case json.RawMessage:
+		return r, nil
+	}
+	data, err := json.Marshal(request)
+	if err != nil {
+		return nil, &blocks.Error{Code: blocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
+	}
+	return data, nil
+}
+
+// decodeReply turns a reply received from subject into Do's results.
+func decodeReply(subject string, data []byte) (*blocks.Reply, error) {
 	var reply blocks.Reply
-	if err := json.Unmarshal(msg.Data, &reply); err != nil || reply.Status == "" {
+	if err := json.Unmarshal(data, &reply); err != nil || reply.Status == "" {
 		if err == nil {
 			err = errors.New("missing status")
 		}

@@ -16,4 +16,10 @@
 // worker listening, the context's deadline) also return a *blocks.Error, with
 // codes SALESFORCE_UNAVAILABLE and TIMEOUT, wrapping [ErrNoWorkers] or
 // [ErrTimeout].
+//
+// Durable jobs survive worker crashes and NATS restarts: [Client.DoDurable]
+// publishes the job to the JetStream work queue ("<prefix>.jobs.<block>",
+// job id in Nats-Msg-Id, reply inbox in the Reply-To header) and waits for
+// the reply; [Client.PublishDurable] only publishes, and [Client.Result]
+// reads a finished job's kept result by id.
 package client

@@ -1,0 +1,315 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// Durable jobs: names shared with the worker (package worker holds the same
+// values; a test checks they agree).
+const (
+	// DefaultResultsBucket is the workers' default results bucket.
+	DefaultResultsBucket = "sfblocks_results"
+	// HeaderReplyTo carries a durable job's reply subject.
+	HeaderReplyTo = "Reply-To"
+)
+
+// Durable-job errors, wrapped in a *blocks.Error.
+var (
+	// ErrNoStream: no JetStream stream captures the durable job subject
+	// (no worker with the durable path ever started on this prefix, or
+	// JetStream is off).
+	ErrNoStream = errors.New("client: no JetStream stream takes durable jobs on this subject (start a worker with --durable, on the same prefix)")
+	// ErrNoResult: no result is kept for the job id (not finished yet,
+	// unknown, or older than the results TTL).
+	ErrNoResult = errors.New("client: no result is kept for this job id (not finished yet, unknown, or expired)")
+)
+
+// WithResultsBucket sets the workers' results bucket, read by
+// [Client.Result] and [Client.DoDurable]. Defaults to "sfblocks_results".
+func WithResultsBucket(bucket string) Option {
+	return func(c *Client) error {
+		if !bucketRe.MatchString(bucket) {
+			return fmt.Errorf("%w: results bucket %q: use letters, digits, '-' and '_' only", ErrInvalidOption, bucket)
+		}
+		c.bucket = bucket
+		return nil
+	}
+}
+
+var bucketRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// PublishOption configures one [Client.PublishDurable].
+type PublishOption func(*publishOptions) error
+
+type publishOptions struct {
+	replyTo string
+}
+
+// WithReplyTo makes the worker publish the job's reply on subject (e.g. an
+// inbox the caller subscribed to, shared by many jobs: replies carry their
+// job id). Without it the result is only kept (see [Client.Result]).
+func WithReplyTo(subject string) PublishOption {
+	return func(o *publishOptions) error {
+		if subject == "" || !prefixRe.MatchString(subject) {
+			return fmt.Errorf("%w: reply subject %q: use dot-separated tokens without wildcards or spaces", ErrInvalidOption, subject)
+		}
+		o.replyTo = subject
+		return nil
+	}
+}
+
+// ResultKey returns the results-bucket key of a job id: the id in unpadded
+// base64url, or "h=" and the hex SHA-256 of ids longer than 192 bytes. It
+// matches worker.ResultKey.
+func ResultKey(jobID string) string {
+	if len(jobID) <= 192 {
+		return base64.RawURLEncoding.EncodeToString([]byte(jobID))
+	}
+	sum := sha256.Sum256([]byte(jobID))
+	return "h=" + hex.EncodeToString(sum[:])
+}
+
+// durableSubject is where durable jobs of block are published.
+func (c *Client) durableSubject(block blocks.Block) string {
+	return c.prefix + ".jobs." + string(block)
+}
+
+// jetStream returns the client's JetStream handle, created on first use.
+func (c *Client) jetStream() (jetstream.JetStream, error) {
+	c.jsMu.Lock()
+	defer c.jsMu.Unlock()
+	if c.js == nil {
+		js, err := jetstream.New(c.nc)
+		if err != nil {
+			return nil, err
+		}
+		c.js = js
+	}
+	return c.js, nil
+}
+
+// resultsKV returns the results bucket, looked up on first use; a failed
+// lookup (e.g. no worker created it yet) is tried again next time.
+func (c *Client) resultsKV(ctx context.Context) (jetstream.KeyValue, error) {
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	c.jsMu.Lock()
+	defer c.jsMu.Unlock()
+	if c.kv == nil {
+		kv, err := js.KeyValue(ctx, c.bucket)
+		if err != nil {
+			return nil, err
+		}
+		c.kv = kv
+	}
+	return c.kv, nil
+}
+
+// jobPayload encodes request like [Client.Do] and makes sure it carries an
+// id: the request's own "id" when set, else a fresh one written into it.
+// A request that is not a JSON object is sent as is with a fresh id in the
+// header only (the worker answers INVALID_REQUEST).
+func jobPayload(request any) ([]byte, string, error) {
+	data, err := encodeRequest(request)
+	if err != nil {
+		return nil, "", err
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) != nil || obj == nil {
+		return data, nuid.Next(), nil
+	}
+	if raw, ok := obj["id"]; ok {
+		var id string
+		if json.Unmarshal(raw, &id) == nil && id != "" {
+			return data, id, nil
+		}
+		if !(string(raw) == `""` || string(raw) == "null") {
+			// A non-string id: the worker refuses the job and says why.
+			return data, nuid.Next(), nil
+		}
+	}
+	id := nuid.Next()
+	obj["id"], _ = json.Marshal(id)
+	if data, err = json.Marshal(obj); err != nil {
+		return nil, "", &blocks.Error{Code: blocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
+	}
+	return data, id, nil
+}
+
+// PublishDurable publishes a durable job of block and returns its id once
+// JetStream has stored it (PubAck); it does not wait for the job to run. The
+// id is the request's "id", or a generated one written into the job; it is
+// also the Nats-Msg-Id, so publishing the same id again within the stream's
+// duplicate window (2 minutes by default) stores nothing new: retrying a
+// failed publish is safe. With [WithReplyTo] the worker publishes the reply
+// there; either way the result is kept and [Client.Result] reads it.
+//
+// Errors are *blocks.Error: INVALID_REQUEST (request not encodable, bad
+// option), SALESFORCE_UNAVAILABLE wrapping [ErrNoStream] (no stream takes
+// the subject) or the NATS error, TIMEOUT (no PubAck before ctx's deadline
+// or the client timeout). All but INVALID_REQUEST are retryable.
+func (c *Client) PublishDurable(ctx context.Context, block blocks.Block, request any, opts ...PublishOption) (string, error) {
+	var o publishOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return "", &blocks.Error{Code: blocks.CodeInvalidRequest, Message: err.Error(), Err: err}
+		}
+	}
+	data, id, err := jobPayload(request)
+	if err != nil {
+		return "", err
+	}
+	_, err = c.publishDurable(ctx, block, data, id, o.replyTo)
+	return id, err
+}
+
+// publishDurable publishes one job and returns its PubAck.
+func (c *Client) publishDurable(ctx context.Context, block blocks.Block, data []byte, id, replyTo string) (*jetstream.PubAck, error) {
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, transportError(c.durableSubject(block), err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	subject := c.durableSubject(block)
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	if replyTo != "" {
+		msg.Header.Set(HeaderReplyTo, replyTo)
+	}
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		return nil, &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true,
+			Message: fmt.Sprintf("no JetStream stream takes %s; start a worker with the durable path on this prefix", subject),
+			Err:     fmt.Errorf("%w: %w", ErrNoStream, err)}
+	case err != nil:
+		return nil, transportError(subject, err)
+	}
+	return ack, nil
+}
+
+// DoDurable runs a job of block through the durable path and waits for its
+// reply until ctx's deadline (or the client timeout when ctx has none): it
+// subscribes to a fresh inbox, publishes the job with that inbox in the
+// Reply-To header and waits for the PubAck (see [Client.PublishDurable] for
+// the id), then waits for the reply. The job survives worker crashes and
+// restarts: another worker takes it and a finished job is never run twice.
+//
+// When the id was already published within the duplicate window (a retried
+// call), the first publish's inbox gets the reply, so DoDurable waits for
+// the kept result instead. At the deadline it looks for the kept result one
+// last time (the reply may have been lost while NATS restarted).
+//
+// Results are as for [Client.Do]: the reply and nil (ok, no_data); the reply
+// and a *blocks.Error with its code (failed); nil and a *blocks.Error for
+// transport failures (see [Client.PublishDurable]; TIMEOUT wrapping
+// [ErrTimeout] when no reply came: the job is stored and will still run).
+func (c *Client) DoDurable(ctx context.Context, block blocks.Block, request any) (*blocks.Reply, error) {
+	data, id, err := jobPayload(request)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	inbox := c.nc.NewInbox()
+	ch := make(chan *nats.Msg, 1)
+	// Subscribed before publishing: the subscription reaches the server
+	// ahead of the job on this connection, so the reply cannot be missed.
+	sub, err := c.nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return nil, transportError(c.durableSubject(block), err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	ack, err := c.publishDurable(ctx, block, data, id, inbox)
+	if err != nil {
+		return nil, err
+	}
+	if ack.Duplicate {
+		return c.awaitResult(ctx, id)
+	}
+	select {
+	case msg := <-ch:
+		return decodeReply(c.durableSubject(block), msg.Data)
+	case <-ctx.Done():
+		lctx, cancel := context.WithTimeout(context.Background(), c.timeout/10)
+		defer cancel()
+		if rep, err := c.Result(lctx, id); rep != nil {
+			return rep, err
+		}
+		return nil, transportError(c.durableSubject(block), ctx.Err())
+	}
+}
+
+// awaitResult watches the kept result of id until it appears or ctx ends.
+func (c *Client) awaitResult(ctx context.Context, id string) (*blocks.Reply, error) {
+	kv, err := c.resultsKV(ctx)
+	if err != nil {
+		return nil, transportError(c.bucket, err)
+	}
+	watch, err := kv.Watch(ctx, ResultKey(id))
+	if err != nil {
+		return nil, transportError(c.bucket, err)
+	}
+	defer func() { _ = watch.Stop() }()
+	for {
+		select {
+		case e := <-watch.Updates():
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue // nil marks the end of the initial values
+			}
+			return decodeReply(c.bucket, e.Value())
+		case <-ctx.Done():
+			return nil, transportError(c.bucket, ctx.Err())
+		}
+	}
+}
+
+// Result returns the kept result of a finished durable job, as [Client.Do]
+// returns replies (a failed job gives its reply and a *blocks.Error). It
+// returns a *blocks.Error wrapping [ErrNoResult] when none is kept (the job
+// has not finished, the id is unknown, or the result expired), or a
+// transport error (e.g. the results bucket does not exist yet).
+func (c *Client) Result(ctx context.Context, jobID string) (*blocks.Reply, error) {
+	kv, err := c.resultsKV(ctx)
+	if err != nil {
+		return nil, transportError(c.bucket, err)
+	}
+	e, err := kv.Get(ctx, ResultKey(jobID))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, &blocks.Error{Code: blocks.CodeTimeout, Retryable: true,
+			Message: "no result is kept for job " + jobID + " (not finished yet, unknown, or expired)", Err: ErrNoResult}
+	case err != nil:
+		return nil, transportError(c.bucket, err)
+	}
+	return decodeReply(c.bucket, e.Value())
+}
+
+// clientJS holds the lazily created JetStream handles of a Client.
+type clientJS struct {
+	jsMu sync.Mutex
+	js   jetstream.JetStream
+	kv   jetstream.KeyValue
+}

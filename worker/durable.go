@@ -1,0 +1,468 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// Failures of the durable path itself, as *blocks.Error so the decision
+// (settle) and the failure replies classify them like any other.
+var (
+	// errResultsUnreadable: the kept-result lookup failed, so the worker
+	// cannot tell whether the job already ran; it is handed back.
+	errResultsUnreadable = &blocks.Error{
+		Code:      blocks.CodeInternal,
+		Message:   "the worker could not check whether the job already ran (results bucket unavailable); it will be delivered again",
+		Retryable: true,
+	}
+	// errHandedBack marks a durable job that the drain timeout cut short:
+	// its outcome is unknown and it is handed back to the fleet.
+	errHandedBack = errors.New("worker: durable job cut short by the drain timeout; handed back")
+)
+
+// JobsSubject returns the subject durable jobs of block are published on,
+// e.g. "sfblocks.jobs.insert".
+func (w *Worker) JobsSubject(block blocks.Block) string {
+	return w.cfg.prefix + ".jobs." + string(block)
+}
+
+// durable is the worker's JetStream path: one fetch loop per block pulls
+// jobs from the block's durable consumer, only as many as there are free
+// in-flight slots, and runs each on its own goroutine.
+type durable struct {
+	w   *Worker
+	cfg DurableConfig
+	js  jetstream.JetStream
+	res *results
+
+	mu   sync.Mutex
+	cons map[blocks.Block]jetstream.Consumer
+
+	stop     chan struct{} // closed by Stop: fetch no more
+	stopOnce sync.Once
+	running  atomic.Int64
+}
+
+func newDurable(w *Worker, cfg DurableConfig) *durable {
+	return &durable{w: w, cfg: cfg, cons: make(map[blocks.Block]jetstream.Consumer), stop: make(chan struct{})}
+}
+
+// setup creates or updates the stream, the two consumers and the results
+// bucket. Every worker does it at start, possibly at the same moment: each
+// step is a create-or-update, and a create that lost the race to another
+// worker is retried as an update.
+func (d *durable) setup(ctx context.Context) error {
+	js, err := jetstream.New(d.w.nc)
+	if err != nil {
+		return fmt.Errorf("worker: JetStream: %w", err)
+	}
+	d.js = js
+	subjects := make([]string, 0, len(Blocks))
+	for _, b := range Blocks {
+		subjects = append(subjects, d.w.JobsSubject(b))
+	}
+	scfg := jetstream.StreamConfig{
+		Name:        d.cfg.Stream,
+		Description: "sfblocks durable jobs: one message per job, removed once a worker acks it",
+		Subjects:    subjects,
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  d.cfg.DuplicateWindow,
+		Replicas:    d.cfg.Replicas,
+	}
+	if err := retryRace(func() error { _, err := js.CreateOrUpdateStream(ctx, scfg); return err }); err != nil {
+		return fmt.Errorf("worker: creating or updating stream %s: %w (is JetStream enabled on the NATS server? a stream of that name with another retention or storage cannot be updated: delete it or set another stream name)", d.cfg.Stream, err)
+	}
+	for _, b := range Blocks {
+		if err := d.ensureConsumer(ctx, b); err != nil {
+			return err
+		}
+	}
+	kcfg := jetstream.KeyValueConfig{
+		Bucket:      d.cfg.ResultsBucket,
+		Description: "sfblocks results of finished durable jobs, by job id",
+		TTL:         d.cfg.ResultsTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    d.cfg.Replicas,
+		History:     1,
+	}
+	var kv jetstream.KeyValue
+	if err := retryRace(func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kcfg); return err }); err != nil {
+		return fmt.Errorf("worker: creating or updating results bucket %s: %w", d.cfg.ResultsBucket, err)
+	}
+	timeout := d.cfg.AckWait / 3
+	if timeout > 10*time.Second {
+		timeout = 10 * time.Second
+	}
+	d.res = &results{kv: kv, timeout: timeout}
+	return nil
+}
+
+// retryRace runs f again when it lost a creation race with another worker
+// (the second create of a stream with the same name fails "already in use").
+func retryRace(f func() error) error {
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = f(); !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) && !errors.Is(err, jetstream.ErrBucketExists) {
+			return err
+		}
+	}
+	return err
+}
+
+// consumerConfig is the durable pull consumer of block shared by the fleet.
+func (d *durable) consumerConfig(b blocks.Block) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       string(b),
+		Description:   "sfblocks workers pulling " + string(b) + " jobs",
+		FilterSubject: d.w.JobsSubject(b),
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       d.cfg.AckWait,
+		MaxDeliver:    d.cfg.MaxDeliver,
+		MaxAckPending: d.cfg.MaxAckPending,
+	}
+}
+
+// ensureConsumer creates or updates block's consumer (one atomic request).
+func (d *durable) ensureConsumer(ctx context.Context, b blocks.Block) error {
+	c, err := d.js.CreateOrUpdateConsumer(ctx, d.cfg.Stream, d.consumerConfig(b))
+	if err != nil {
+		return fmt.Errorf("worker: creating or updating consumer %s on stream %s: %w", b, d.cfg.Stream, err)
+	}
+	d.mu.Lock()
+	d.cons[b] = c
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *durable) consumer(b blocks.Block) jetstream.Consumer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cons[b]
+}
+
+// start launches one fetch loop per block; they count in w.wg.
+func (d *durable) start() {
+	for _, b := range Blocks {
+		d.w.wg.Add(1)
+		go d.loop(b)
+	}
+}
+
+// stopFetching makes the loops stop pulling; they exit within FetchWait
+// (plus a second) and nak whatever they receive from then on.
+func (d *durable) stopFetching() {
+	d.stopOnce.Do(func() { close(d.stop) })
+}
+
+func (d *durable) stopped() bool {
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// acquire takes one in-flight slot, shared with the synchronous path;
+// false once the loops must stop.
+func (d *durable) acquire() bool {
+	if d.stopped() {
+		return false
+	}
+	select {
+	case d.w.sem <- struct{}{}:
+		return true
+	case <-d.stop:
+		return false
+	}
+}
+
+// grab takes up to max more slots without waiting.
+func (d *durable) grab(max int) int {
+	for n := 0; n < max; n++ {
+		select {
+		case d.w.sem <- struct{}{}:
+		default:
+			return n
+		}
+	}
+	return max
+}
+
+func (d *durable) release(n int) {
+	for i := 0; i < n; i++ {
+		<-d.w.sem
+	}
+}
+
+// loop pulls block's jobs until Stop. A job leaves the stream only when a
+// slot is free for it: the loop first takes a slot, then asks for at most
+// as many messages as it holds slots (up to Batch) without waiting; when
+// that finds nothing, it waits for one job with a single slot, so an idle
+// worker holds one slot per block, not Batch.
+func (d *durable) loop(b blocks.Block) {
+	defer d.w.wg.Done()
+	log := d.w.log.With().Str("block", string(b)).Str("path", pathDurable).Logger()
+	idle := true
+	failures := 0
+	for d.acquire() {
+		n := 1
+		if !idle {
+			n += d.grab(d.cfg.Batch - 1)
+		}
+		cons := d.consumer(b)
+		start := time.Now()
+		var batch jetstream.MessageBatch
+		var err error
+		if idle {
+			batch, err = cons.Fetch(1, jetstream.FetchMaxWait(d.cfg.FetchWait))
+		} else {
+			batch, err = cons.FetchNoWait(n)
+		}
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				if got == n || d.stopped() {
+					// Stopping: an unstarted job goes back at once to
+					// another worker.
+					d.settleMsg(b, msg, settlement{action: actionNak}, "worker stopping: job handed back unstarted")
+					continue
+				}
+				got++
+				d.w.mu.Lock()
+				d.w.wg.Add(1)
+				d.w.mu.Unlock()
+				d.running.Add(1)
+				d.w.m.InFlight.Inc()
+				d.w.stats[b].inFlight.Add(1)
+				go d.run(b, msg)
+			}
+			err = batch.Error()
+		}
+		d.release(n - got)
+		// A pull that ended at once with nothing and no error (e.g. the
+		// server lost the request) must not spin: count it as a failure.
+		if err == nil && got == 0 && idle && time.Since(start) < d.cfg.FetchWait/2 {
+			err = errors.New("pull returned early without messages")
+		}
+		if err != nil {
+			failures++
+			if failures == 1 || failures%10 == 0 {
+				log.Warn().Err(err).Int("failures", failures).Msg("pulling durable jobs failed; retrying")
+			}
+			d.pause(failures)
+			if d.stopped() {
+				return
+			}
+			// The consumer may be gone (deleted, or the server lost it):
+			// recreating it is idempotent.
+			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.SetupTimeout)
+			if err := d.ensureConsumer(ctx, b); err != nil && failures%10 == 0 {
+				log.Warn().Err(err).Msg("recreating the durable consumer failed")
+			}
+			cancel()
+			idle = true
+			continue
+		}
+		if failures > 0 {
+			log.Info().Int("failures", failures).Msg("pulling durable jobs again")
+			failures = 0
+		}
+		idle = got == 0
+	}
+}
+
+// pause waits before the next pull after failures (100ms doubling to 5s),
+// or until Stop.
+func (d *durable) pause(failures int) {
+	delay := 100 * time.Millisecond << min(failures-1, 6)
+	if delay > 5*time.Second {
+		delay = 5 * time.Second
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-d.stop:
+	}
+}
+
+// keepAlive tells JetStream every AckWait/3 that msg is still being worked
+// on, so AckWait never runs out under a long job; the returned func stops
+// it.
+func (d *durable) keepAlive(msg jetstream.Msg) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(d.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				_ = msg.InProgress()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// durableJob is one durable message on its way to being settled.
+type durableJob struct {
+	block    blocks.Block
+	msg      jetstream.Msg
+	id       string // Nats-Msg-Id, else the payload's id, else stream-seq
+	ownID    string // the payload's own id, "" when it has none
+	key      string // ResultKey(id)
+	replyTo  string
+	attempt  int
+	received time.Time
+}
+
+// run executes one durable job on its own goroutine, holding one slot.
+func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
+	w := d.w
+	defer func() {
+		d.running.Add(-1)
+		w.m.InFlight.Dec()
+		w.stats[b].inFlight.Add(-1)
+		<-w.sem
+		w.wg.Done()
+	}()
+	stop := d.keepAlive(msg)
+	defer stop()
+
+	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1}
+	var seq uint64
+	if meta, err := msg.Metadata(); err == nil {
+		j.attempt, seq = int(meta.NumDelivered), meta.Sequence.Stream
+	}
+	if j.attempt > 1 {
+		w.m.DurableRedelivered.WithLabelValues(string(b)).Inc()
+	}
+	h := msg.Headers()
+	j.ownID = payloadID(msg.Data())
+	j.id = h.Get(HeaderMsgID)
+	if j.id == "" {
+		j.id = j.ownID
+	}
+	if j.id == "" {
+		j.id = fmt.Sprintf("%s-%d", d.cfg.Stream, seq)
+	}
+	j.key = ResultKey(j.id)
+	j.replyTo = h.Get(HeaderReplyTo)
+
+	reply, data, replayed, err := d.execute(j)
+	s := settle(reply, err, j.attempt, d.cfg.MaxDeliver)
+	if s.reply != nil && s.reply != reply {
+		// The decision answers a job that will not run again.
+		s.reply.ID, s.reply.Attempt = j.id, j.attempt
+		if j.ownID != "" {
+			s.reply.ID = j.ownID
+		}
+		reply, data = w.encode(s.reply)
+		replayed = false
+	}
+	if s.reply != nil {
+		d.answer(j, reply, data, replayed)
+	}
+	d.settleMsg(b, msg, s, "")
+}
+
+// execute returns the job's reply: the kept one when the job already
+// finished (replayed), else a fresh run of the handler. An error means the
+// job has no outcome (results bucket unreadable, cut short by the drain
+// timeout) and is for settle to decide.
+func (d *durable) execute(j *durableJob) (reply *blocks.Reply, data []byte, replayed bool, err error) {
+	w := d.w
+	kept, err := d.res.get(w.base, j.key)
+	if err != nil {
+		w.log.Warn().Err(err).Str("job_id", j.id).Str("block", string(j.block)).Msg("cannot read the kept result of a durable job")
+		e := *errResultsUnreadable
+		e.Err = err
+		return nil, nil, false, &e
+	}
+	if kept != nil {
+		if r := decodeKept(kept); r != nil {
+			w.m.DurableReplayed.WithLabelValues(string(j.block)).Inc()
+			w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", pathDurable).
+				Int("attempt", j.attempt).Str("status", r.Status).Msg("durable job already finished: answering with its kept result")
+			return r, kept, true, nil
+		}
+		w.log.Warn().Str("job_id", j.id).Msg("kept result does not decode; running the job again")
+	}
+	reply = w.handle(j.block, j.msg.Data(), func() string { return j.id })
+	if w.base.Err() != nil && reply.Status == blocks.StatusFailed {
+		// Hard shutdown cancelled the job: its outcome is unknown.
+		return nil, nil, false, errHandedBack
+	}
+	if j.ownID == "" {
+		reply.ID = j.id
+	}
+	reply.Attempt = j.attempt
+	if reply.DurationMS == 0 {
+		reply.DurationMS = time.Since(j.received).Milliseconds()
+	}
+	reply, data = w.encode(reply)
+	return reply, data, false, nil
+}
+
+// answer keeps a fresh result, then publishes the reply: kept before sent,
+// so a job redelivered after this point never calls Salesforce again.
+func (d *durable) answer(j *durableJob, reply *blocks.Reply, data []byte, replayed bool) {
+	w := d.w
+	if !replayed {
+		if err := d.res.put(w.base, j.key, data); err != nil {
+			// Still answered and acked: the caller gets the result, and
+			// only a redelivery (lost ack) would run the job again.
+			w.log.Error().Err(err).Str("job_id", j.id).Str("block", string(j.block)).
+				Msg("could not keep the durable job's result; a redelivery would run it again")
+		}
+		w.record(j.block, pathDurable, reply, time.Since(j.received))
+	}
+	if j.replyTo == "" {
+		w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("result_key", j.key).
+			Msg("durable job had no Reply-To header; its result is kept in the results bucket only")
+		return
+	}
+	if err := w.nc.PublishMsg(replyMsg(j.replyTo, reply, data)); err != nil {
+		w.log.Error().Err(err).Str("job_id", j.id).Str("block", string(j.block)).
+			Msg("publishing the durable job's reply; its result is kept in the results bucket")
+	}
+}
+
+// settleMsg acks, naks or terminates msg as s says.
+func (d *durable) settleMsg(b blocks.Block, msg jetstream.Msg, s settlement, reason string) {
+	var err error
+	switch s.action {
+	case actionAck:
+		err = msg.Ack()
+	case actionNak:
+		if s.delay > 0 {
+			err = msg.NakWithDelay(s.delay)
+		} else {
+			err = msg.Nak()
+		}
+	case actionTerm:
+		err = msg.TermWithReason("sfblocks: max deliveries reached")
+	}
+	d.w.m.DurableSettled.WithLabelValues(string(b), string(s.action)).Inc()
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.w.log.Warn().Err(err).Str("block", string(b)).Str("action", string(s.action)).
+			Msg("settling a durable job failed; JetStream will deliver it again after the ack wait")
+	}
+	if reason != "" {
+		d.w.log.Debug().Str("block", string(b)).Str("action", string(s.action)).Msg(reason)
+	}
+}

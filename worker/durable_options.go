@@ -1,0 +1,177 @@
+package worker
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Defaults of [DurableConfig].
+const (
+	// DefaultJobsStream is the JetStream work-queue stream capturing the
+	// durable job subjects "<prefix>.jobs.search" and "<prefix>.jobs.insert".
+	DefaultJobsStream = "SFBLOCKS_JOBS"
+	// DefaultResultsBucket is the JetStream KV bucket keeping the results of
+	// finished durable jobs by job id (key: [ResultKey]).
+	DefaultResultsBucket = "sfblocks_results"
+	// DefaultResultsTTL is how long a finished job's result is kept.
+	DefaultResultsTTL = 24 * time.Hour
+	// DefaultDuplicateWindow is the stream's window within which a second
+	// publish with the same Nats-Msg-Id (the job id) is dropped.
+	DefaultDuplicateWindow = 2 * time.Minute
+	// DefaultAckWait is how long JetStream waits for a worker's ack (or
+	// progress signal) before redelivering a job to another worker. Running
+	// jobs send a progress signal every AckWait/3, so it only bounds how
+	// soon the jobs of a dead worker are taken over.
+	DefaultAckWait = 30 * time.Second
+	// DefaultMaxDeliver is how many times a job is delivered at most.
+	DefaultMaxDeliver = 5
+	// DefaultFleetSize is the number of workers assumed when sizing
+	// MaxAckPending: MaxAckPending = FleetSize × max in flight.
+	DefaultFleetSize = 8
+	// DefaultBatch is the most messages one pull asks for; a pull never asks
+	// for more messages than the worker has free in-flight slots.
+	DefaultBatch = 16
+	// DefaultFetchWait is how long an idle pull waits for a job; it bounds
+	// how long [Worker.Stop] waits before the fetch loops have stopped.
+	DefaultFetchWait = time.Second
+	// DefaultSetupTimeout bounds the creation of the stream, consumers and
+	// results bucket at [Worker.Start].
+	DefaultSetupTimeout = 30 * time.Second
+)
+
+// Header names of a durable job message.
+const (
+	// HeaderReplyTo carries the subject the reply goes to: JetStream keeps
+	// no requester reply subject. A job without it still runs; its result
+	// is only kept.
+	HeaderReplyTo = "Reply-To"
+	// HeaderMsgID is JetStream's Nats-Msg-Id: the job id, used for
+	// duplicate detection within the duplicate window and as the key of the
+	// kept result.
+	HeaderMsgID = "Nats-Msg-Id"
+)
+
+// DurableConfig configures the durable path, turned on with [WithDurable].
+// Its zero value works: every field has a default. Every worker of a fleet
+// creates or updates the same stream and consumers at start, so give them
+// all the same config: the last one started wins.
+type DurableConfig struct {
+	// Stream is the work-queue stream (file storage) capturing
+	// "<prefix>.jobs.search" and "<prefix>.jobs.insert". Defaults to
+	// "SFBLOCKS_JOBS". Fleets with different prefixes on one NATS account
+	// need different stream names. One durable pull consumer per block,
+	// named "search" and "insert", is shared by every worker.
+	Stream string
+	// ResultsBucket is the KV bucket (file storage) keeping finished jobs'
+	// results. Defaults to "sfblocks_results".
+	ResultsBucket string
+	// ResultsTTL is how long a result is kept; a job delivered again within
+	// it is answered with the kept result and never runs twice. Defaults to
+	// 24h.
+	ResultsTTL time.Duration
+	// DuplicateWindow is the stream's duplicate window for Nats-Msg-Id.
+	// Defaults to 2m; at most ResultsTTL.
+	DuplicateWindow time.Duration
+	// AckWait is the consumers' ack wait. Defaults to 30s; at least 1s.
+	AckWait time.Duration
+	// MaxDeliver is the most deliveries of one job. Defaults to 5.
+	MaxDeliver int
+	// MaxAckPending caps the jobs delivered and not yet acked per consumer
+	// across the fleet. Defaults to FleetSize × the worker's max in flight
+	// (8 × 256 = 2048 with the defaults), so it never throttles a fleet of
+	// that size; each worker already pulls only as many jobs as it has free
+	// slots.
+	MaxAckPending int
+	// FleetSize is the expected number of workers, used only to derive
+	// MaxAckPending. Defaults to 8.
+	FleetSize int
+	// Batch is the most messages pulled at once. Defaults to 16.
+	Batch int
+	// FetchWait is how long an idle pull waits for a job. Defaults to 1s.
+	FetchWait time.Duration
+	// Replicas is the stream's and bucket's replica count in a cluster.
+	// Defaults to 1.
+	Replicas int
+	// SetupTimeout bounds creating the stream, consumers and bucket at
+	// start. Defaults to 30s.
+	SetupTimeout time.Duration
+}
+
+var jsNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// withDefaults fills the zero fields and validates the result.
+func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n == 0 {
+			*n = v
+		}
+	}
+	if c.Stream == "" {
+		c.Stream = DefaultJobsStream
+	}
+	if c.ResultsBucket == "" {
+		c.ResultsBucket = DefaultResultsBucket
+	}
+	def(&c.ResultsTTL, DefaultResultsTTL)
+	def(&c.DuplicateWindow, DefaultDuplicateWindow)
+	def(&c.AckWait, DefaultAckWait)
+	def(&c.FetchWait, DefaultFetchWait)
+	def(&c.SetupTimeout, DefaultSetupTimeout)
+	defInt(&c.MaxDeliver, DefaultMaxDeliver)
+	defInt(&c.FleetSize, DefaultFleetSize)
+	defInt(&c.Batch, DefaultBatch)
+	defInt(&c.Replicas, 1)
+	defInt(&c.MaxAckPending, c.FleetSize*maxInFlight)
+	switch {
+	case !jsNameRe.MatchString(c.Stream):
+		return c, invalid("durable stream %q: use letters, digits, '-' and '_' only", c.Stream)
+	case !jsNameRe.MatchString(c.ResultsBucket):
+		return c, invalid("results bucket %q: use letters, digits, '-' and '_' only", c.ResultsBucket)
+	case c.ResultsTTL < time.Second:
+		return c, invalid("results TTL %v: must be at least 1s", c.ResultsTTL)
+	case c.DuplicateWindow < 0 || c.DuplicateWindow > c.ResultsTTL:
+		return c, invalid("duplicate window %v: must be positive and at most the results TTL %v", c.DuplicateWindow, c.ResultsTTL)
+	case c.AckWait < time.Second:
+		return c, invalid("ack wait %v: must be at least 1s", c.AckWait)
+	case c.MaxDeliver < 1:
+		return c, invalid("max deliver %d: must be at least 1", c.MaxDeliver)
+	case c.FleetSize < 1 || c.MaxAckPending < 1:
+		return c, invalid("fleet size %d / max ack pending %d: must be positive", c.FleetSize, c.MaxAckPending)
+	case c.Batch < 1 || c.Batch > 1024:
+		return c, invalid("batch %d: must be between 1 and 1024", c.Batch)
+	case c.FetchWait < 100*time.Millisecond || c.FetchWait > time.Minute:
+		return c, invalid("fetch wait %v: must be between 100ms and 1m", c.FetchWait)
+	case c.Replicas < 1 || c.Replicas > 5:
+		return c, invalid("replicas %d: must be between 1 and 5", c.Replicas)
+	case c.SetupTimeout < 0:
+		return c, invalid("setup timeout %v: must be positive", c.SetupTimeout)
+	}
+	return c, nil
+}
+
+// WithDurable turns on the durable path: besides the micro endpoints, the
+// worker pulls jobs from the JetStream work-queue stream (see
+// [DurableConfig]), sharing the in-flight limit, handler, logging and
+// metrics with them. [Worker.Start] then creates or updates the stream, the
+// consumers and the results bucket, and fails when JetStream is not
+// available. Defaults to off. Invalid fields make [New] fail with
+// [ErrInvalidOption].
+func WithDurable(cfg DurableConfig) Option {
+	return func(c *config) error {
+		cp := cfg
+		c.durable = &cp
+		return nil
+	}
+}
+
+// String summarises the config for logs.
+func (c DurableConfig) String() string {
+	return fmt.Sprintf("stream=%s bucket=%s ttl=%v dup=%v ack_wait=%v max_deliver=%d max_ack_pending=%d batch=%d",
+		c.Stream, c.ResultsBucket, c.ResultsTTL, c.DuplicateWindow, c.AckWait, c.MaxDeliver, c.MaxAckPending, c.Batch)
+}

@@ -1,0 +1,421 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// durableFast is a durable config with short waits for tests.
+var durableFast = DurableConfig{AckWait: time.Second, FetchWait: 200 * time.Millisecond}
+
+// publishJob publishes a durable job with id and optional Reply-To.
+func publishJob(t *testing.T, js jetstream.JetStream, subject, id, replyTo string) *jetstream.PubAck {
+	t.Helper()
+	data, _ := json.Marshal(map[string]string{"id": id})
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	if replyTo != "" {
+		msg.Header.Set(HeaderReplyTo, replyTo)
+	}
+	ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(id))
+	if err != nil {
+		t.Fatalf("publishing job %s: %v", id, err)
+	}
+	return ack
+}
+
+// waitUntil polls cond (state without a notification to await) until it
+// holds or 10s passed.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func consumerInfo(t *testing.T, js jetstream.JetStream, block blocks.Block) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := js.Consumer(context.Background(), DefaultJobsStream, string(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), DefaultJobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
+	s := startServer(t)
+	// Three workers starting at once create or update the same objects.
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			w, err := New(connect(t, s), newFake(false), WithMaxInFlight(4),
+				WithDurable(DurableConfig{MaxDeliver: 3, AckWait: 5 * time.Second, ResultsTTL: time.Hour}))
+			if err == nil {
+				err = w.Start()
+				t.Cleanup(func() { _ = w.Stop(context.Background()) })
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent start: %v", err)
+		}
+	}
+	js, _ := jetstream.New(connect(t, s))
+	st, err := js.Stream(context.Background(), DefaultJobsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := st.CachedInfo().Config
+	if sc.Retention != jetstream.WorkQueuePolicy || sc.Storage != jetstream.FileStorage || sc.Duplicates != DefaultDuplicateWindow ||
+		strings.Join(sc.Subjects, ",") != "sfblocks.jobs.search,sfblocks.jobs.insert" {
+		t.Errorf("stream config = %+v", sc)
+	}
+	for _, b := range Blocks {
+		cc := consumerInfo(t, js, b).Config
+		if cc.FilterSubject != "sfblocks.jobs."+string(b) || cc.AckPolicy != jetstream.AckExplicitPolicy ||
+			cc.MaxDeliver != 3 || cc.AckWait != 5*time.Second || cc.MaxAckPending != DefaultFleetSize*4 {
+			t.Errorf("consumer %s config = %+v", b, cc)
+		}
+	}
+	kv, err := js.KeyValue(context.Background(), DefaultResultsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := kv.Status(context.Background())
+	if ks.TTL() != time.Hour || ks.History() != 1 {
+		t.Errorf("results bucket TTL %v history %d", ks.TTL(), ks.History())
+	}
+}
+
+func TestDurableRoundTripAndKeptResult(t *testing.T) {
+	s := startServer(t)
+	f := newFake(false)
+	startWorker(t, connect(t, s), f, WithDurable(durableFast))
+	nc := connect(t, s)
+	js, _ := jetstream.New(nc)
+	r := newReplies(t, nc)
+
+	publishJob(t, js, "sfblocks.jobs.insert", "a:b c/é", "reply.1")
+	msg, rep := r.next(t)
+	if rep.ID != "a:b c/é" || rep.Status != blocks.StatusOK || rep.Attempt != 1 || msg.Subject != "reply.1" {
+		t.Errorf("reply = %+v on %s", rep, msg.Subject)
+	}
+	kv, _ := js.KeyValue(context.Background(), DefaultResultsBucket)
+	e, err := kv.Get(context.Background(), ResultKey("a:b c/é"))
+	if err != nil || string(e.Value()) != string(msg.Data) {
+		t.Errorf("kept result = %v, %v; want the reply %s", e, err, msg.Data)
+	}
+	// Without Reply-To the job still runs and its result is kept.
+	publishJob(t, js, "sfblocks.jobs.search", "no-reply", "")
+	waitUntil(t, "the kept result of no-reply", func() bool {
+		_, err := kv.Get(context.Background(), ResultKey("no-reply"))
+		return err == nil
+	})
+	// The same id again after the duplicate window (or a new publish with
+	// another message) is answered from the kept result: no second run.
+	data, _ := json.Marshal(map[string]string{"id": "a:b c/é"})
+	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: "sfblocks.jobs.insert", Data: data,
+		Header: nats.Header{HeaderReplyTo: []string{"reply.2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	msg2, rep2 := r.next(t)
+	if msg2.Subject != "reply.2" || string(msg2.Data) != string(msg.Data) || rep2.ID != "a:b c/é" {
+		t.Errorf("second reply %s = %s, want the kept %s", msg2.Subject, msg2.Data, msg.Data)
+	}
+	if got := f.calls.Load(); got != 2 {
+		t.Errorf("handler ran %d times, want 2 (the kept result answers the third)", got)
+	}
+	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
+}
+
+// A worker that died after keeping a result but before acking: the
+// redelivery is answered with the kept result and never runs the job.
+func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
+	s := startServer(t)
+	// A first worker creates the stream, then stops.
+	w0, err := New(connect(t, s), newFake(false), WithDurable(durableFast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w0.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w0.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, s)
+	js, _ := jetstream.New(nc)
+	r := newReplies(t, nc)
+	publishJob(t, js, "sfblocks.jobs.insert", "job-1", "reply.job-1")
+	publishJob(t, js, "sfblocks.jobs.insert", "job-2", "reply.job-2")
+
+	// The "dying worker" takes both jobs, keeps job-1's result, acks nothing.
+	cons, err := js.Consumer(context.Background(), DefaultJobsStream, "insert")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range batch.Messages() {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("dying worker fetched %d jobs, want 2", n)
+	}
+	kept := `{"id":"job-1","status":"ok","object_id":"003KEPT","duration_ms":3,"attempt":1}`
+	kv, _ := js.KeyValue(context.Background(), DefaultResultsBucket)
+	if _, err := kv.Put(context.Background(), ResultKey("job-1"), []byte(kept)); err != nil {
+		t.Fatal(err)
+	}
+
+	f := newFake(false)
+	m := newTestMetrics(t)
+	startWorker(t, connect(t, s), f, WithDurable(durableFast), WithMetrics(m))
+	got := map[string]*blocks.Reply{}
+	for i := 0; i < 2; i++ {
+		msg, rep := r.next(t)
+		got[msg.Subject] = rep
+	}
+	if rep := got["reply.job-1"]; rep == nil || rep.ObjectID != "003KEPT" || rep.Attempt != 1 {
+		t.Errorf("job-1 reply = %+v, want the kept result", rep)
+	}
+	if rep := got["reply.job-2"]; rep == nil || rep.Status != blocks.StatusOK || rep.Attempt != 2 {
+		t.Errorf("job-2 reply = %+v, want a fresh run with attempt 2", rep)
+	}
+	if f.calls.Load() != 1 || len(f.ids) != 1 || f.ids[0] != "job-2" {
+		t.Errorf("handler ran for %v, want only job-2", f.ids)
+	}
+	r.none(t)
+	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
+	if v := counterValue(t, m.DurableReplayed.WithLabelValues("insert")); v != 1 {
+		t.Errorf("replayed = %v, want 1", v)
+	}
+	if v := counterValue(t, m.DurableRedelivered.WithLabelValues("insert")); v != 2 {
+		t.Errorf("redelivered = %v, want 2", v)
+	}
+}
+
+// The durable path shares the in-flight limit: jobs beyond it stay in the
+// stream, not in a client buffer.
+func TestDurableSharesInFlightLimit(t *testing.T) {
+	s := startServer(t)
+	f := newFake(true)
+	w := startWorker(t, connect(t, s), f, WithMaxInFlight(3), WithDurable(durableFast))
+	nc := connect(t, s)
+	js, _ := jetstream.New(nc)
+	r := newReplies(t, nc)
+	for i := 0; i < 10; i++ {
+		publishJob(t, js, "sfblocks.jobs.search", fmt.Sprint("s", i), fmt.Sprint("reply.s", i))
+	}
+	f.waitEntered(t, 3)
+	// A synchronous job waits for a slot too.
+	r.send(t, "sfblocks.search", "sync-1")
+	info := consumerInfo(t, js, blocks.Search)
+	if info.NumAckPending != 3 || info.NumPending != 7 {
+		t.Errorf("ack pending %d, pending %d; want 3 and 7 (a job leaves the stream only for a free slot)", info.NumAckPending, info.NumPending)
+	}
+	if got := w.InFlight(); got != 3 {
+		t.Errorf("InFlight = %d, want 3", got)
+	}
+	close(f.release)
+	seen := map[string]int{}
+	for i := 0; i < 11; i++ {
+		_, rep := r.next(t)
+		seen[rep.ID]++
+	}
+	if len(seen) != 11 {
+		t.Errorf("replies %v, want 11 distinct jobs", seen)
+	}
+	if f.maxConcurrent() > 3 {
+		t.Errorf("ran %d jobs at once, limit 3", f.maxConcurrent())
+	}
+}
+
+// Stop finishes and acks the jobs in flight; jobs not started stay in the
+// stream for the next worker; nothing is answered twice.
+func TestDurableDrain(t *testing.T) {
+	s := startServer(t)
+	f := newFake(true)
+	nc1 := connect(t, s)
+	w, err := New(nc1, f, WithMaxInFlight(2), WithDurable(durableFast))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	nc := connect(t, s)
+	js, _ := jetstream.New(nc)
+	r := newReplies(t, nc)
+	for i := 0; i < 6; i++ {
+		publishJob(t, js, "sfblocks.jobs.insert", fmt.Sprint("d", i), fmt.Sprint("reply.d", i))
+	}
+	f.waitEntered(t, 2)
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Stop(context.Background()) }()
+	waitUntil(t, "Ready to report draining", func() bool { return errors.Is(w.Ready(), ErrDraining) })
+	close(f.release)
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	seen := map[string]int{}
+	for i := 0; i < 2; i++ {
+		_, rep := r.next(t)
+		seen[rep.ID]++
+	}
+	r.none(t)
+	info := consumerInfo(t, js, blocks.Insert)
+	if info.NumAckPending != 0 || info.NumPending != 4 {
+		t.Errorf("after Stop: ack pending %d, pending %d; want 0 and 4", info.NumAckPending, info.NumPending)
+	}
+	// The next worker takes the rest.
+	f2 := newFake(false)
+	startWorker(t, connect(t, s), f2, WithDurable(durableFast))
+	for i := 0; i < 4; i++ {
+		_, rep := r.next(t)
+		seen[rep.ID]++
+	}
+	r.none(t)
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("job %s answered %d times", id, n)
+		}
+	}
+	if len(seen) != 6 {
+		t.Errorf("answered %d jobs, want 6", len(seen))
+	}
+}
+
+func TestDurableSetupFailsWithoutJetStream(t *testing.T) {
+	s := startAuthServer(t, &server.Options{}) // no JetStream
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	w, err := New(nc, newFake(false), WithDurable(DurableConfig{SetupTimeout: 2 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err == nil || !strings.Contains(err.Error(), "JetStream") {
+		t.Errorf("Start = %v, want a JetStream setup error", err)
+	}
+}
+
+func TestDurableConfigValidation(t *testing.T) {
+	s := startServer(t)
+	nc := connect(t, s)
+	tests := []struct {
+		name  string
+		given DurableConfig
+	}{
+		{"stream with a dot", DurableConfig{Stream: "A.B"}},
+		{"bucket with a space", DurableConfig{ResultsBucket: "a b"}},
+		{"short TTL", DurableConfig{ResultsTTL: time.Millisecond}},
+		{"duplicate window above TTL", DurableConfig{ResultsTTL: time.Minute, DuplicateWindow: time.Hour}},
+		{"short ack wait", DurableConfig{AckWait: 10 * time.Millisecond}},
+		{"negative max deliver", DurableConfig{MaxDeliver: -1}},
+		{"huge batch", DurableConfig{Batch: 5000}},
+		{"tiny fetch wait", DurableConfig{FetchWait: time.Millisecond}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(nc, newFake(false), WithDurable(tc.given)); !errors.Is(err, ErrInvalidOption) {
+				t.Errorf("New = %v, want ErrInvalidOption", err)
+			}
+		})
+	}
+}
+
+func TestSettle(t *testing.T) {
+	ok := &blocks.Reply{ID: "x", Status: blocks.StatusOK}
+	failed := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true})
+	tests := []struct {
+		name      string
+		reply     *blocks.Reply
+		err       error
+		attempt   int
+		want      action
+		wantDelay time.Duration
+		wantReply bool
+		wantCode  blocks.Code
+	}{
+		{name: "success acks", reply: ok, attempt: 1, want: actionAck, wantReply: true},
+		{name: "failure is final for now", reply: failed, attempt: 1, want: actionAck, wantReply: true},
+		{name: "cut short naks at once", err: errHandedBack, attempt: 1, want: actionNak},
+		{name: "results unreadable naks later", err: errResultsUnreadable, attempt: 2, want: actionNak, wantDelay: 4 * time.Second},
+		{name: "nak delay is capped", err: errResultsUnreadable, attempt: 4, want: actionNak, wantDelay: 8 * time.Second},
+		{name: "last delivery answers and terms", err: errResultsUnreadable, attempt: 5, want: actionTerm, wantReply: true, wantCode: blocks.CodeInternal},
+		{name: "last delivery cut short answers TIMEOUT", err: errHandedBack, attempt: 5, want: actionTerm, wantReply: true, wantCode: blocks.CodeTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := settle(tc.reply, tc.err, tc.attempt, 5)
+			if got.action != tc.want || got.delay != tc.wantDelay || (got.reply != nil) != tc.wantReply {
+				t.Fatalf("settle = %+v, want %s delay %v reply %v", got, tc.want, tc.wantDelay, tc.wantReply)
+			}
+			if tc.wantCode != "" && (got.reply.Error == nil || got.reply.Error.Code != tc.wantCode) {
+				t.Errorf("reply error = %+v, want %s", got.reply.Error, tc.wantCode)
+			}
+		})
+	}
+}
+
+func TestResultKey(t *testing.T) {
+	keyRe := regexp.MustCompile(`^[-/_=a-zA-Z0-9]+$`)
+	long := strings.Repeat("x", 300)
+	tests := []struct{ given, want string }{
+		{"job-1", "am9iLTE"},
+		{"a.b c:d/é*>", ""},
+		{long, ""},
+	}
+	for _, tc := range tests {
+		k := ResultKey(tc.given)
+		if tc.want != "" && k != tc.want {
+			t.Errorf("ResultKey(%q) = %q, want %q", tc.given, k, tc.want)
+		}
+		if !keyRe.MatchString(k) || k != ResultKey(tc.given) {
+			t.Errorf("ResultKey(%q) = %q: not a valid, deterministic KV key", tc.given, k)
+		}
+	}
+	if k := ResultKey(long); !strings.HasPrefix(k, "h=") || len(k) != 66 {
+		t.Errorf("long id key = %q, want h= and a SHA-256", k)
+	}
+}
