@@ -28,6 +28,11 @@ type CacheOptions struct {
 	Store Store
 	// HTTPClient calls the token endpoint. Defaults to http.DefaultClient.
 	HTTPClient *http.Client
+	// HTTPClientFor, when set, returns the client for one account's token
+	// requests, so that they pass that account's circuit breaker (see
+	// blocks/salesforce/breaker). A nil result falls back to HTTPClient.
+	// Defaults to nil: every account uses HTTPClient.
+	HTTPClientFor func(account string) *http.Client
 	// Logger receives refreshes at info and details at debug; never a
 	// secret. Defaults to zerolog.Nop().
 	Logger *zerolog.Logger
@@ -349,7 +354,7 @@ func (c *Cache) requestWithRetry(ctx context.Context, a *Account, lease Lease, c
 			}
 		}
 		start := c.now()
-		res, err := requestToken(ctx, c.hc, a, cred, c.now())
+		res, err := requestToken(ctx, c.httpClient(a.Name), a, cred, c.now())
 		dur := c.now().Sub(start)
 		if err == nil {
 			c.log.Info().Str("account", a.Name).Str("grant_type", grant).Dur("duration", dur).
@@ -358,6 +363,12 @@ func (c *Cache) requestWithRetry(ctx context.Context, a *Account, lease Lease, c
 		}
 		last = err
 		var ae *Error
+		if errors.As(err, &ae) && ae.Transient() && failFast(err) {
+			// No request was sent and none would be before the breaker
+			// probes again: retrying now only makes the caller wait.
+			c.log.Debug().Str("account", a.Name).Str("grant_type", grant).Err(err).Msg("token request not sent: circuit breaker open")
+			return nil, err
+		}
 		if !errors.As(err, &ae) || !ae.Transient() {
 			c.log.Warn().Str("account", a.Name).Str("grant_type", grant).Dur("duration", dur).Err(err).Msg("token request refused")
 			return nil, err
@@ -365,6 +376,24 @@ func (c *Cache) requestWithRetry(ctx context.Context, a *Account, lease Lease, c
 		c.log.Debug().Str("account", a.Name).Str("grant_type", grant).Int("attempt", attempt).Err(err).Msg("token request failed, transient")
 	}
 	return nil, last
+}
+
+// httpClient returns the client for a's token requests.
+func (c *Cache) httpClient(account string) *http.Client {
+	if c.opts.HTTPClientFor != nil {
+		if hc := c.opts.HTTPClientFor(account); hc != nil {
+			return hc
+		}
+	}
+	return c.hc
+}
+
+// failFast reports whether err says the request was refused locally by an
+// open circuit breaker (the breaker's error has a BreakerOpen method), so
+// that the retry loop gives up at once instead of backing off against it.
+func failFast(err error) bool {
+	var open interface{ BreakerOpen() bool }
+	return errors.As(err, &open) && open.BreakerOpen()
 }
 
 // adopt makes rec the process's current token.

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 )
 
 // Code is the stable error code of a failed job, carried in the reply's
@@ -36,7 +38,9 @@ const (
 	CodeRateLimited Code = "RATE_LIMITED"
 	// CodeSalesforceUnavailable: Salesforce, the network or the token
 	// endpoint was unwell (5xx, connection refused, token endpoint down).
-	// Retryable.
+	// Retryable. Also the code of a call the account's circuit breaker
+	// refused without sending (see package breaker): the message names the
+	// account and roughly when it lets calls through again.
 	CodeSalesforceUnavailable Code = "SALESFORCE_UNAVAILABLE"
 	// CodeTimeout: the job's deadline (timeout_ms, or the executor's
 	// default) passed before Salesforce answered. Retryable; an Insert that
@@ -128,6 +132,10 @@ type CodedError interface {
 // AsError classifies any error into an *Error:
 //
 //   - an *Error in the chain is returned as is;
+//   - a [breaker.OpenError] (the account's circuit breaker is open, the call
+//     was not sent) → SALESFORCE_UNAVAILABLE, retryable, naming the account
+//     and the retry time; the *breaker.OpenError stays in Err for callers
+//     that pause until its RetryAt;
 //   - context.DeadlineExceeded (the job's deadline) → TIMEOUT, retryable;
 //     context.Canceled → TIMEOUT, retryable (the worker gave up on the job);
 //   - a token source's [CodedError] → see [CodedError];
@@ -150,6 +158,14 @@ func AsError(err error) *Error {
 	var be *Error
 	if errors.As(err, &be) {
 		return be
+	}
+	// Before the context and token checks: an open breaker also refuses
+	// token requests, and package auth wraps that in its own coded error.
+	var open *breaker.OpenError
+	if errors.As(err, &open) {
+		return &Error{Code: CodeSalesforceUnavailable, Retryable: true, Err: err,
+			Message: fmt.Sprintf("Salesforce is failing for account %q, so its circuit breaker is open and the call was not sent; retry after %s",
+				open.Account, open.RetryAt.UTC().Format(time.RFC3339))}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &Error{Code: CodeTimeout, Retryable: true, Err: err,

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 )
 
 // codedErr stands in for package auth's error, which AsError must recognise
@@ -100,5 +103,48 @@ func TestErrorString(t *testing.T) {
 	}
 	if errors.Unwrap(e).Error() != "cause" {
 		t.Error("Unwrap lost the cause")
+	}
+}
+
+// codedWrapErr stands in for package auth's error when it wraps a cause, as
+// AUTH_UNAVAILABLE does around a token request the breaker refused.
+type codedWrapErr struct {
+	code string
+	err  error
+}
+
+func (e *codedWrapErr) Error() string     { return "auth: " + e.code + ": " + e.err.Error() }
+func (e *codedWrapErr) ErrorCode() string { return e.code }
+func (e *codedWrapErr) Unwrap() error     { return e.err }
+
+func TestAsErrorBreakerOpen(t *testing.T) {
+	retryAt := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+	open := &breaker.OpenError{Account: "prod", State: breaker.StateOpen, RetryAt: retryAt}
+	viaHTTP := &url.Error{Op: "Get", URL: "https://acme.my.salesforce.com/services/data/v66.0/query", Err: open}
+	tests := []struct {
+		name  string
+		given error
+	}{
+		{name: "bare", given: open},
+		{name: "data call through the HTTP client", given: fmt.Errorf("salesforce: GET /query: %w", viaHTTP)},
+		{name: "token request refused, wrapped by auth", given: &salesforce.TokenError{Err: &codedWrapErr{code: "AUTH_UNAVAILABLE", err: viaHTTP}}},
+		{name: "half-open probes taken", given: &breaker.OpenError{Account: "prod", State: breaker.StateHalfOpen, RetryAt: retryAt}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := AsError(tt.given)
+			if e.Code != CodeSalesforceUnavailable || !e.Retryable || e.ResultCode != 0 {
+				t.Fatalf("AsError = %s retryable %v result %d; want SALESFORCE_UNAVAILABLE, retryable", e.Code, e.Retryable, e.ResultCode)
+			}
+			for _, want := range []string{`"prod"`, "circuit breaker is open", "2026-03-01T12:00:30Z"} {
+				if !strings.Contains(e.Message, want) {
+					t.Errorf("message %q lacks %q", e.Message, want)
+				}
+			}
+			var got *breaker.OpenError
+			if !errors.As(e, &got) || !got.RetryAt.Equal(retryAt) || !errors.Is(e, breaker.ErrOpen) {
+				t.Errorf("the *breaker.OpenError is not reachable from the job error (errors.As %v)", got)
+			}
+		})
 	}
 }
