@@ -72,6 +72,8 @@ type acctState struct {
 	tok     *oauth2.Token // current token, nil before the first fetch
 	issued  time.Time
 	invalid bool // tok was rejected by Salesforce
+	// lastErr is the code of the last fetch's error, "" after a success.
+	lastErr string
 	// failFP/failErr remember a final failure so no retry loop follows:
 	// the same credential is not presented again.
 	failFP  string
@@ -143,6 +145,39 @@ func (s *TokenSource) Token(ctx context.Context) (*oauth2.Token, error) {
 	return s.c.token(ctx, s.acct)
 }
 
+// TokenState is what a worker knows of an account's token, for status
+// displays; it holds no secret.
+type TokenState struct {
+	// State is "none" (no token fetched yet), "valid", "rejected" (Salesforce
+	// refused the current token; the next Token refreshes) or "failed" (the
+	// last fetch failed: see ErrorCode).
+	State string `json:"state"`
+	// IssuedAt is when the current token was issued, zero without one.
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+	// ErrorCode is the code of the last fetch's error (AUTH_FAILED,
+	// NOT_AUTHORIZED, AUTH_UNAVAILABLE, ...), "" after a success.
+	ErrorCode string `json:"error_code,omitempty"`
+}
+
+// State reports the account's token state in this process without any
+// network call.
+func (s *TokenSource) State() TokenState {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.st(s.acct.Name)
+	out := TokenState{State: "none", IssuedAt: st.issued, ErrorCode: st.lastErr}
+	switch {
+	case st.lastErr != "":
+		out.State = "failed"
+	case st.tok != nil && st.invalid:
+		out.State = "rejected"
+	case st.tok != nil:
+		out.State = "valid"
+	}
+	return out
+}
+
 // Invalidate marks failed as rejected by Salesforce (401
 // INVALID_SESSION_ID) so the next Token fetches a fresh one. It does
 // nothing when failed is not the current token, so a late 401 for an old
@@ -200,6 +235,13 @@ func (c *Cache) token(ctx context.Context, a *Account) (*oauth2.Token, error) {
 	})
 	select {
 	case r := <-ch:
+		code := CodeOf(r.Err)
+		if r.Err != nil && code == "" {
+			code = CodeUnavailable
+		}
+		c.mu.Lock()
+		st.lastErr = code
+		c.mu.Unlock()
 		if r.Err != nil {
 			return nil, r.Err
 		}
