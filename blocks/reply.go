@@ -58,6 +58,12 @@ type Reply struct {
 	DurationMS int64 `json:"duration_ms"`
 	// Attempt is the delivery attempt (1 for the first), set by the worker.
 	Attempt int `json:"attempt"`
+	// Err is the classified error behind a failed reply built by
+	// [FailureReply] (an *Error whose Err holds the cause chain), so an
+	// in-process caller such as the worker's retry decision can tell, for
+	// example, a call refused by an open circuit breaker from one that may
+	// have reached Salesforce. It is never encoded: nil in a decoded reply.
+	Err error `json:"-"`
 }
 
 // ErrorInfo is the error member of a failed [Reply].
@@ -87,5 +93,6 @@ func FailureReply(id string, err error) *Reply {
 		ResultCode: e.ResultCode,
 		ResultBody: e.ResultBody,
 		Error:      e.info(),
+		Err:        e,
 	}
 }

@@ -32,6 +32,9 @@ func loadSchema(t *testing.T, raw []byte) map[string]any {
 func tagsOf(t reflect.Type) (keys, required []string) {
 	for f := range t.Fields() {
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue // in-process only, never encoded (Reply.Err)
+		}
 		keys = append(keys, name)
 		if !strings.Contains(opts, "omitempty") {
 			required = append(required, name)

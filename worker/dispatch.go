@@ -129,6 +129,10 @@ func (w *Worker) run(j *job) {
 		reply.Attempt = 1 // the synchronous path has no redelivery
 	}
 	w.answer(j, reply)
+	if w.durable != nil && reply.Status == blocks.StatusFailed {
+		// After the answer: the caller does not wait for the dead letter.
+		w.durable.syncDeadLetter(j.block, j.req.Subject(), j.req.Data(), nats.Header(j.req.Headers()), reply)
+	}
 }
 
 // handle runs the handler, turning a panic or a nil reply into an INTERNAL

@@ -36,10 +36,12 @@
 // JetStream work-queue stream (SFBLOCKS_JOBS, file storage) capturing
 // "<prefix>.jobs.search" and "<prefix>.jobs.insert", through one durable
 // pull consumer per block ("search", "insert") shared by the whole fleet.
-// Start creates or updates the stream, the consumers and the results bucket
-// (idempotent, safe when workers start together). A job carries its id in
-// Nats-Msg-Id (duplicates within the window are dropped) and its reply
-// subject in the Reply-To header. A fetch loop per block pulls only as many
+// Start creates or updates the stream, the consumers, the results and
+// attempts buckets and the dead-letter stream (idempotent, safe when
+// workers start together). A job carries its id in its payload and in
+// Nats-Msg-Id (duplicates within the window are dropped; the payload's id
+// wins when both are set, so a replay can use a Nats-Msg-Id of its own) and
+// its reply subject in the Reply-To header. A fetch loop per block pulls only as many
 // jobs as there are free in-flight slots (shared with the micro path), so
 // nothing waits in a client buffer; running jobs signal progress every
 // AckWait/3. Each job's result is kept in the KV bucket sfblocks_results
@@ -49,7 +51,49 @@
 // message (ack, nak, term) is decided in one function, settle. Stop stops
 // pulling, finishes and acks the jobs in flight, and naks anything received
 // after that; jobs cut short by the drain timeout are naked to another
-// worker.
+// worker (except plain creates, see below).
+//
+// Retries and dead letters: settle decides from the reply. A success is
+// kept, answered and acked. A permanent failure (error.retryable false) is
+// dead-lettered at once. A retryable failure (UNABLE_TO_LOCK_ROW, 5xx,
+// timeouts, rate limits) is handed back with NakWithDelay, exponential
+// backoff with jitter ([DurableConfig] RetryBackoff, MaxRetryBackoff), up to
+// MaxAttempts runs (default 5); the caller gets only the final outcome.
+// JetStream redelivers the same message, so the attempts made, the first
+// and last failure and the last error live in the KV bucket
+// sfblocks_attempts under [ResultKey](id), read only on a redelivery; a
+// delivery refused by an open circuit breaker (nothing sent) uses no
+// attempt and waits until the breaker lets calls through. The consumers'
+// MaxDeliver is -1 by default so that the attempt count governs.
+//
+// A job that fails for good is published, before its message is
+// terminated, to the dead-letter stream SFBLOCKS_DLQ on
+// "<prefix>.dlq.<block>.<job key>" (one message per subject: a job has at
+// most one dead letter, its newest; kept DLQMaxAge, 30 days by default) as
+// a [DeadLetter] JSON envelope: payload and headers, block, account, error,
+// Salesforce's result code and body, attempts, first and last failure. If
+// that publish fails (e.g. a capped DLQ is full) the job is naked, never
+// acked without its dead letter. Failed synchronous Inserts are
+// dead-lettered too, after the caller got the reply; synchronous Searches
+// only with DLQSyncSearches; synchronous INVALID_REQUEST never (the caller
+// got the error). `sfblocks dlq` and the client's ReplayDeadLetters publish
+// a dead letter's job again with its original id in the payload and the
+// header Sfblocks-Replay-Of: the worker keys results by the payload's id, a
+// kept success answers the replay (nothing is created twice), a kept
+// failure does not (the replay really runs).
+//
+// What can still happen: an Insert without external_id whose outcome is
+// unknown — the job's deadline passed (TIMEOUT) or the connection dropped
+// after Salesforce may have committed the record — could create a second
+// record if it ran again. sfblocks keeps that rare: finished jobs answer
+// redeliveries from their kept result; such a create is retried only when
+// the failure proves nothing was saved (Salesforce answered with its own
+// error, such as UNABLE_TO_LOCK_ROW or 503; or nothing was sent: open
+// breaker, token failure, refused connection); otherwise it is
+// dead-lettered with reason ambiguous_create instead of retried, and an
+// operator checks Salesforce before replaying it. A create cut short by the
+// drain timeout is dead-lettered the same way. Upserts (external_id) are
+// safe to repeat and are always retried: use them for call logs.
 //
 // The package also provides [Connect] (a NATS connection with sensible
 // reconnect settings and logging), [Metrics] (Prometheus collectors) and

@@ -39,10 +39,12 @@ func (w *Worker) JobsSubject(block blocks.Block) string {
 // jobs from the block's durable consumer, only as many as there are free
 // in-flight slots, and runs each on its own goroutine.
 type durable struct {
-	w   *Worker
-	cfg DurableConfig
-	js  jetstream.JetStream
-	res *results
+	w      *Worker
+	cfg    DurableConfig
+	js     jetstream.JetStream
+	res    *results
+	att    *attemptsStore
+	policy retryPolicy
 
 	mu   sync.Mutex
 	cons map[blocks.Block]jetstream.Consumer
@@ -104,6 +106,25 @@ func (d *durable) setup(ctx context.Context) error {
 		timeout = 10 * time.Second
 	}
 	d.res = &results{kv: kv, timeout: timeout}
+	acfg := jetstream.KeyValueConfig{
+		Bucket:      d.cfg.AttemptsBucket,
+		Description: "sfblocks failure state of durable jobs being retried (attempts, first and last failure), by job id",
+		TTL:         d.cfg.ResultsTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    d.cfg.Replicas,
+		History:     1,
+	}
+	var akv jetstream.KeyValue
+	if err := retryRace(func() (err error) { akv, err = js.CreateOrUpdateKeyValue(ctx, acfg); return err }); err != nil {
+		return fmt.Errorf("worker: creating or updating attempts bucket %s: %w", d.cfg.AttemptsBucket, err)
+	}
+	d.att = &attemptsStore{kv: akv, timeout: timeout}
+	dcfg := d.dlqStreamConfig()
+	if err := retryRace(func() error { _, err := js.CreateOrUpdateStream(ctx, dcfg); return err }); err != nil {
+		return fmt.Errorf("worker: creating or updating dead-letter stream %s: %w", d.cfg.DLQStream, err)
+	}
+	d.policy = retryPolicy{maxAttempts: d.cfg.MaxAttempts, maxDeliver: d.cfg.MaxDeliver,
+		backoff: d.cfg.RetryBackoff, maxBackoff: d.cfg.MaxRetryBackoff}
 	return nil
 }
 
@@ -322,11 +343,15 @@ func (d *durable) keepAlive(msg jetstream.Msg) func() {
 type durableJob struct {
 	block    blocks.Block
 	msg      jetstream.Msg
-	id       string // Nats-Msg-Id, else the payload's id, else stream-seq
+	id       string // the payload's id, else Sfblocks-Job-Id, else Nats-Msg-Id, else stream-seq
 	ownID    string // the payload's own id, "" when it has none
 	key      string // ResultKey(id)
 	replyTo  string
-	attempt  int
+	attempt  int // this run's attempt: failed attempts before it + 1
+	delivery int // JetStream's delivery count
+	replay   bool
+	replays  int
+	replayOf uint64
 	received time.Time
 }
 
@@ -343,28 +368,58 @@ func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
 	stop := d.keepAlive(msg)
 	defer stop()
 
-	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1}
+	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1, delivery: 1}
 	var seq uint64
 	if meta, err := msg.Metadata(); err == nil {
-		j.attempt, seq = int(meta.NumDelivered), meta.Sequence.Stream
+		j.delivery, seq = int(meta.NumDelivered), meta.Sequence.Stream
 	}
-	if j.attempt > 1 {
+	if j.delivery > 1 {
 		w.m.DurableRedelivered.WithLabelValues(string(b)).Inc()
 	}
 	h := msg.Headers()
 	j.ownID = payloadID(msg.Data())
-	j.id = h.Get(HeaderMsgID)
-	if j.id == "" {
-		j.id = j.ownID
+	// Keyed by the payload's id first: a replay carries the original id in
+	// its payload but a Nats-Msg-Id of its own (the duplicate window would
+	// drop it otherwise).
+	for _, id := range []string{j.ownID, h.Get(HeaderJobID), h.Get(HeaderMsgID)} {
+		if j.id == "" && id != "" && len(id) <= 1024 && printable(id) {
+			j.id = id
+		}
 	}
 	if j.id == "" {
 		j.id = fmt.Sprintf("%s-%d", d.cfg.Stream, seq)
 	}
 	j.key = ResultKey(j.id)
 	j.replyTo = h.Get(HeaderReplyTo)
+	j.replays, j.replayOf = replays(h)
+	j.replay = j.replayOf != 0
+
+	// Only a redelivered job can have a failure state: reading it costs
+	// nothing on the first delivery.
+	var st failureState
+	if j.delivery > 1 {
+		var err error
+		if st, err = d.att.get(w.base, j.key); err != nil {
+			w.log.Warn().Err(err).Str("job_id", j.id).Str("block", string(b)).Msg("cannot read a durable job's attempts")
+			e := *errResultsUnreadable
+			e.Err = err
+			d.settleMsg(b, msg, settle(outcome{err: &e, delivery: j.delivery}, d.policy), "")
+			return
+		}
+		if st.Final != nil {
+			// The run before failed for good but could not be dead-lettered:
+			// only dead-letter it now.
+			if r := decodeKept(st.Final); r != nil {
+				d.deadLetter(j, settlement{action: actionTerm, reply: r, deadLetter: st.Reason}, r, st.Final, st, false)
+				return
+			}
+		}
+		j.attempt = st.Attempts + 1
+	}
 
 	reply, data, replayed, err := d.execute(j)
-	s := settle(reply, err, j.attempt, d.cfg.MaxDeliver)
+	s := settle(outcome{reply: reply, err: err, kept: replayed, attempt: j.attempt, delivery: j.delivery,
+		plainCreate: plainCreate(b, msg.Data())}, d.policy)
 	if s.reply != nil && s.reply != reply {
 		// The decision answers a job that will not run again.
 		s.reply.ID, s.reply.Attempt = j.id, j.attempt
@@ -374,10 +429,87 @@ func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
 		reply, data = w.encode(s.reply)
 		replayed = false
 	}
-	if s.reply != nil {
-		d.answer(j, reply, data, replayed)
+	switch {
+	case s.deadLetter != "":
+		d.deadLetter(j, s, reply, data, st, true)
+	case s.retry:
+		d.retry(j, s, reply, st)
+	default:
+		if s.reply != nil {
+			d.answer(j, reply, data, replayed)
+			if st.Attempts > 0 {
+				d.clearAttempts(j)
+			}
+		}
+		d.settleMsg(b, msg, s, "")
 	}
-	d.settleMsg(b, msg, s, "")
+}
+
+// retry keeps the failed attempt in the job's failure state and hands the
+// job back for a delayed redelivery; the caller gets no reply yet.
+func (d *durable) retry(j *durableJob, s settlement, reply *blocks.Reply, st failureState) {
+	w := d.w
+	st = st.failed(reply, j.attempt, time.Now())
+	if err := d.att.put(w.base, j.key, st); err != nil {
+		// Not counted: the job is still retried, and the next failure that
+		// can be kept counts again.
+		w.log.Warn().Err(err).Str("job_id", j.id).Str("block", string(j.block)).Msg("could not keep the failed attempt; it is not counted")
+	}
+	w.m.DurableRetried.WithLabelValues(string(j.block), string(reply.Error.Code)).Inc()
+	w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", pathDurable).Str("account", reply.Account).
+		Str("code", string(reply.Error.Code)).Int("attempt", j.attempt).Int("max_attempts", d.cfg.MaxAttempts).
+		Dur("retry_in", s.delay).Msg("job failed; retrying")
+	d.settleMsg(j.block, j.msg, s, "")
+}
+
+// deadLetter publishes the job's final failure to the dead-letter stream,
+// then keeps and sends the failure reply and terminates the message. When
+// the dead letter cannot be stored, the job is handed back (nak) with its
+// final reply kept in its failure state, so the next delivery only tries
+// the dead letter again: a job is never acked without its dead letter.
+func (d *durable) deadLetter(j *durableJob, s settlement, reply *blocks.Reply, data []byte, st failureState, ran bool) {
+	w := d.w
+	now := time.Now()
+	if ran {
+		st = st.failed(reply, j.attempt, now)
+	}
+	dl := newDeadLetter(j.block, pathDurable, s.deadLetter, j.id, j.msg.Subject(), j.msg.Data(), j.msg.Headers(), reply, st)
+	dl.Replays, dl.ReplayOf = j.replays, j.replayOf
+	if err := d.publishDeadLetter(w.base, dl); err != nil {
+		w.log.Error().Err(err).Str("job_id", j.id).Str("block", string(j.block)).
+			Msg("could not dead-letter a failed job; handing it back to try again later (is the dead-letter stream full?)")
+		st.Final, st.Reason = data, s.deadLetter
+		if err := d.att.put(w.base, j.key, st); err != nil {
+			w.log.Warn().Err(err).Str("job_id", j.id).Msg("could not keep the pending dead letter; the job will run again")
+		}
+		d.settleMsg(j.block, j.msg, settlement{action: actionNak, delay: min(time.Duration(j.delivery)*2*time.Second, maxNakDelay)}, "")
+		return
+	}
+	d.answer(j, reply, data, false)
+	if j.delivery > 1 {
+		d.clearAttempts(j)
+	}
+	d.settleMsg(j.block, j.msg, settlement{action: actionTerm}, "")
+}
+
+func (d *durable) clearAttempts(j *durableJob) {
+	if err := d.att.clear(d.w.base, j.key); err != nil {
+		d.w.log.Warn().Err(err).Str("job_id", j.id).Msg("could not clear the job's attempts; a replay may count them")
+	}
+}
+
+// failed returns st with one more failed attempt, reply's failure.
+func (st failureState) failed(reply *blocks.Reply, attempt int, now time.Time) failureState {
+	now = now.UTC()
+	st.Attempts = max(st.Attempts, attempt)
+	if st.FirstFailure.IsZero() {
+		st.FirstFailure = now
+	}
+	st.LastFailure = now
+	if reply != nil && reply.Error != nil {
+		st.LastCode, st.LastMessage = reply.Error.Code, reply.Error.Message
+	}
+	return st
 }
 
 // execute returns the job's reply: the kept one when the job already
@@ -394,13 +526,19 @@ func (d *durable) execute(j *durableJob) (reply *blocks.Reply, data []byte, repl
 		return nil, nil, false, &e
 	}
 	if kept != nil {
-		if r := decodeKept(kept); r != nil {
+		r := decodeKept(kept)
+		switch {
+		case r == nil:
+			w.log.Warn().Str("job_id", j.id).Msg("kept result does not decode; running the job again")
+		case j.replay && r.Status == blocks.StatusFailed:
+			// A replayed dead letter really runs again; only a kept
+			// success answers a replay.
+		default:
 			w.m.DurableReplayed.WithLabelValues(string(j.block)).Inc()
 			w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", pathDurable).
 				Int("attempt", j.attempt).Str("status", r.Status).Msg("durable job already finished: answering with its kept result")
 			return r, kept, true, nil
 		}
-		w.log.Warn().Str("job_id", j.id).Msg("kept result does not decode; running the job again")
 	}
 	reply = w.handle(j.block, j.msg.Data(), func() string { return j.id })
 	if w.base.Err() != nil && reply.Status == blocks.StatusFailed {
@@ -455,7 +593,7 @@ func (d *durable) settleMsg(b blocks.Block, msg jetstream.Msg, s settlement, rea
 			err = msg.Nak()
 		}
 	case actionTerm:
-		err = msg.TermWithReason("sfblocks: max deliveries reached")
+		err = msg.TermWithReason("sfblocks: failed for good; dead-lettered")
 	}
 	d.w.m.DurableSettled.WithLabelValues(string(b), string(s.action)).Inc()
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {

@@ -24,8 +24,30 @@ const (
 	// jobs send a progress signal every AckWait/3, so it only bounds how
 	// soon the jobs of a dead worker are taken over.
 	DefaultAckWait = 30 * time.Second
-	// DefaultMaxDeliver is how many times a job is delivered at most.
-	DefaultMaxDeliver = 5
+	// DefaultMaxDeliver is the consumers' MaxDeliver: -1, unlimited, so
+	// that the worker's own attempt count (MaxAttempts) governs retries. A
+	// delivery that called nothing (e.g. an open circuit breaker) is
+	// delivered again without using an attempt, so deliveries can outnumber
+	// attempts by far.
+	DefaultMaxDeliver = -1
+	// DefaultMaxAttempts is how many times a durable job runs at most when
+	// it keeps failing with a retryable error.
+	DefaultMaxAttempts = 5
+	// DefaultRetryBackoff is the wait before the second attempt; each
+	// further attempt waits twice as long (with jitter), up to
+	// DefaultMaxRetryBackoff.
+	DefaultRetryBackoff = time.Second
+	// DefaultMaxRetryBackoff bounds the wait between two attempts.
+	DefaultMaxRetryBackoff = time.Minute
+	// DefaultAttemptsBucket is the KV bucket keeping the failure state of
+	// durable jobs being retried (attempts made, first and last failure),
+	// by [ResultKey] of the job id.
+	DefaultAttemptsBucket = "sfblocks_attempts"
+	// DefaultDLQStream is the dead-letter stream capturing
+	// "<prefix>.dlq.<block>.<job key>".
+	DefaultDLQStream = "SFBLOCKS_DLQ"
+	// DefaultDLQMaxAge is how long a dead letter is kept.
+	DefaultDLQMaxAge = 30 * 24 * time.Hour
 	// DefaultFleetSize is the number of workers assumed when sizing
 	// MaxAckPending: MaxAckPending = FleetSize × max in flight.
 	DefaultFleetSize = 8
@@ -75,8 +97,43 @@ type DurableConfig struct {
 	DuplicateWindow time.Duration
 	// AckWait is the consumers' ack wait. Defaults to 30s; at least 1s.
 	AckWait time.Duration
-	// MaxDeliver is the most deliveries of one job. Defaults to 5.
+	// MaxDeliver is the consumers' MaxDeliver, the most deliveries of one
+	// job. Defaults to -1 (unlimited): retries are governed by MaxAttempts,
+	// counted by the worker itself, because deliveries that called nothing
+	// (breaker open, results bucket unreadable) use no attempt. When set, it
+	// must be at least MaxAttempts; a job reaching it is dead-lettered.
 	MaxDeliver int
+	// MaxAttempts is the most runs of a job failing with a retryable error
+	// (error.retryable true: UNABLE_TO_LOCK_ROW, 5xx, timeouts, rate
+	// limits); then it is dead-lettered. Permanent failures are never
+	// retried. Defaults to 5; 1 turns retries off.
+	MaxAttempts int
+	// RetryBackoff is the wait before the second attempt; attempt n waits
+	// RetryBackoff×2^(n-2), between half and all of it at random (jitter),
+	// at most MaxRetryBackoff. Defaults to 1s.
+	RetryBackoff time.Duration
+	// MaxRetryBackoff bounds the wait between attempts. Defaults to 1m.
+	MaxRetryBackoff time.Duration
+	// AttemptsBucket is the KV bucket (file storage, TTL ResultsTTL) keeping
+	// the failure state of jobs being retried. Defaults to
+	// "sfblocks_attempts".
+	AttemptsBucket string
+	// DLQStream is the dead-letter stream (file storage, limits retention,
+	// one message per subject "<prefix>.dlq.<block>.<job key>", so a job has
+	// at most one dead letter, its newest). Defaults to "SFBLOCKS_DLQ".
+	DLQStream string
+	// DLQMaxAge is how long dead letters are kept. Defaults to 30 days.
+	DLQMaxAge time.Duration
+	// DLQMaxMsgs and DLQMaxBytes cap the dead-letter stream; 0 means no
+	// cap. With a cap the stream discards new messages when full, so
+	// dead-lettering fails loudly and the job is handed back (nak) to be
+	// tried again later: a dead letter is never dropped silently.
+	DLQMaxMsgs  int64
+	DLQMaxBytes int64
+	// DLQSyncSearches also dead-letters failed synchronous Searches (the
+	// micro path). Failed synchronous Inserts, other than INVALID_REQUEST,
+	// are always dead-lettered. Defaults to false.
+	DLQSyncSearches bool
 	// MaxAckPending caps the jobs delivered and not yet acked per consumer
 	// across the fleet. Defaults to FleetSize × the worker's max in flight
 	// (8 × 256 = 2048 with the defaults), so it never throttles a fleet of
@@ -118,6 +175,16 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 	if c.ResultsBucket == "" {
 		c.ResultsBucket = DefaultResultsBucket
 	}
+	if c.AttemptsBucket == "" {
+		c.AttemptsBucket = DefaultAttemptsBucket
+	}
+	if c.DLQStream == "" {
+		c.DLQStream = DefaultDLQStream
+	}
+	def(&c.DLQMaxAge, DefaultDLQMaxAge)
+	def(&c.RetryBackoff, DefaultRetryBackoff)
+	def(&c.MaxRetryBackoff, DefaultMaxRetryBackoff)
+	defInt(&c.MaxAttempts, DefaultMaxAttempts)
 	def(&c.ResultsTTL, DefaultResultsTTL)
 	def(&c.DuplicateWindow, DefaultDuplicateWindow)
 	def(&c.AckWait, DefaultAckWait)
@@ -139,8 +206,20 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 		return c, invalid("duplicate window %v: must be positive and at most the results TTL %v", c.DuplicateWindow, c.ResultsTTL)
 	case c.AckWait < time.Second:
 		return c, invalid("ack wait %v: must be at least 1s", c.AckWait)
-	case c.MaxDeliver < 1:
-		return c, invalid("max deliver %d: must be at least 1", c.MaxDeliver)
+	case c.MaxAttempts < 1 || c.MaxAttempts > 100:
+		return c, invalid("max attempts %d: must be between 1 and 100", c.MaxAttempts)
+	case c.MaxDeliver != -1 && c.MaxDeliver < c.MaxAttempts:
+		return c, invalid("max deliver %d: must be -1 (unlimited, the default) or at least max attempts %d", c.MaxDeliver, c.MaxAttempts)
+	case c.RetryBackoff < time.Millisecond || c.MaxRetryBackoff < c.RetryBackoff:
+		return c, invalid("retry backoff %v / max %v: must be at least 1ms, and the max at least the backoff", c.RetryBackoff, c.MaxRetryBackoff)
+	case !jsNameRe.MatchString(c.AttemptsBucket):
+		return c, invalid("attempts bucket %q: use letters, digits, '-' and '_' only", c.AttemptsBucket)
+	case !jsNameRe.MatchString(c.DLQStream) || c.DLQStream == c.Stream:
+		return c, invalid("dead-letter stream %q: use letters, digits, '-' and '_' only, and another name than the jobs stream", c.DLQStream)
+	case c.DLQMaxAge < time.Minute:
+		return c, invalid("dead-letter max age %v: must be at least 1m", c.DLQMaxAge)
+	case c.DLQMaxMsgs < 0 || c.DLQMaxBytes < 0:
+		return c, invalid("dead-letter max messages %d / bytes %d: must be 0 (no cap) or positive", c.DLQMaxMsgs, c.DLQMaxBytes)
 	case c.FleetSize < 1 || c.MaxAckPending < 1:
 		return c, invalid("fleet size %d / max ack pending %d: must be positive", c.FleetSize, c.MaxAckPending)
 	case c.Batch < 1 || c.Batch > 1024:
@@ -172,6 +251,7 @@ func WithDurable(cfg DurableConfig) Option {
 
 // String summarises the config for logs.
 func (c DurableConfig) String() string {
-	return fmt.Sprintf("stream=%s bucket=%s ttl=%v dup=%v ack_wait=%v max_deliver=%d max_ack_pending=%d batch=%d",
-		c.Stream, c.ResultsBucket, c.ResultsTTL, c.DuplicateWindow, c.AckWait, c.MaxDeliver, c.MaxAckPending, c.Batch)
+	return fmt.Sprintf("stream=%s bucket=%s ttl=%v dup=%v ack_wait=%v max_deliver=%d max_ack_pending=%d batch=%d max_attempts=%d backoff=%v..%v dlq=%s dlq_max_age=%v",
+		c.Stream, c.ResultsBucket, c.ResultsTTL, c.DuplicateWindow, c.AckWait, c.MaxDeliver, c.MaxAckPending, c.Batch,
+		c.MaxAttempts, c.RetryBackoff, c.MaxRetryBackoff, c.DLQStream, c.DLQMaxAge)
 }

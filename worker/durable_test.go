@@ -81,7 +81,7 @@ func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		go func() {
 			w, err := New(connect(t, s), newFake(false), WithMaxInFlight(4),
-				WithDurable(DurableConfig{MaxDeliver: 3, AckWait: 5 * time.Second, ResultsTTL: time.Hour}))
+				WithDurable(DurableConfig{MaxDeliver: 3, MaxAttempts: 3, AckWait: 5 * time.Second, ResultsTTL: time.Hour}))
 			if err == nil {
 				err = w.Start()
 				t.Cleanup(func() { _ = w.Stop(context.Background()) })
@@ -216,8 +216,9 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 	if rep := got["reply.job-1"]; rep == nil || rep.ObjectID != "003KEPT" || rep.Attempt != 1 {
 		t.Errorf("job-1 reply = %+v, want the kept result", rep)
 	}
-	if rep := got["reply.job-2"]; rep == nil || rep.Status != blocks.StatusOK || rep.Attempt != 2 {
-		t.Errorf("job-2 reply = %+v, want a fresh run with attempt 2", rep)
+	// The dying worker never ran job-2: this is its first real attempt.
+	if rep := got["reply.job-2"]; rep == nil || rep.Status != blocks.StatusOK || rep.Attempt != 1 {
+		t.Errorf("job-2 reply = %+v, want a fresh run with attempt 1", rep)
 	}
 	if f.calls.Load() != 1 || len(f.ids) != 1 || f.ids[0] != "job-2" {
 		t.Errorf("handler ran for %v, want only job-2", f.ids)
@@ -351,7 +352,11 @@ func TestDurableConfigValidation(t *testing.T) {
 		{"short TTL", DurableConfig{ResultsTTL: time.Millisecond}},
 		{"duplicate window above TTL", DurableConfig{ResultsTTL: time.Minute, DuplicateWindow: time.Hour}},
 		{"short ack wait", DurableConfig{AckWait: 10 * time.Millisecond}},
-		{"negative max deliver", DurableConfig{MaxDeliver: -1}},
+		{"negative max deliver", DurableConfig{MaxDeliver: -2}},
+		{"max deliver below attempts", DurableConfig{MaxDeliver: 3, MaxAttempts: 5}},
+		{"zero-ish backoff", DurableConfig{RetryBackoff: time.Microsecond}},
+		{"dlq named like the jobs stream", DurableConfig{DLQStream: DefaultJobsStream}},
+		{"negative dlq cap", DurableConfig{DLQMaxMsgs: -1}},
 		{"huge batch", DurableConfig{Batch: 5000}},
 		{"tiny fetch wait", DurableConfig{FetchWait: time.Millisecond}},
 	}
@@ -366,30 +371,51 @@ func TestDurableConfigValidation(t *testing.T) {
 
 func TestSettle(t *testing.T) {
 	ok := &blocks.Reply{ID: "x", Status: blocks.StatusOK}
-	failed := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true})
+	unavailable := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true})
+	locked := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceError, SalesforceCode: "UNABLE_TO_LOCK_ROW", Retryable: true, ResultCode: 400})
+	timeout := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeTimeout, Retryable: true})
+	permanent := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceError, SalesforceCode: "REQUIRED_FIELD_MISSING", ResultCode: 400})
+	open := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true, Err: &fakeOpen{wait: 5 * time.Second}})
+	p := retryPolicy{maxAttempts: 5, maxDeliver: -1, backoff: time.Second, maxBackoff: 4 * time.Second,
+		jitter: func(d time.Duration) time.Duration { return d - 1 }} // the most jitter allowed
 	tests := []struct {
 		name      string
-		reply     *blocks.Reply
-		err       error
-		attempt   int
+		given     outcome
+		policy    *retryPolicy
 		want      action
 		wantDelay time.Duration
 		wantReply bool
+		wantRetry bool
+		wantDLQ   string
 		wantCode  blocks.Code
 	}{
-		{name: "success acks", reply: ok, attempt: 1, want: actionAck, wantReply: true},
-		{name: "failure is final for now", reply: failed, attempt: 1, want: actionAck, wantReply: true},
-		{name: "cut short naks at once", err: errHandedBack, attempt: 1, want: actionNak},
-		{name: "results unreadable naks later", err: errResultsUnreadable, attempt: 2, want: actionNak, wantDelay: 4 * time.Second},
-		{name: "nak delay is capped", err: errResultsUnreadable, attempt: 4, want: actionNak, wantDelay: 8 * time.Second},
-		{name: "last delivery answers and terms", err: errResultsUnreadable, attempt: 5, want: actionTerm, wantReply: true, wantCode: blocks.CodeInternal},
-		{name: "last delivery cut short answers TIMEOUT", err: errHandedBack, attempt: 5, want: actionTerm, wantReply: true, wantCode: blocks.CodeTimeout},
+		{name: "success acks", given: outcome{reply: ok, attempt: 1, delivery: 1}, want: actionAck, wantReply: true},
+		{name: "kept failure acks", given: outcome{reply: permanent, kept: true, attempt: 1, delivery: 2}, want: actionAck, wantReply: true},
+		{name: "permanent failure is dead-lettered", given: outcome{reply: permanent, attempt: 1, delivery: 1}, want: actionTerm, wantReply: true, wantDLQ: ReasonPermanent},
+		{name: "retryable failure retries with backoff", given: outcome{reply: unavailable, attempt: 1, delivery: 1}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
+		{name: "backoff doubles", given: outcome{reply: locked, attempt: 2, delivery: 7}, want: actionNak, wantDelay: 2*time.Second - 1, wantRetry: true},
+		{name: "backoff is capped", given: outcome{reply: locked, attempt: 4, delivery: 4}, want: actionNak, wantDelay: 4*time.Second - 1, wantRetry: true},
+		{name: "last attempt is dead-lettered", given: outcome{reply: unavailable, attempt: 5, delivery: 9}, want: actionTerm, wantReply: true, wantDLQ: ReasonAttemptsExhausted},
+		{name: "lock row on a plain create retries", given: outcome{reply: locked, attempt: 1, delivery: 1, plainCreate: true}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
+		{name: "timeout of a plain create is ambiguous", given: outcome{reply: timeout, attempt: 1, delivery: 1, plainCreate: true}, want: actionTerm, wantReply: true, wantDLQ: ReasonAmbiguousCreate},
+		{name: "timeout of an upsert retries", given: outcome{reply: timeout, attempt: 1, delivery: 1}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
+		{name: "open breaker waits without an attempt", given: outcome{reply: open, attempt: 5, delivery: 30, plainCreate: true}, want: actionNak, wantDelay: 5*time.Second + 5*time.Second/4 + minNakDelay - 1},
+		{name: "cut short naks at once", given: outcome{err: errHandedBack, attempt: 1, delivery: 1}, want: actionNak},
+		{name: "cut short plain create is ambiguous", given: outcome{err: errHandedBack, attempt: 1, delivery: 1, plainCreate: true}, want: actionTerm, wantReply: true, wantDLQ: ReasonAmbiguousCreate, wantCode: blocks.CodeTimeout},
+		{name: "results unreadable naks later", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 2}, want: actionNak, wantDelay: 4 * time.Second},
+		{name: "nak delay is capped", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 40}, want: actionNak, wantDelay: maxNakDelay},
+		{name: "last delivery dead-letters", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 5},
+			policy: &retryPolicy{maxAttempts: 3, maxDeliver: 5, backoff: time.Second, maxBackoff: time.Second}, want: actionTerm, wantReply: true, wantDLQ: ReasonMaxDeliveries, wantCode: blocks.CodeInternal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := settle(tc.reply, tc.err, tc.attempt, 5)
-			if got.action != tc.want || got.delay != tc.wantDelay || (got.reply != nil) != tc.wantReply {
-				t.Fatalf("settle = %+v, want %s delay %v reply %v", got, tc.want, tc.wantDelay, tc.wantReply)
+			pol := p
+			if tc.policy != nil {
+				pol = *tc.policy
+			}
+			got := settle(tc.given, pol)
+			if got.action != tc.want || got.delay != tc.wantDelay || (got.reply != nil) != tc.wantReply || got.retry != tc.wantRetry || got.deadLetter != tc.wantDLQ {
+				t.Fatalf("settle = %+v, want %s delay %v reply %v retry %v dead letter %q", got, tc.want, tc.wantDelay, tc.wantReply, tc.wantRetry, tc.wantDLQ)
 			}
 			if tc.wantCode != "" && (got.reply.Error == nil || got.reply.Error.Code != tc.wantCode) {
 				t.Errorf("reply error = %+v, want %s", got.reply.Error, tc.wantCode)
@@ -397,6 +423,14 @@ func TestSettle(t *testing.T) {
 		})
 	}
 }
+
+// fakeOpen is an open circuit breaker's error, as package breaker's
+// OpenError presents itself.
+type fakeOpen struct{ wait time.Duration }
+
+func (e *fakeOpen) Error() string             { return "breaker open" }
+func (e *fakeOpen) BreakerOpen() bool         { return true }
+func (e *fakeOpen) RetryAfter() time.Duration { return e.wait }
 
 func TestResultKey(t *testing.T) {
 	keyRe := regexp.MustCompile(`^[-/_=a-zA-Z0-9]+$`)

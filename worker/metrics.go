@@ -37,6 +37,13 @@ type Metrics struct {
 	// without calling Salesforce again, by block:
 	// sfblocks_durable_replayed_total.
 	DurableReplayed *prometheus.CounterVec
+	// DurableRetried counts durable jobs handed back for another attempt
+	// after a retryable failure, by block and error code:
+	// sfblocks_durable_retried_total.
+	DurableRetried *prometheus.CounterVec
+	// DeadLettered counts jobs published to the dead-letter stream, by
+	// block, path (durable, sync) and reason: sfblocks_dead_lettered_total.
+	DeadLettered *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them on reg (not the
@@ -78,12 +85,20 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "sfblocks", Subsystem: "durable", Name: "replayed_total",
 			Help: "Durable jobs answered from their kept result without calling Salesforce again, by block.",
 		}, []string{"block"}),
+		DurableRetried: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "durable", Name: "retried_total",
+			Help: "Durable jobs handed back for another attempt after a retryable failure, by block and error code.",
+		}, []string{"block", "code"}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Name: "dead_lettered_total",
+			Help: "Jobs published to the dead-letter stream, by block, path (durable, sync) and reason.",
+		}, []string{"block", "path", "reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.SlowConsumer, m.LateReplies,
-		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed} {
+		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: registering metrics: %w", err)
 		}

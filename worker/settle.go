@@ -15,7 +15,8 @@ const (
 	actionAck action = "ack"
 	// actionNak hands the job back for another delivery (to any worker).
 	actionNak action = "nak"
-	// actionTerm stops delivering the job: it is answered with a failure.
+	// actionTerm stops delivering the job: it failed for good, was
+	// dead-lettered and answered with its failure.
 	actionTerm action = "term"
 )
 
@@ -28,44 +29,101 @@ type settlement struct {
 	// the job's own reply, or a failure built here for a job that will not
 	// be delivered again.
 	reply *blocks.Reply
+	// retry: this run was a failed attempt; keep it in the job's failure
+	// state before the nak, so the attempts are counted across deliveries.
+	retry bool
+	// deadLetter is the Reason* the job is dead-lettered for, "" when it is
+	// not: the dead letter is stored before the reply is sent and the
+	// message terminated.
+	deadLetter string
 }
 
-// maxNakDelay bounds the wait before a handed-back job is redelivered.
+// outcome is what settle knows about one delivery of a durable job.
+type outcome struct {
+	// reply is the job's reply, nil when it has none.
+	reply *blocks.Reply
+	// err is the worker-side error that left the job without an outcome
+	// (results bucket unreadable, cut short by the drain timeout).
+	err error
+	// kept: reply is the job's kept result (it finished before).
+	kept bool
+	// attempt is this run's attempt number: failed attempts before + 1.
+	attempt int
+	// delivery is JetStream's delivery count (1 for the first).
+	delivery int
+	// plainCreate: an Insert without external_id.
+	plainCreate bool
+}
+
+// maxNakDelay bounds the wait before a handed-back job without a counted
+// attempt is redelivered.
 const maxNakDelay = 30 * time.Second
 
-// settle is the one place that decides what becomes of a durable job, from
-// its reply (nil when it has none) or the worker-side error that left it
-// without an outcome, its delivery attempt (1 for the first) and the
-// consumer's MaxDeliver:
+// minNakDelay is the least wait before a job refused by an open breaker is
+// delivered again.
+const minNakDelay = 100 * time.Millisecond
+
+// settle is the one place that decides what becomes of a durable job:
 //
-//   - a reply, success or failure, is final: keep it, send it, ack. (Retries
-//     of retryable failures, with backoff and dead letters, belong here.)
+//   - a success (ok, no_data), or a kept result: keep it, send it, ack;
+//   - a permanent failure (error.retryable false): dead-letter it, send the
+//     failure, term;
+//   - a retryable failure refused by an open circuit breaker (nothing was
+//     sent): nak with a delay until the breaker lets calls through (plus
+//     jitter, at least 100ms, at most 30s); no attempt is used;
+//   - a retryable failure of an Insert without external_id that may have
+//     created the record (TIMEOUT, dropped connection: see
+//     mayHaveCommitted): dead-letter it (ReasonAmbiguousCreate) rather than
+//     risk a second record;
+//   - another retryable failure: nak with exponential backoff and jitter,
+//     counting the attempt, until the MaxAttempts-th fails: dead-letter it
+//     (ReasonAttemptsExhausted);
 //   - cut short by the drain timeout: nak at once, so another worker runs
-//     it now (its outcome is unknown; inserts are safe with external_id).
+//     it now (an upsert or a search is safe to run again), except an
+//     Insert without external_id, which is dead-lettered as ambiguous;
 //   - another worker-side error (results bucket unreadable): nak with a
-//     delay growing with the attempt (2s per attempt, at most 30s), so a
-//     brief outage does not burn deliveries.
-//   - a worker-side error on the last delivery: answer a failure carrying
-//     that error and term, so the caller is not left waiting.
-func settle(reply *blocks.Reply, err error, attempt, maxDeliver int) settlement {
-	switch {
-	case err == nil && reply != nil:
-		return settlement{action: actionAck, reply: reply}
-	case err == nil:
-		err = errNilReply
+//     delay growing with the delivery (2s per delivery, at most 30s); no
+//     attempt is used;
+//   - any nak on the consumer's last delivery (MaxDeliver, when set):
+//     dead-letter (ReasonMaxDeliveries) so the job does not linger unseen.
+func settle(o outcome, p retryPolicy) settlement {
+	lastDelivery := p.maxDeliver > 0 && o.delivery >= p.maxDeliver
+	if o.err == nil && o.reply == nil {
+		o.err = errNilReply
 	}
-	if attempt >= maxDeliver {
+	if o.err != nil {
+		err := o.err
 		if errors.Is(err, errHandedBack) {
 			err = errCutShort
 		}
-		return settlement{action: actionTerm, reply: blocks.FailureReply("", err)}
+		switch {
+		case errors.Is(o.err, errHandedBack) && o.plainCreate:
+			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: ReasonAmbiguousCreate}
+		case lastDelivery:
+			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: ReasonMaxDeliveries}
+		case errors.Is(o.err, errHandedBack):
+			return settlement{action: actionNak}
+		}
+		return settlement{action: actionNak, delay: min(time.Duration(o.delivery)*2*time.Second, maxNakDelay)}
 	}
-	if errors.Is(err, errHandedBack) {
-		return settlement{action: actionNak}
+	r := o.reply
+	if o.kept || r.Status != blocks.StatusFailed || r.Error == nil {
+		return settlement{action: actionAck, reply: r}
 	}
-	delay := time.Duration(attempt) * 2 * time.Second
-	if delay > maxNakDelay {
-		delay = maxNakDelay
+	if !r.Error.Retryable {
+		return settlement{action: actionTerm, reply: r, deadLetter: ReasonPermanent}
 	}
-	return settlement{action: actionNak, delay: delay}
+	if wait, open := notSentFor(r); open && !lastDelivery {
+		wait += p.rand(wait/4 + minNakDelay)
+		return settlement{action: actionNak, delay: min(max(wait, minNakDelay), maxNakDelay)}
+	}
+	switch {
+	case o.plainCreate && mayHaveCommitted(r):
+		return settlement{action: actionTerm, reply: r, deadLetter: ReasonAmbiguousCreate}
+	case o.attempt >= p.maxAttempts:
+		return settlement{action: actionTerm, reply: r, deadLetter: ReasonAttemptsExhausted}
+	case lastDelivery:
+		return settlement{action: actionTerm, reply: r, deadLetter: ReasonMaxDeliveries}
+	}
+	return settlement{action: actionNak, delay: p.backoffFor(o.attempt + 1), retry: true}
 }

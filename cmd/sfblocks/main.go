@@ -6,6 +6,8 @@
 //	sfblocks sim                     run the Salesforce simulator on its own
 //	sfblocks authorize --account A   run the OAuth Web Server flow once for an account
 //	sfblocks accounts check          check every account's auth and API usage
+//	sfblocks dlq ls|show|replay|purge list, show, replay or purge dead letters
+//	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
 //
 // Run "sfblocks help COMMAND" for a command's flags.
 package main
@@ -35,8 +37,13 @@ func commands() []command {
 		{"serve", "run a worker; with no configuration, start an embedded NATS server and the Salesforce simulator", runServe},
 		{"call", "send one Search or Insert job and print the reply (exit status 0 only when the status is ok)", runCall},
 		{"sim", "run the Salesforce simulator on its own", runSim},
+		{"status", "show each account's circuit breaker, token state and API usage, as every running worker reports it", runStatus},
 		{"authorize", "run the OAuth Web Server flow for an account and store its refresh token", runAuthorize},
 		{"accounts", "'accounts check': call /limits for every account and print auth state and API usage", runAccounts},
+		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
+		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},
+		// Hidden (no summary): the baseline responder that bench starts.
+		{"bench-baseline", "", runBenchBaseline},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "sfblocks", version)
 			return nil
@@ -96,6 +103,9 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "sfblocks executes Salesforce Search and Insert scenario blocks received over NATS.")
 	fmt.Fprintln(w, "\nUsage: sfblocks COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
+		if c.summary == "" {
+			continue // internal command
+		}
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'sfblocks help COMMAND' for a command's flags.")

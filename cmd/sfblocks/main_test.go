@@ -177,6 +177,30 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 			}
 		}
 	}
+	// sfblocks status shows what the worker reports (every 5 s).
+	var statuses []accountStatus
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		code, out, errOut := runCmd(t, ctx, "status", "--nats-url", url, "--json")
+		if code != 0 {
+			t.Fatalf("status: exit %d: %s", code, errOut)
+		}
+		statuses = nil
+		if err := json.Unmarshal([]byte(out), &statuses); err != nil {
+			t.Fatalf("status --json: %v: %s", err, out)
+		}
+		if len(statuses) == 1 && statuses[0].Token.State == "valid" && statuses[0].APIUsed > 0 {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(statuses) != 1 || statuses[0].Account != "dev" || statuses[0].Breaker != "closed" || statuses[0].Token.State != "valid" || statuses[0].APIMax != sfsim.DefaultDailyAPILimit {
+		t.Errorf("status = %+v, want dev: breaker closed, token valid, API usage reported", statuses)
+	}
+	if code, out, _ := runCmd(t, ctx, "status", "--nats-url", url); code != 0 || !regexp.MustCompile(`dev\s+\S+\s+closed\s+valid\s+\d+/15000`).MatchString(out) {
+		t.Errorf("status table: exit %d\n%s", code, out)
+	}
+
 	res, err := http.Get("http://" + metrics + "/metrics")
 	if err != nil {
 		t.Fatal(err)

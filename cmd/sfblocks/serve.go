@@ -23,6 +23,7 @@ import (
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker"
 )
@@ -45,6 +46,12 @@ type serveConfig struct {
 	maxJobBytes  int
 	logLevel     string
 	logFormat    string
+	// breaker holds the per-account circuit breaker thresholds; the
+	// failure ratio comes in as a percentage (breakerFailurePct).
+	breaker           breaker.Settings
+	breakerFailurePct int
+	// durable holds the durable path's settings (serve_durable.go).
+	durable durableFlags
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
@@ -71,6 +78,13 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
+	fs.IntVar(&c.breaker.ConsecutiveFailures, "breaker-failures", envInt("SFBLOCKS_BREAKER_FAILURES", breaker.DefaultConsecutiveFailures), "consecutive Salesforce failures (5xx, timeouts, refused connections, REQUEST_LIMIT_EXCEEDED) that open an account's circuit breaker (env SFBLOCKS_BREAKER_FAILURES)")
+	fs.IntVar(&c.breakerFailurePct, "breaker-failure-percent", envInt("SFBLOCKS_BREAKER_FAILURE_PERCENT", int(breaker.DefaultFailureRatio*100)), "also open the breaker when this percentage of an account's calls in --breaker-window failed (env SFBLOCKS_BREAKER_FAILURE_PERCENT)")
+	fs.IntVar(&c.breaker.MinRequests, "breaker-min-calls", envInt("SFBLOCKS_BREAKER_MIN_CALLS", breaker.DefaultMinRequests), "calls --breaker-window must hold before --breaker-failure-percent applies (env SFBLOCKS_BREAKER_MIN_CALLS)")
+	fs.DurationVar(&c.breaker.Window, "breaker-window", envDuration("SFBLOCKS_BREAKER_WINDOW", breaker.DefaultWindow), "rolling window of --breaker-failure-percent (env SFBLOCKS_BREAKER_WINDOW)")
+	fs.DurationVar(&c.breaker.OpenTimeout, "breaker-open-for", envDuration("SFBLOCKS_BREAKER_OPEN_FOR", breaker.DefaultOpenTimeout), "how long an open breaker fails an account's calls at once before probing Salesforce (env SFBLOCKS_BREAKER_OPEN_FOR)")
+	fs.IntVar(&c.breaker.HalfOpenProbes, "breaker-probes", envInt("SFBLOCKS_BREAKER_PROBES", breaker.DefaultHalfOpenProbes), "probe calls a half-open breaker lets through; that many successes close it (env SFBLOCKS_BREAKER_PROBES)")
+	c.durable.addFlags(fs)
 	return fs
 }
 
@@ -96,7 +110,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sfm := newSalesforceMetrics(reg)
 
-	accounts, err := env.accounts(ctx, log, sfm)
+	accounts, err := env.accounts(ctx, log, sfm, reg)
 	if err != nil {
 		return err
 	}
@@ -110,14 +124,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(env.nc, exec,
+	w, err := worker.New(env.nc, exec, append([]worker.Option{
 		worker.WithPrefix(cfg.prefix),
 		worker.WithQueueGroup(cfg.queueGroup),
 		worker.WithMaxInFlight(cfg.maxInFlight),
 		worker.WithDrainTimeout(cfg.drainTimeout),
 		worker.WithVersion(version),
 		worker.WithLogger(log),
-		worker.WithMetrics(wm))
+		worker.WithMetrics(wm)}, cfg.durable.options()...)...)
 	if err != nil {
 		return err
 	}
@@ -135,6 +149,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	log.Info().Str("search", w.Subject(blocks.Search)).Str("insert", w.Subject(blocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
+	if err := env.reportStatus(ctx, log); err != nil {
+		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
+	}
 	err = w.Run(ctx)
 	log.Info().Err(err).Msg("worker stopped")
 	return err
@@ -150,6 +167,19 @@ type environment struct {
 	auth  *auth.Config
 	store auth.Store
 	close func()
+	// status lists the accounts as 'sfblocks status' reports them.
+	status []statusAccount
+}
+
+// reportStatus starts writing every account's state to the status bucket
+// until ctx ends.
+func (env *environment) reportStatus(ctx context.Context, log zerolog.Logger) error {
+	js, err := jetstream.New(env.nc)
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	return reportStatus(ctx, js, fmt.Sprintf("%s-%d", host, os.Getpid()), env.status, log)
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
@@ -282,13 +312,27 @@ func devTokenKey(path string) (*auth.Cipher, error) {
 }
 
 // accounts builds one Salesforce client per configured account, all sharing
-// the token cache and the HTTP connection pool.
-func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforceMetrics) (blocks.Accounts, error) {
+// the token cache and the HTTP connection pool. Each account's data calls
+// and token requests pass that account's circuit breaker, which sits above
+// the request metrics: calls it refuses never count as requests.
+func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforceMetrics, reg prometheus.Registerer) (blocks.Accounts, error) {
+	bs := env.cfg.breaker
+	if env.cfg.breakerFailurePct < 0 || env.cfg.breakerFailurePct > 100 {
+		return nil, fmt.Errorf("--breaker-failure-percent %d is outside 0..100 (0 means the default, 50)", env.cfg.breakerFailurePct)
+	}
+	bs.FailureRatio = float64(env.cfg.breakerFailurePct) / 100
+	bs.Logger, bs.Registerer = &log, reg
+	breakers, err := breaker.NewSet(bs)
+	if err != nil {
+		return nil, fmt.Errorf("circuit breaker flags: %w", err)
+	}
 	hc := m.instrument(salesforce.SharedHTTPClient(), "data")
+	tokenHC := m.instrument(http.DefaultClient, "token")
 	cache, err := auth.NewCache(env.auth, auth.CacheOptions{
-		Store:      env.store,
-		HTTPClient: m.instrument(http.DefaultClient, "token"),
-		Logger:     &log,
+		Store:         env.store,
+		HTTPClient:    tokenHC,
+		HTTPClientFor: func(account string) *http.Client { return breakers.For(account).Client(tokenHC) },
+		Logger:        &log,
 	})
 	if err != nil {
 		return nil, err
@@ -302,12 +346,13 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		name := a.Name
 		c, err := salesforce.New(ts,
 			salesforce.WithAPIVersion(a.APIVersion),
-			salesforce.WithHTTPClient(hc),
+			salesforce.WithHTTPClient(breakers.For(a.Name).Client(hc)),
 			salesforce.WithUsageObserver(func(u salesforce.Usage) { m.observeUsage(name, u) }))
 		if err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		out.Clients[a.Name] = c
+		env.status = append(env.status, statusAccount{name: a.Name, breaker: breakers.For(a.Name), token: ts, client: c})
 		if a.Default {
 			out.Default = a.Name
 		}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/worker/client"
+)
+
+// The jobs the load generator sends. The search finds one Contact of the
+// seed data (Ada Byron). The insert is an upsert of a Task keyed on
+// External_Id__c over a rotating set of benchInsertKeys values: the first
+// pass creates the records, later ones update them, so the simulator's
+// in-memory org stays small however long the bench runs.
+const (
+	benchSearchJob  = `{"query":"SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'","variables":{"ANI":"+1 415 555 0100"}}`
+	benchInsertJob  = `{"object":"Task","fields":{"Subject":"Bench call $(n)","Status":"Completed"},"variables":{"n":"%d"},"external_id":{"field":"External_Id__c","value":"bench-$(n)"}}`
+	benchInsertKeys = 4096
+)
+
+// jobMix is the share of each block in the load, e.g. search=0.8,insert=0.2.
+type jobMix struct {
+	search float64 // share of searches in [0,1]; the rest are inserts
+}
+
+func parseMix(s string) (jobMix, error) {
+	var search, insert float64
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		f, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || f < 0 {
+			return jobMix{}, fmt.Errorf("--mix %q: write search=WEIGHT,insert=WEIGHT with non-negative weights", s)
+		}
+		switch k {
+		case "search":
+			search = f
+		case "insert":
+			insert = f
+		default:
+			return jobMix{}, fmt.Errorf("--mix %q: unknown block %q (search or insert)", s, k)
+		}
+	}
+	if search+insert == 0 {
+		return jobMix{}, fmt.Errorf("--mix %q: the weights add up to 0", s)
+	}
+	return jobMix{search: search / (search + insert)}, nil
+}
+
+func (m jobMix) String() string {
+	return fmt.Sprintf("search=%.2g,insert=%.2g", m.search, 1-m.search)
+}
+
+// sendFunc sends one job and waits for its reply. It returns "" when the
+// job succeeded (ok or no_data), else an error code.
+type sendFunc func(ctx context.Context, block blocks.Block, job []byte) string
+
+// syncSender sends requests on the synchronous subjects, for the worker and
+// the baseline alike: the same request, and the same check of the reply
+// (the micro error header, which the baseline sets on a non-2xx answer).
+// It does not decode the reply, so the load generator costs both the same.
+func syncSender(nc *nats.Conn, prefix string) sendFunc {
+	subjects := map[blocks.Block]string{blocks.Search: prefix + ".search", blocks.Insert: prefix + ".insert"}
+	return func(ctx context.Context, block blocks.Block, job []byte) string {
+		msg, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subjects[block], Data: job})
+		switch {
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			return "TIMEOUT"
+		case errors.Is(err, nats.ErrNoResponders):
+			return "NO_RESPONDERS"
+		case err != nil:
+			return "NATS_ERROR"
+		}
+		if code := msg.Header.Get("Nats-Service-Error"); code != "" {
+			c, _, _ := strings.Cut(code, ":")
+			return c
+		}
+		if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
+			return "HTTP_" + code
+		}
+		return ""
+	}
+}
+
+// durableSender sends jobs through the durable path with the Go client.
+func durableSender(c *client.Client) sendFunc {
+	return func(ctx context.Context, block blocks.Block, job []byte) string {
+		_, err := c.DoDurable(ctx, block, job)
+		if err == nil {
+			return ""
+		}
+		var be *blocks.Error
+		if errors.As(err, &be) {
+			return string(be.Code)
+		}
+		return "ERROR"
+	}
+}
+
+// loadSpec is one closed-loop load: clients goroutines each send a job,
+// wait for its reply and send the next, for warmup and then duration.
+type loadSpec struct {
+	clients  int
+	warmup   time.Duration
+	duration time.Duration
+	mix      jobMix
+	timeout  time.Duration // per job
+}
+
+// loadResult is what the load generator measured in its window.
+type loadResult struct {
+	window    time.Duration
+	latencies []time.Duration // of the jobs that completed in the window, sorted
+	errors    map[string]int64
+}
+
+func (r *loadResult) jobs() int64 {
+	n := int64(len(r.latencies))
+	for _, e := range r.errors {
+		n += e
+	}
+	return n
+}
+
+func (r *loadResult) percentile(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(r.latencies))+0.5) - 1
+	return r.latencies[min(max(i, 0), len(r.latencies)-1)]
+}
+
+// runLoad drives the load. onWindow is called when the measurement window
+// opens and when it closes (with open=false), so the caller can snapshot
+// counters at the same moments. Jobs count when they complete inside the
+// window; at the end, jobs still in flight are awaited (so no run leaves
+// work behind for the next) but not counted.
+func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(open bool)) *loadResult {
+	const (
+		warming int32 = iota
+		measuring
+		stopping
+	)
+	var phase atomic.Int32
+	var insertSeq atomic.Int64
+	type clientResult struct {
+		lat    []time.Duration
+		errors map[string]int64
+	}
+	results := make([]clientResult, spec.clients)
+	searchJob := []byte(benchSearchJob)
+	var wg sync.WaitGroup
+	for i := range spec.clients {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 0x5f3759df))
+			res := &results[i]
+			res.errors = map[string]int64{}
+			for phase.Load() != stopping && ctx.Err() == nil {
+				block, job := blocks.Search, searchJob
+				if spec.mix.search < 1 && rng.Float64() >= spec.mix.search {
+					block = blocks.Insert
+					job = fmt.Appendf(nil, benchInsertJob, insertSeq.Add(1)%benchInsertKeys)
+				}
+				jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spec.timeout)
+				start := time.Now()
+				code := send(jctx, block, job)
+				took := time.Since(start)
+				cancel()
+				if phase.Load() != measuring {
+					continue
+				}
+				if code != "" {
+					res.errors[code]++
+				} else {
+					res.lat = append(res.lat, took)
+				}
+			}
+		})
+	}
+	sleepCtx(ctx, spec.warmup)
+	onWindow(true)
+	start := time.Now()
+	phase.Store(measuring)
+	sleepCtx(ctx, spec.duration)
+	phase.Store(stopping)
+	window := time.Since(start)
+	onWindow(false)
+	wg.Wait()
+
+	out := &loadResult{window: window, errors: map[string]int64{}}
+	for _, r := range results {
+		out.latencies = append(out.latencies, r.lat...)
+		for k, v := range r.errors {
+			out.errors[k] += v
+		}
+	}
+	slices.Sort(out.latencies)
+	return out
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

@@ -1,0 +1,285 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// Dead-letter errors.
+var (
+	// ErrNoDLQ: no stream captures "<prefix>.dlq.>" (no worker with the
+	// durable path started on this prefix yet).
+	ErrNoDLQ = errors.New("client: no dead-letter stream on this prefix (start a worker with the durable path)")
+	// ErrNoDeadLetter: no dead letter has that job id or sequence.
+	ErrNoDeadLetter = errors.New("client: no such dead letter")
+)
+
+// DeadLetter is one message of the dead-letter stream: the envelope the
+// worker writes (package worker's DeadLetter, a test checks they agree),
+// plus where it is stored.
+type DeadLetter struct {
+	// Seq is the dead letter's stream sequence; [Client.GetDeadLetter]
+	// takes it as well as the job id.
+	Seq uint64 `json:"seq"`
+	// Stored is when the dead letter was stored.
+	Stored time.Time `json:"stored"`
+
+	JobID         string              `json:"job_id"`
+	Block         blocks.Block        `json:"block"`
+	Account       string              `json:"account,omitempty"`
+	Path          string              `json:"path"`
+	Reason        string              `json:"reason"`
+	Subject       string              `json:"subject"`
+	Payload       json.RawMessage     `json:"payload,omitempty"`
+	PayloadBase64 []byte              `json:"payload_base64,omitempty"`
+	Headers       map[string][]string `json:"headers,omitempty"`
+	Error         blocks.ErrorInfo    `json:"error"`
+	ResultCode    int                 `json:"result_code,omitempty"`
+	ResultBody    string              `json:"result_body,omitempty"`
+	Attempts      int                 `json:"attempts"`
+	FirstFailure  time.Time           `json:"first_failure"`
+	LastFailure   time.Time           `json:"last_failure"`
+	Replays       int                 `json:"replays,omitempty"`
+	ReplayOf      uint64              `json:"replay_of,omitempty"`
+}
+
+// DLQFilter selects dead letters; its zero value selects all of them.
+type DLQFilter struct {
+	// Refs are job ids or stream sequences; when set, only these (and the
+	// other fields still filter them).
+	Refs []string
+	// Block, Account and Code keep dead letters with exactly that block,
+	// account and error code.
+	Block   blocks.Block
+	Account string
+	Code    blocks.Code
+	// Since and Until bound when the dead letter was stored.
+	Since, Until time.Time
+	// Limit is the most dead letters returned (the oldest first); 0 means
+	// no limit.
+	Limit int
+}
+
+// Empty reports whether f selects every dead letter.
+func (f DLQFilter) Empty() bool {
+	return len(f.Refs) == 0 && f.Block == "" && f.Account == "" && f.Code == "" && f.Since.IsZero() && f.Until.IsZero()
+}
+
+func (f DLQFilter) match(dl *DeadLetter) bool {
+	return (f.Block == "" || dl.Block == f.Block) && (f.Account == "" || dl.Account == f.Account) &&
+		(f.Code == "" || dl.Error.Code == f.Code) &&
+		(f.Since.IsZero() || !dl.Stored.Before(f.Since)) && (f.Until.IsZero() || dl.Stored.Before(f.Until))
+}
+
+// DLQInfo describes the dead-letter stream and its retention.
+type DLQInfo struct {
+	Stream   string        `json:"stream"`
+	Messages uint64        `json:"messages"`
+	Bytes    uint64        `json:"bytes"`
+	MaxAge   time.Duration `json:"max_age"`
+	// MaxMsgs and MaxBytes are -1 when not capped.
+	MaxMsgs  int64 `json:"max_msgs"`
+	MaxBytes int64 `json:"max_bytes"`
+	// Discard is "new" (a full stream refuses dead letters, and workers
+	// hand the jobs back) or "old".
+	Discard string `json:"discard"`
+}
+
+func (c *Client) dlqSubject(block blocks.Block) string {
+	if block == "" {
+		return c.prefix + ".dlq.>"
+	}
+	return c.prefix + ".dlq." + string(block) + ".>"
+}
+
+// dlqStream finds the stream capturing the prefix's dead letters.
+func (c *Client) dlqStream(ctx context.Context) (jetstream.Stream, error) {
+	js, err := c.jetStream()
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	name, err := js.StreamNameBySubject(ctx, c.dlqSubject(""))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: %w", ErrNoDLQ, err)
+	}
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	return s, nil
+}
+
+// DLQInfo returns the dead-letter stream's state and retention. It fails
+// with [ErrNoDLQ] when there is no such stream.
+func (c *Client) DLQInfo(ctx context.Context) (*DLQInfo, error) {
+	s, err := c.dlqStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	d := "old"
+	if info.Config.Discard == jetstream.DiscardNew {
+		d = "new"
+	}
+	return &DLQInfo{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, MaxAge: info.Config.MaxAge,
+		MaxMsgs: info.Config.MaxMsgs, MaxBytes: info.Config.MaxBytes, Discard: d}, nil
+}
+
+func decodeDeadLetter(data []byte, seq uint64, stored time.Time) (*DeadLetter, error) {
+	var dl DeadLetter
+	if err := json.Unmarshal(data, &dl); err != nil {
+		return nil, fmt.Errorf("client: dead letter %d is not a JSON envelope: %w", seq, err)
+	}
+	dl.Seq, dl.Stored = seq, stored.UTC()
+	return &dl, nil
+}
+
+// ListDeadLetters returns the dead letters f selects, oldest first. It
+// reads the stream with an ordered consumer that starts at f.Since.
+func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*DeadLetter, error) {
+	if len(f.Refs) > 0 {
+		var out []*DeadLetter
+		for _, ref := range f.Refs {
+			dl, err := c.GetDeadLetter(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			if f.match(dl) {
+				out = append(out, dl)
+			}
+		}
+		return out, nil
+	}
+	s, err := c.dlqStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{c.dlqSubject(f.Block)}}
+	if !f.Since.IsZero() {
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &f.Since
+	}
+	cons, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	var out []*DeadLetter
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			return nil, transportError(c.dlqSubject(""), err)
+		}
+		n, done := 0, false
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			done = meta.NumPending == 0 || meta.Sequence.Stream >= info.State.LastSeq
+			dl, err := decodeDeadLetter(msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+			if err != nil || !f.match(dl) {
+				continue
+			}
+			if !f.Until.IsZero() && !dl.Stored.Before(f.Until) {
+				done = true
+				continue
+			}
+			out = append(out, dl)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				return out, nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, transportError(c.dlqSubject(""), err)
+		}
+		if n == 0 || done {
+			return out, nil
+		}
+	}
+}
+
+// GetDeadLetter returns one dead letter by stream sequence (a number) or
+// job id (searched under both blocks). It fails with [ErrNoDeadLetter]
+// when there is none.
+func (c *Client) GetDeadLetter(ctx context.Context, ref string) (*DeadLetter, error) {
+	s, err := c.dlqStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if seq, err := strconv.ParseUint(ref, 10, 64); err == nil && seq > 0 {
+		m, err := s.GetMsg(ctx, seq)
+		if err == nil && strings.HasPrefix(m.Subject, c.prefix+".dlq.") {
+			return decodeDeadLetter(m.Data, m.Sequence, m.Time)
+		}
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, transportError(c.dlqSubject(""), err)
+		}
+		// Not a sequence after all: perhaps a numeric job id.
+	}
+	for _, b := range []blocks.Block{blocks.Insert, blocks.Search} {
+		m, err := s.GetLastMsgForSubject(ctx, c.prefix+".dlq."+string(b)+"."+ResultKey(ref))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, transportError(c.dlqSubject(""), err)
+		}
+		return decodeDeadLetter(m.Data, m.Sequence, m.Time)
+	}
+	return nil, fmt.Errorf("%w: %q is neither a dead letter's sequence nor a dead-lettered job id", ErrNoDeadLetter, ref)
+}
+
+// PurgeDeadLetters deletes the dead letters f selects (all of them for an
+// empty filter) and returns how many it deleted. Deleted dead letters are
+// gone for good: list them first.
+func (c *Client) PurgeDeadLetters(ctx context.Context, f DLQFilter) (int, error) {
+	dls, err := c.ListDeadLetters(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	return c.deleteDeadLetters(ctx, dls)
+}
+
+func (c *Client) deleteDeadLetters(ctx context.Context, dls []*DeadLetter) (int, error) {
+	if len(dls) == 0 {
+		return 0, nil
+	}
+	s, err := c.dlqStream(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, dl := range dls {
+		switch err := s.DeleteMsg(ctx, dl.Seq); {
+		case err == nil:
+			n++
+		case errors.Is(err, jetstream.ErrMsgNotFound), strings.Contains(err.Error(), "no message found"):
+			// Already replaced (a newer dead letter of the job) or expired.
+		default:
+			return n, transportError(c.dlqSubject(""), err)
+		}
+	}
+	return n, nil
+}

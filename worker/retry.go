@@ -1,0 +1,223 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/blocks/salesforce"
+)
+
+// Header names a replayed dead letter carries (set by the client's replay).
+const (
+	// HeaderJobID carries the job id when the payload has none of its own;
+	// replays set it. The worker keys results and failure state by the
+	// payload's id first, then this header, then Nats-Msg-Id.
+	HeaderJobID = "Sfblocks-Job-Id"
+	// HeaderReplayOf marks a replay: the stream sequence of the dead letter
+	// it replays. A replay ignores a kept failed result (the job really runs
+	// again) but is still answered from a kept success.
+	HeaderReplayOf = "Sfblocks-Replay-Of"
+	// HeaderReplays is how many times the job was replayed before, carried
+	// into its next dead letter.
+	HeaderReplays = "Sfblocks-Replays"
+)
+
+// failureState is a durable job's failure history, kept in the attempts
+// bucket between deliveries: JetStream redelivers the same message, whose
+// headers cannot change, so the count of real attempts lives here.
+type failureState struct {
+	// Attempts is the number of runs that failed with a retryable error.
+	Attempts     int         `json:"attempts"`
+	FirstFailure time.Time   `json:"first_failure"`
+	LastFailure  time.Time   `json:"last_failure"`
+	LastCode     blocks.Code `json:"last_code,omitempty"`
+	LastMessage  string      `json:"last_message,omitempty"`
+	// Final holds the final failed reply when dead-lettering it failed: the
+	// next delivery only dead-letters again and never runs the job.
+	Final json.RawMessage `json:"final,omitempty"`
+	// Reason is the dead-letter reason of Final.
+	Reason string `json:"reason,omitempty"`
+}
+
+// attemptsStore keeps failure states in the attempts bucket.
+type attemptsStore struct {
+	kv      jetstream.KeyValue
+	timeout time.Duration
+}
+
+// get returns key's state; a zero state when there is none. An unreadable
+// state is an error: the caller cannot know how many attempts were made.
+func (a *attemptsStore) get(ctx context.Context, key string) (failureState, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	var st failureState
+	e, err := a.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return st, nil
+	case err != nil:
+		return st, fmt.Errorf("worker: reading the job's attempts: %w", err)
+	}
+	if json.Unmarshal(e.Value(), &st) != nil {
+		return failureState{}, nil // a garbled state counts as none
+	}
+	return st, nil
+}
+
+func (a *attemptsStore) put(ctx context.Context, key string, st failureState) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	if _, err := a.kv.Put(ctx, key, data); err != nil {
+		return fmt.Errorf("worker: keeping the job's attempts: %w", err)
+	}
+	return nil
+}
+
+// clear forgets key's state once the job has its final outcome, so a later
+// replay of the job starts counting afresh.
+func (a *attemptsStore) clear(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	if err := a.kv.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("worker: clearing the job's attempts: %w", err)
+	}
+	return nil
+}
+
+// retryPolicy is the part of [DurableConfig] settle reads.
+type retryPolicy struct {
+	maxAttempts int
+	maxDeliver  int // -1: unlimited
+	backoff     time.Duration
+	maxBackoff  time.Duration
+	// jitter returns a random duration in [0, d); nil uses math/rand.
+	jitter func(d time.Duration) time.Duration
+}
+
+// backoffFor is the wait before attempt next (2 for the first retry):
+// backoff×2^(next-2), capped at maxBackoff, of which the upper half is
+// random, so jobs that failed together do not come back together.
+func (p retryPolicy) backoffFor(next int) time.Duration {
+	d := p.backoff
+	for i := 2; i < next && d < p.maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, p.maxBackoff)
+	return d/2 + p.rand(d-d/2)
+}
+
+func (p retryPolicy) rand(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	if p.jitter != nil {
+		return p.jitter(d)
+	}
+	return rand.N(d)
+}
+
+// breakerOpen is what an open circuit breaker's error offers (package
+// breaker's *OpenError), found without importing that package.
+type breakerOpen interface {
+	BreakerOpen() bool
+	RetryAfter() time.Duration
+}
+
+// cause returns the error behind a failed reply, nil when it has none (a
+// reply read back from the results bucket, or built by a test).
+func cause(r *blocks.Reply) error {
+	if r == nil {
+		return nil
+	}
+	return r.Err
+}
+
+// notSentFor reports whether the reply's failure was refused by an open
+// circuit breaker before anything was sent, and how long until it may let
+// calls through.
+func notSentFor(r *blocks.Reply) (time.Duration, bool) {
+	var open breakerOpen
+	if err := cause(r); err != nil && errors.As(err, &open) && open.BreakerOpen() {
+		return open.RetryAfter(), true
+	}
+	return 0, false
+}
+
+// mayHaveCommitted reports whether a failed Insert may nevertheless have
+// created its record, so that creating it again could make a second one.
+// It is false only when the failure proves nothing was saved:
+//
+//   - Salesforce answered with its own error (result_code set and a
+//     Salesforce errorCode): a REST create is all or nothing, and an error
+//     answer means nothing was saved (UNABLE_TO_LOCK_ROW, 503
+//     SERVER_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED, 401 ...);
+//   - the request never left: an open circuit breaker, a failure to get a
+//     token, a refused connection (a failed dial), a name that does not
+//     resolve.
+//
+// Everything else may have reached Salesforce: TIMEOUT (the deadline passed
+// while waiting for the answer), a connection dropped or reset after the
+// request was written, an HTTP error without Salesforce's error body (a
+// proxy's 502/504), an INTERNAL failure.
+func mayHaveCommitted(r *blocks.Reply) bool {
+	if r == nil || r.Error == nil {
+		return true
+	}
+	if r.ResultCode != 0 && r.Error.SalesforceCode != "" && r.Error.SalesforceCode != salesforce.CodeHTTPError {
+		return false
+	}
+	if r.ResultCode >= 400 && r.ResultCode < 500 {
+		return false // an answer refusing the request, even a proxy's
+	}
+	err := cause(r)
+	if err == nil {
+		return true
+	}
+	if _, open := notSentFor(r); open {
+		return false
+	}
+	var tokErr *salesforce.TokenError
+	if errors.As(err, &tokErr) {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return false
+	}
+	var dnsErr *net.DNSError
+	return !errors.As(err, &dnsErr)
+}
+
+// plainCreate reports whether an Insert payload creates without an external
+// ID (a repeated upsert updates the same record, a repeated create makes a
+// second one). A payload that does not decode is not a create: it never
+// reaches Salesforce.
+func plainCreate(block blocks.Block, payload []byte) bool {
+	if block != blocks.Insert {
+		return false
+	}
+	var p struct {
+		ExternalID json.RawMessage `json:"external_id"`
+		Object     string          `json:"object"`
+	}
+	if json.Unmarshal(payload, &p) != nil || p.Object == "" {
+		return false
+	}
+	return len(p.ExternalID) == 0 || string(p.ExternalID) == "null"
+}
