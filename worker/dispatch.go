@@ -79,41 +79,8 @@ func printable(s string) bool {
 	return true
 }
 
-// endpoint is the micro handler of one block. micro calls it sequentially
-// per subscription, so it only waits for a free slot and hands the job to a
-// goroutine. Waiting here is the backpressure: while all slots are busy the
-// subscription's messages queue in the client's pending buffer.
-func (w *Worker) endpoint(block blocks.Block) micro.HandlerFunc {
-	return func(req micro.Request) {
-		j := &job{block: block, req: req, received: time.Now()}
-		select {
-		case <-w.abortCh:
-			w.answer(j, blocks.FailureReply(j.fallbackID(), errNotStarted))
-			return
-		default:
-		}
-		select {
-		case w.sem <- struct{}{}:
-		case <-w.abortCh:
-			w.answer(j, blocks.FailureReply(j.fallbackID(), errNotStarted))
-			return
-		}
-		w.mu.Lock()
-		if w.aborting {
-			w.mu.Unlock()
-			<-w.sem
-			w.answer(j, blocks.FailureReply(j.fallbackID(), errNotStarted))
-			return
-		}
-		w.inflight[j] = struct{}{}
-		w.wg.Add(1)
-		w.mu.Unlock()
-		w.m.InFlight.Inc()
-		w.stats[block].inFlight.Add(1)
-		go w.run(j)
-	}
-}
-
+// run executes one synchronous job on a pool goroutine, holding one slot
+// (see pool.go), and answers it.
 func (w *Worker) run(j *job) {
 	defer func() {
 		w.stats[j.block].inFlight.Add(-1)
@@ -258,8 +225,7 @@ func (w *Worker) record(block blocks.Block, path string, r *blocks.Reply, took t
 	if r.Status == blocks.StatusFailed && r.Error != nil {
 		code = r.Error.Code
 	}
-	w.m.Jobs.WithLabelValues(string(block), r.Status, string(code)).Inc()
-	w.m.Duration.WithLabelValues(string(block)).Observe(took.Seconds())
+	w.outcomes.observe(block, r.Status, code, took)
 	w.stats[block].count(r.Status, code)
 
 	w.log.Info().Str("job_id", r.ID).Str("block", string(block)).Str("path", path).Str("account", r.Account).

@@ -13,18 +13,25 @@
 //
 // Each message is one job. The worker hands its payload to a [Handler]
 // (normally a *blocks.Executor, which decodes, validates, applies the job's
-// deadline and calls Salesforce) on its own goroutine, so a worker runs up to
-// [WithMaxInFlight] jobs at once, and publishes the JSON [blocks.Reply] on
-// the message's reply subject. Failed jobs also carry the micro error
-// headers (Nats-Service-Error-Code with an HTTP-like status from
-// [HTTPStatus], Nats-Service-Error with "CODE: message").
+// deadline and calls Salesforce) on a pool of long-lived goroutines, so a
+// worker runs up to [WithMaxInFlight] jobs at once, and publishes the JSON
+// [blocks.Reply] on the message's reply subject. Failed jobs also carry the
+// micro error headers (Nats-Service-Error-Code with an HTTP-like status
+// from [HTTPStatus], Nats-Service-Error with "CODE: message").
 //
-// Backpressure: when the in-flight limit is reached the endpoint's delivery
-// goroutine blocks, and further messages wait in the NATS client's pending
-// buffer (bounded by [WithPendingLimits]); past those limits the client drops
-// messages and reports a slow consumer, which is logged and counted. The
-// worker never buffers without bound and never rejects a job merely because
-// it is busy.
+// Backpressure and overload: the endpoint handler never waits for a slot.
+// When all in-flight slots are busy, a synchronous job waits in the
+// worker's backlog (bounded by [WithMaxBacklog], 4 × max in flight by
+// default) and starts, in arrival order, when a slot frees up. When the
+// backlog is full too, the job is answered at once, without running, with
+// a retryable SALESFORCE_UNAVAILABLE failure whose message says the worker
+// is saturated (retry, or add workers); it is logged like any outcome and
+// counted in sfblocks_worker_overloaded_total. So a caller always gets an
+// answer, never a silent drop in a client buffer. The NATS client's pending
+// buffer ([WithPendingLimits]) only fills if jobs arrive faster than the
+// handler routes them; past it the client drops messages and reports a slow
+// consumer, which is logged and counted. The worker never buffers without
+// bound.
 //
 // Shutdown: [Worker.Stop] (or cancelling the context given to [Worker.Run])
 // stops taking jobs so that queue-group peers receive the new ones, finishes

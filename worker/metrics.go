@@ -2,8 +2,12 @@ package worker
 
 import (
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sfblocks/sfblocks/blocks"
 )
 
 // Metrics are the worker's Prometheus collectors. Build them with
@@ -18,6 +22,13 @@ type Metrics struct {
 	Duration *prometheus.HistogramVec
 	// InFlight is the number of jobs running now: sfblocks_jobs_in_flight.
 	InFlight prometheus.Gauge
+	// Backlog is the number of synchronous jobs waiting for an in-flight
+	// slot: sfblocks_worker_backlog.
+	Backlog prometheus.Gauge
+	// Overloaded counts synchronous jobs refused at once, unstarted,
+	// because all slots were busy and the backlog was full:
+	// sfblocks_worker_overloaded_total.
+	Overloaded prometheus.Counter
 	// SlowConsumer counts slow-consumer reports (messages dropped by the
 	// NATS client because the pending limits were exceeded):
 	// sfblocks_worker_slow_consumer_total.
@@ -65,6 +76,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "sfblocks", Name: "jobs_in_flight",
 			Help: "Jobs being executed now.",
 		}),
+		Backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "worker", Name: "backlog",
+			Help: "Synchronous jobs waiting for an in-flight slot.",
+		}),
+		Overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "worker", Name: "overloaded_total",
+			Help: "Synchronous jobs refused unstarted, with a retryable error, because all slots were busy and the backlog was full.",
+		}),
 		SlowConsumer: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "sfblocks", Subsystem: "worker", Name: "slow_consumer_total",
 			Help: "Slow-consumer reports: jobs dropped by the NATS client because pending limits were exceeded.",
@@ -97,11 +116,57 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.SlowConsumer, m.LateReplies,
+	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.Backlog, m.Overloaded, m.SlowConsumer, m.LateReplies,
 		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: registering metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// outcomeMetrics caches the children of Jobs and Duration a worker updates,
+// so recording an outcome costs a map read instead of hashing and
+// validating label values on every job. The cache assumes the vectors'
+// children are never deleted (the worker never does).
+type outcomeMetrics struct {
+	m        *Metrics
+	duration map[blocks.Block]prometheus.Observer // fixed at init: read without a lock
+	mu       sync.RWMutex
+	jobs     map[outcomeKey]prometheus.Counter
+}
+
+type outcomeKey struct {
+	block  blocks.Block
+	status string
+	code   blocks.Code
+}
+
+func (o *outcomeMetrics) init(m *Metrics) {
+	o.m = m
+	o.duration = make(map[blocks.Block]prometheus.Observer, len(Blocks))
+	for _, b := range Blocks {
+		o.duration[b] = m.Duration.WithLabelValues(string(b))
+	}
+	o.jobs = make(map[outcomeKey]prometheus.Counter)
+}
+
+// observe counts one job outcome and its duration.
+func (o *outcomeMetrics) observe(block blocks.Block, status string, code blocks.Code, took time.Duration) {
+	k := outcomeKey{block, status, code}
+	o.mu.RLock()
+	c, ok := o.jobs[k]
+	o.mu.RUnlock()
+	if !ok {
+		c = o.m.Jobs.WithLabelValues(string(block), status, string(code))
+		o.mu.Lock()
+		o.jobs[k] = c
+		o.mu.Unlock()
+	}
+	c.Inc()
+	d, ok := o.duration[block]
+	if !ok {
+		d = o.m.Duration.WithLabelValues(string(block))
+	}
+	d.Observe(took.Seconds())
 }

@@ -23,8 +23,14 @@ const (
 	DefaultQueueGroup = "sfblocks"
 	// DefaultMaxInFlight is the number of jobs one worker runs at once.
 	DefaultMaxInFlight = 256
-	// DefaultPendingMsgs is the per-endpoint limit of received but not yet
-	// started jobs held by the NATS client before it reports a slow consumer.
+	// DefaultBacklogFactor sets the default backlog bound: jobs waiting for
+	// a slot, per worker, when all in-flight slots are busy, as a multiple of
+	// max in flight (see [WithMaxBacklog]).
+	DefaultBacklogFactor = 4
+	// DefaultPendingMsgs is the per-endpoint limit of received jobs the NATS
+	// client holds before the endpoint handler takes them, past which it
+	// reports a slow consumer. The handler never waits for a slot, so this
+	// only fills when messages arrive faster than it can route them.
 	DefaultPendingMsgs = 16 * DefaultMaxInFlight
 	// DefaultPendingBytes is the per-endpoint byte limit of those jobs.
 	DefaultPendingBytes = 64 << 20
@@ -46,8 +52,10 @@ type config struct {
 	maxInFlight  int
 	pendingMsgs  int
 	pendingBytes int
+	backlog      int // -1: DefaultBacklogFactor × maxInFlight
 	drainTimeout time.Duration
 	abortGrace   time.Duration // tests shorten it
+	onReceive    func()        // tests: called first by each endpoint handler
 	log          zerolog.Logger
 	metrics      *Metrics
 	durable      *DurableConfig // nil: durable path off
@@ -63,6 +71,7 @@ func defaultConfig() config {
 		maxInFlight:  DefaultMaxInFlight,
 		pendingMsgs:  0, // derived from maxInFlight unless set
 		pendingBytes: DefaultPendingBytes,
+		backlog:      -1,
 		drainTimeout: DefaultDrainTimeout,
 		abortGrace:   defaultAbortGrace,
 		log:          zerolog.Nop(),
@@ -142,8 +151,9 @@ func WithQueueGroup(group string) Option {
 }
 
 // WithMaxInFlight sets how many jobs the worker runs at once (1..65536).
-// Defaults to 256. When the limit is reached the worker stops reading from
-// NATS until a job finishes (see [WithPendingLimits]).
+// Defaults to 256. When the limit is reached, further synchronous jobs wait
+// in the worker's backlog until a job finishes, and past the backlog bound
+// they are refused at once (see [WithMaxBacklog]).
 func WithMaxInFlight(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 65536 {
@@ -154,11 +164,31 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
+// WithMaxBacklog bounds how many synchronous jobs may wait for a slot when
+// all in-flight slots are busy (0..1048576; 0 refuses every job that cannot
+// start at once). Defaults to [DefaultBacklogFactor] × max in flight (1024
+// with the defaults). Waiting jobs start in arrival order as slots free up;
+// a job arriving when the backlog is full is answered at once, without
+// running, with a retryable SALESFORCE_UNAVAILABLE failure saying the worker
+// is saturated (retry it, or add workers), and counted in
+// sfblocks_worker_overloaded_total: overload is never a silent drop.
+func WithMaxBacklog(n int) Option {
+	return func(c *config) error {
+		if n < 0 || n > 1<<20 {
+			return invalid("max backlog %d: must be between 0 and 1048576", n)
+		}
+		c.backlog = n
+		return nil
+	}
+}
+
 // WithPendingLimits sets, per endpoint, how many received jobs (msgs) and
-// bytes the NATS client may hold while all in-flight slots are busy. Past
-// either limit the client drops new messages (their callers time out) and
-// reports a slow consumer, which the worker logs and counts. Defaults to 16
-// × max in flight messages and 64 MiB. Both must be positive.
+// bytes the NATS client may hold before the endpoint handler takes them.
+// The handler never waits for a slot (see [WithMaxBacklog]), so these fill
+// only when jobs arrive faster than it routes them. Past either limit the
+// client drops new messages (their callers time out) and reports a slow
+// consumer, which the worker logs and counts. Defaults to 16 × max in
+// flight messages and 64 MiB. Both must be positive.
 func WithPendingLimits(msgs, bytes int) Option {
 	return func(c *config) error {
 		if msgs < 1 || bytes < 1 {

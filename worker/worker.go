@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -60,6 +61,11 @@ type Worker struct {
 	log zerolog.Logger
 
 	sem        chan struct{} // one slot per job in flight
+	backlog    chan *job     // jobs waiting for a slot, at most cfg.backlog (see pool.go)
+	waiting    atomic.Int64  // jobs in backlog, or taken from it and waiting for a slot
+	overloaded atomic.Bool   // refusing jobs since the last one started at once
+	idle       chan *job     // hands a job to an idle pool goroutine
+	quit       chan struct{} // closed when Stop has finished: pool goroutines exit
 	abortCh    chan struct{} // closed when the drain timeout expired
 	base       context.Context
 	cancelBase context.CancelFunc
@@ -67,7 +73,10 @@ type Worker struct {
 	svcOnce    sync.Once
 	stopped    chan struct{} // closed when Stop has finished
 	stats      map[blocks.Block]*endpointStats
+	outcomes   outcomeMetrics
 	durable    *durable // nil unless WithDurable
+
+	errOverloaded *blocks.Error
 
 	mu       sync.Mutex
 	state    state
@@ -98,6 +107,9 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	if cfg.pendingMsgs == 0 {
 		cfg.pendingMsgs = 16 * cfg.maxInFlight
 	}
+	if cfg.backlog < 0 {
+		cfg.backlog = DefaultBacklogFactor * cfg.maxInFlight
+	}
 	if cfg.durable != nil {
 		d, err := cfg.durable.withDefaults(cfg.maxInFlight)
 		if err != nil {
@@ -117,6 +129,9 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 		m:          m,
 		log:        cfg.log.With().Str("component", "worker").Logger(),
 		sem:        make(chan struct{}, cfg.maxInFlight),
+		backlog:    make(chan *job, cfg.backlog),
+		idle:       make(chan *job),
+		quit:       make(chan struct{}),
 		abortCh:    make(chan struct{}),
 		base:       base,
 		cancelBase: cancel,
@@ -124,10 +139,13 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 		stopped:    make(chan struct{}),
 		stats:      make(map[blocks.Block]*endpointStats, len(Blocks)),
 		inflight:   make(map[*job]struct{}),
+
+		errOverloaded: overloadError(cfg.maxInFlight, cfg.backlog),
 	}
 	for _, b := range Blocks {
 		w.stats[b] = &endpointStats{}
 	}
+	w.outcomes.init(m)
 	if cfg.durable != nil {
 		w.durable = newDurable(w, *cfg.durable)
 	}
@@ -162,12 +180,14 @@ func (w *Worker) Start() error {
 			return err
 		}
 	}
+	meta := map[string]string{"prefix": w.cfg.prefix, "max_in_flight": fmt.Sprint(w.cfg.maxInFlight),
+		"max_backlog": fmt.Sprint(w.cfg.backlog)}
 	svc, err := micro.AddService(w.nc, micro.Config{
 		Name:         w.cfg.name,
 		Version:      w.cfg.version,
 		Description:  w.cfg.description,
 		QueueGroup:   w.cfg.queueGroup,
-		Metadata:     map[string]string{"prefix": w.cfg.prefix, "max_in_flight": fmt.Sprint(w.cfg.maxInFlight)},
+		Metadata:     meta,
 		StatsHandler: w.endpointStats,
 		ErrorHandler: w.asyncError,
 		DoneHandler:  func(micro.Service) { w.svcOnce.Do(func() { close(w.svcDone) }) },
@@ -196,6 +216,7 @@ func (w *Worker) Start() error {
 	}
 	w.svc = svc
 	w.state = stateRunning
+	go w.dispatch()
 	if w.durable != nil {
 		w.durable.start()
 		w.log.Info().Str("search", w.JobsSubject(blocks.Search)).Str("insert", w.JobsSubject(blocks.Insert)).
@@ -203,7 +224,7 @@ func (w *Worker) Start() error {
 	}
 	w.log.Info().Str("service", w.cfg.name).Str("version", w.cfg.version).
 		Str("id", svc.Info().ID).Str("prefix", w.cfg.prefix).Str("queue_group", w.cfg.queueGroup).
-		Int("max_in_flight", w.cfg.maxInFlight).Msg("worker started")
+		Int("max_in_flight", w.cfg.maxInFlight).Int("max_backlog", w.cfg.backlog).Msg("worker started")
 	return nil
 }
 
@@ -304,6 +325,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.state = stateStopped
 	w.stopErr = err
 	w.mu.Unlock()
+	close(w.quit)
 	close(w.stopped)
 	return err
 }
@@ -400,7 +422,7 @@ func (w *Worker) abort(received <-chan struct{}) {
 		running = append(running, j)
 	}
 	w.mu.Unlock()
-	// Free the endpoint handlers blocked on a full semaphore.
+	// The dispatcher answers the jobs still waiting for a slot.
 	close(w.abortCh)
 	for _, j := range running {
 		w.answer(j, blocks.FailureReply(j.fallbackID(), errCutShort))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,6 +477,8 @@ func TestNewValidation(t *testing.T) {
 		{"in flight zero", WithMaxInFlight(0)},
 		{"in flight huge", WithMaxInFlight(1 << 20)},
 		{"pending", WithPendingLimits(0, 10)},
+		{"backlog negative", WithMaxBacklog(-1)},
+		{"backlog huge", WithMaxBacklog(1 << 21)},
 		{"drain", WithDrainTimeout(0)},
 		{"metrics", WithMetrics(nil)},
 	}
@@ -493,7 +496,7 @@ func TestNewValidation(t *testing.T) {
 		t.Errorf("nil handler: %v", err)
 	}
 	if _, err := New(nc, newFake(false), WithPrefix("acme.sfblocks"), WithVersion("2.0.0-rc.1"), WithQueueGroup("g1"),
-		WithMaxInFlight(1), WithPendingLimits(10, 1<<20), WithDrainTimeout(time.Second)); err != nil {
+		WithMaxInFlight(1), WithMaxBacklog(0), WithPendingLimits(10, 1<<20), WithDrainTimeout(time.Second)); err != nil {
 		t.Errorf("valid options: %v", err)
 	}
 }
@@ -527,11 +530,19 @@ func TestSlowConsumerIsLoggedAndCounted(t *testing.T) {
 	f := newFake(true)
 	var logs syncBuffer
 	m := newTestMetrics(t)
+	// The endpoint handler never waits for a slot, so only a handler slower
+	// than the arrivals fills the pending buffer: hold it on the first job.
+	entered, hold := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	hook := func(c *config) error {
+		c.onReceive = func() { once.Do(func() { entered <- struct{}{}; <-hold }) }
+		return nil
+	}
 	startWorker(t, connect(t, s), f, WithMaxInFlight(1), WithPendingLimits(1, 1<<20), WithMetrics(m),
-		WithLogger(zerolog.New(&logs)))
+		WithLogger(zerolog.New(&logs)), hook)
 	r := newReplies(t, connect(t, s))
 	r.send(t, "sfblocks.search", "s0")
-	f.waitEntered(t, 1)
+	<-entered
 	for i := 1; i < 6; i++ {
 		r.send(t, "sfblocks.search", fmt.Sprint("s", i))
 	}
@@ -539,5 +550,6 @@ func TestSlowConsumerIsLoggedAndCounted(t *testing.T) {
 	if !strings.Contains(logs.String(), "slow consumer") {
 		t.Errorf("slow consumer not logged: %s", logs.String())
 	}
+	close(hold)
 	close(f.release)
 }

@@ -41,6 +41,7 @@ type serveConfig struct {
 	prefix       string
 	queueGroup   string
 	maxInFlight  int
+	maxBacklog   int // -1: worker's default, 4 × maxInFlight
 	jobTimeout   time.Duration
 	drainTimeout time.Duration
 	maxJobBytes  int
@@ -73,6 +74,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.prefix, "prefix", envOr("SFBLOCKS_PREFIX", worker.DefaultPrefix), "subject prefix: jobs arrive on PREFIX.search and PREFIX.insert (env SFBLOCKS_PREFIX)")
 	fs.StringVar(&c.queueGroup, "queue-group", envOr("SFBLOCKS_QUEUE_GROUP", worker.DefaultQueueGroup), "NATS queue group shared by the fleet (env SFBLOCKS_QUEUE_GROUP)")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", envInt("SFBLOCKS_MAX_IN_FLIGHT", worker.DefaultMaxInFlight), "jobs one worker runs at once (env SFBLOCKS_MAX_IN_FLIGHT)")
+	fs.IntVar(&c.maxBacklog, "max-backlog", envInt("SFBLOCKS_MAX_BACKLOG", -1), "synchronous jobs that may wait for a slot when all are busy; more are answered at once with a retryable SALESFORCE_UNAVAILABLE (worker saturated); -1 means 4 × --max-in-flight (env SFBLOCKS_MAX_BACKLOG)")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("SFBLOCKS_JOB_TIMEOUT", blocks.DefaultTimeout), "deadline of a job that sets no timeout_ms (env SFBLOCKS_JOB_TIMEOUT)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration("SFBLOCKS_DRAIN_TIMEOUT", worker.DefaultDrainTimeout), "how long SIGTERM waits for jobs in flight (env SFBLOCKS_DRAIN_TIMEOUT)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
@@ -124,14 +126,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	w, err := worker.New(env.nc, exec, append([]worker.Option{
+	wopts := []worker.Option{
 		worker.WithPrefix(cfg.prefix),
 		worker.WithQueueGroup(cfg.queueGroup),
 		worker.WithMaxInFlight(cfg.maxInFlight),
 		worker.WithDrainTimeout(cfg.drainTimeout),
 		worker.WithVersion(version),
 		worker.WithLogger(log),
-		worker.WithMetrics(wm)}, cfg.durable.options()...)...)
+		worker.WithMetrics(wm)}
+	if cfg.maxBacklog != -1 {
+		wopts = append(wopts, worker.WithMaxBacklog(cfg.maxBacklog))
+	}
+	w, err := worker.New(env.nc, exec, append(wopts, cfg.durable.options()...)...)
 	if err != nil {
 		return err
 	}
