@@ -225,7 +225,7 @@ func runOne(ctx context.Context, env *benchEnv, sc scenario, path string, round 
 		p, err = env.startBaseline(ctx, sc.MaxInFlight)
 		procs = []*proc{p}
 	} else {
-		procs, err = env.startWorkers(ctx, workerSpec{count: sc.Workers, maxInFlight: sc.MaxInFlight, durable: path == pathDurable})
+		procs, err = env.startWorkers(ctx, workerSpec{count: sc.Workers, maxInFlight: sc.MaxInFlight, maxBacklog: sc.Clients, durable: path == pathDurable})
 	}
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker"
 )
 
 // benchEnv is what every bench run shares: a temporary directory, an
@@ -234,7 +235,11 @@ func cpuTimes(procs []*proc) time.Duration {
 type workerSpec struct {
 	count       int
 	maxInFlight int
-	durable     bool
+	// maxBacklog is each worker's --max-backlog. The load is closed-loop, so
+	// a backlog as large as the client count means no job is refused for
+	// saturation: the bench measures capacity, not load shedding.
+	maxBacklog int
+	durable    bool
 }
 
 // startWorkers starts spec.count `sfblocks serve` processes against the
@@ -249,6 +254,7 @@ func (env *benchEnv) startWorkers(ctx context.Context, spec workerSpec) ([]*proc
 		}
 		args := []string{"serve", "--nats-url", env.ns.ClientURL(), "--config", env.config,
 			"--metrics-addr", addr, "--max-in-flight", strconv.Itoa(spec.maxInFlight),
+			"--max-backlog", strconv.Itoa(max(spec.maxBacklog, worker.DefaultBacklogFactor*spec.maxInFlight)),
 			"--data-dir", filepath.Join(env.dir, fmt.Sprintf("worker-%d", i)),
 			"--drain-timeout", "10s", "--log-format", "json", "--log-level", env.logLevel}
 		if spec.durable {
