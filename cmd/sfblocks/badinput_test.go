@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// TestBadInputsThroughNATS sends hostile and malformed jobs through the real
+// contract (NATS request → serve → simulator) and checks each gets a clear,
+// structured answer: no crash, no hang, no silent drop.
+func TestBadInputsThroughNATS(t *testing.T) {
+	// A server that accepts 8 MiB messages, so that an oversized job reaches
+	// the worker instead of being refused by NATS itself.
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	startServe(t, "--nats-url", ns.ClientURL(), "--sim-addr", "127.0.0.1:0")
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+
+	big := `{"query":"SELECT Id FROM Contact WHERE Name = '$(v)'","variables":{"v":"` + strings.Repeat("x", 2<<20) + `"}}`
+	tests := []struct {
+		name       string
+		subject    string
+		payload    string
+		wantStatus string
+		wantCode   blocks.Code
+		wantSF     string // salesforce_code
+		wantInMsg  string
+	}{
+		{"malformed JSON", "sfblocks.search", `{"query": `, "failed", blocks.CodeInvalidRequest, "", "JSON"},
+		{"not an object", "sfblocks.insert", `"Case"`, "failed", blocks.CodeInvalidRequest, "", ""},
+		{"wrong type", "sfblocks.search", `{"query":"SELECT Id FROM Contact","max_records":"ten"}`, "failed", blocks.CodeInvalidRequest, "", "max_records"},
+		{"unknown key", "sfblocks.search", `{"qurey":"SELECT Id FROM Contact"}`, "failed", blocks.CodeInvalidRequest, "", "qurey"},
+		{"2 MiB job", "sfblocks.search", big, "failed", blocks.CodeInvalidRequest, "", "limit"},
+		{"invalid UTF-8", "sfblocks.search", "{\"query\":\"SELECT Id FROM Contact WHERE Name = '\xff'\"}", "failed", blocks.CodeInvalidRequest, "", "UTF-8"},
+		{"trailing data", "sfblocks.search", `{"query":"SELECT Id FROM Contact"} {}`, "failed", blocks.CodeInvalidRequest, "", ""},
+		{"unknown object", "sfblocks.search", `{"query":"SELECT Id FROM Nope"}`, "failed", blocks.CodeSalesforceError, "INVALID_TYPE", ""},
+		{"unknown field", "sfblocks.insert", `{"object":"Contact","fields":{"LastName":"X","Nope__c":"y"}}`, "failed", blocks.CodeSalesforceError, "INVALID_FIELD", ""},
+		{"invalid object name", "sfblocks.insert", `{"object":"Contact/../limits","fields":{"LastName":"X"}}`, "failed", blocks.CodeInvalidRequest, "", "object"},
+		{"too many fields", "sfblocks.insert", `{"object":"Contact","fields":{` + manyFields(201) + `}}`, "failed", blocks.CodeInvalidRequest, "", "200"},
+		{"text outside quotes", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE NumberOfEmployees = $(n)","variables":{"n":"1 OR Id != null"}}`, "failed", blocks.CodeInvalidRequest, "", "n"},
+		{"hostile quote", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE LastName = '$(v)'","variables":{"v":"' OR Name != '"}}`, "no_data", "", "", ""},
+		{"hostile backslash", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE LastName = '$(v)'","variables":{"v":"\\' OR 1=1"}}`, "no_data", "", "", ""},
+		{"hostile LIKE", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE LastName LIKE '$(v)'","variables":{"v":"%"}}`, "no_data", "", "", ""},
+		{"hostile SOSL", "sfblocks.search", `{"language":"sosl","query":"FIND {$(v)} IN ALL FIELDS RETURNING Contact(Id)","variables":{"v":"zzq} RETURNING Account(Id"}}`, "no_data", "", "", ""},
+		{"unknown account", "sfblocks.search", `{"account":"nope","query":"SELECT Id FROM Contact"}`, "failed", blocks.CodeUnknownAccount, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := nc.Request(tt.subject, []byte(tt.payload), 10*time.Second)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			var rep blocks.Reply
+			if err := json.Unmarshal(msg.Data, &rep); err != nil {
+				t.Fatalf("reply is not JSON: %v: %.200s", err, msg.Data)
+			}
+			if rep.Status != tt.wantStatus || rep.ID == "" {
+				t.Fatalf("status %q id %q, want %q: %.300s", rep.Status, rep.ID, tt.wantStatus, msg.Data)
+			}
+			if tt.wantStatus != "failed" {
+				return
+			}
+			if rep.Error == nil || rep.Error.Code != tt.wantCode || rep.Error.SalesforceCode != tt.wantSF || rep.Error.Message == "" {
+				t.Fatalf("error %+v, want code %s salesforce_code %q", rep.Error, tt.wantCode, tt.wantSF)
+			}
+			if !strings.Contains(rep.Error.Message, tt.wantInMsg) {
+				t.Errorf("message %q does not name %q", rep.Error.Message, tt.wantInMsg)
+			}
+			if msg.Header.Get("Nats-Service-Error-Code") == "" {
+				t.Errorf("failed reply without the micro error header")
+			}
+		})
+	}
+	// The worker is still serving.
+	msg, err := nc.Request("sfblocks.search", []byte(`{"query":"SELECT Id FROM Contact WHERE Email = 'ada@example.com'"}`), 10*time.Second)
+	if err != nil || !strings.Contains(string(msg.Data), `"status":"ok"`) {
+		t.Fatalf("worker not serving after the bad inputs: %v %s", err, msg.Data)
+	}
+}
+
+func manyFields(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"F%d__c":"v"`, i)
+	}
+	return strings.Join(parts, ",")
+}
