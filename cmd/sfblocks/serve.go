@@ -287,7 +287,7 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 	defer cancel()
 	store, err := auth.NewKVStore(kctx, js, auth.KVStoreConfig{Cipher: cipher})
 	if err != nil {
-		return nil, fmt.Errorf("open the token store (JetStream KV): %w; is JetStream enabled on the NATS server?", err)
+		return nil, fmt.Errorf("open the token store (JetStream KV): %w; start nats-server with JetStream (-js)", err)
 	}
 	return store, nil
 }
