@@ -24,8 +24,8 @@ type AuthorizerOptions struct {
 	Store Store
 	// HTTPClient calls the token endpoint. Defaults to http.DefaultClient.
 	HTTPClient *http.Client
-	// Logger; never receives a secret. Defaults to zerolog.Nop().
-	Logger *zerolog.Logger
+	// Logger; never receives a secret. The zero value logs nothing.
+	Logger zerolog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -75,10 +75,7 @@ func NewAuthorizer(a *Account, opts AuthorizerOptions) (*Authorizer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	log := zerolog.Nop()
-	if opts.Logger != nil {
-		log = opts.Logger.With().Str("component", "auth").Str("account", a.Name).Logger()
-	}
+	log := opts.Logger.With().Str("component", "auth").Str("account", a.Name).Logger()
 	return &Authorizer{acct: a, opts: opts, log: log, state: rand.Text(), verifier: Secret(oauth2.GenerateVerifier())}, nil
 }
 

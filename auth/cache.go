@@ -34,8 +34,8 @@ type CacheOptions struct {
 	// Defaults to nil: every account uses HTTPClient.
 	HTTPClientFor func(account string) *http.Client
 	// Logger receives refreshes at info and details at debug; never a
-	// secret. Defaults to zerolog.Nop().
-	Logger *zerolog.Logger
+	// secret. The zero value logs nothing.
+	Logger zerolog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 	// RefreshTimeout bounds one fetch (waiting for the lease, the token
@@ -104,10 +104,7 @@ func NewCache(cfg *Config, opts CacheOptions) (*Cache, error) {
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = DefaultRetryBackoff
 	}
-	log := zerolog.Nop()
-	if opts.Logger != nil {
-		log = opts.Logger.With().Str("component", "auth").Logger()
-	}
+	log := opts.Logger.With().Str("component", "auth").Logger()
 	return &Cache{cfg: cfg, store: opts.Store, hc: opts.HTTPClient, log: log, now: opts.Now, opts: opts, state: map[string]*acctState{}}, nil
 }
 

@@ -37,9 +37,10 @@ const (
 	DefaultRedirectURL = "http://localhost:1717/oauth/callback"
 )
 
-// DefaultScopes are requested by the Web Server flow when an account lists
-// none: REST access plus a refresh token that outlives the session.
-var DefaultScopes = []string{"api", "refresh_token", "offline_access"}
+// DefaultScopes returns the scopes the Web Server flow requests when an
+// account lists none: REST access plus a refresh token that outlives the
+// session. Each call returns a fresh slice.
+func DefaultScopes() []string { return []string{"api", "refresh_token", "offline_access"} }
 
 // Account is one integration account: an External Client App in one org.
 type Account struct {
@@ -58,7 +59,7 @@ type Account struct {
 	Flow Flow
 	// APIVersion defaults to DefaultAPIVersion ("66.0").
 	APIVersion string
-	// Scopes for the Web Server flow; defaults to DefaultScopes.
+	// Scopes for the Web Server flow; defaults to [DefaultScopes].
 	Scopes []string
 	// RedirectURL is the callback URL registered on the app, used by
 	// `sfblocks authorize`. Defaults to DefaultRedirectURL.
@@ -289,7 +290,7 @@ func (l Loader) resolve(fa *fileAccount) (*Account, error) {
 		a.APIVersion = DefaultAPIVersion
 	}
 	if len(a.Scopes) == 0 {
-		a.Scopes = append([]string(nil), DefaultScopes...)
+		a.Scopes = DefaultScopes()
 	}
 	if a.RedirectURL == "" {
 		a.RedirectURL = DefaultRedirectURL

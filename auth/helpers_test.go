@@ -101,7 +101,7 @@ func (f *fakeTokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeTokenEndpoint) account(name string, flow Flow) *Account {
 	return &Account{Name: name, LoginURL: f.srv.URL, ClientID: "fake-client", ClientSecret: Secret(f.secret), Flow: flow,
-		APIVersion: DefaultAPIVersion, Scopes: DefaultScopes, RedirectURL: DefaultRedirectURL, Default: true}
+		APIVersion: DefaultAPIVersion, Scopes: DefaultScopes(), RedirectURL: DefaultRedirectURL, Default: true}
 }
 
 // logBuffer is a concurrency-safe zerolog sink.
@@ -122,11 +122,11 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func debugLogger(t *testing.T) (*zerolog.Logger, *logBuffer) {
+func debugLogger(t *testing.T) (zerolog.Logger, *logBuffer) {
 	t.Helper()
 	b := &logBuffer{}
 	l := zerolog.New(b).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	return &l, b
+	return l, b
 }
 
 // startNATS runs an embedded JetStream server for the test.

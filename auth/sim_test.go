@@ -28,7 +28,7 @@ func startSim(t *testing.T, opts sfsim.Options) *sfsim.Server {
 
 func simAccount(sim *sfsim.Server, name string, flow Flow, loginURL string) *Account {
 	return &Account{Name: name, LoginURL: loginURL, ClientID: sfsim.DefaultClientID, ClientSecret: Secret(sfsim.DefaultClientSecret),
-		Flow: flow, APIVersion: "66.0", Scopes: DefaultScopes, RedirectURL: "http://127.0.0.1:1717/oauth/callback", Default: true}
+		Flow: flow, APIVersion: "66.0", Scopes: DefaultScopes(), RedirectURL: "http://127.0.0.1:1717/oauth/callback", Default: true}
 }
 
 // seedAuthorized stores a refresh token (and its first access token) as a

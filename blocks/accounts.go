@@ -3,6 +3,7 @@ package blocks
 import (
 	"context"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
@@ -20,7 +21,7 @@ var _ SalesforceAPI = (*salesforce.Client)(nil)
 
 // Accounts resolves a job's account name ("" means the default account) to
 // its resolved name and client. An unknown name must give an error that
-// [AsError] maps to [CodeUnknownAccount], such as
+// [AsError] maps to [sfblocks.CodeUnknownAccount], such as
 // &Error{Code: CodeUnknownAccount}. Implementations must be safe for
 // concurrent use.
 type Accounts interface {
@@ -47,13 +48,13 @@ func (a StaticAccounts) Lookup(name string) (string, SalesforceAPI, error) {
 			}
 		}
 		if name == "" {
-			return "", nil, &Error{Code: CodeUnknownAccount,
+			return "", nil, &sfblocks.Error{Code: sfblocks.CodeUnknownAccount,
 				Message: "the job names no account and no default account is configured; set account in the job"}
 		}
 	}
 	api, ok := a.Clients[name]
 	if !ok || api == nil {
-		return "", nil, &Error{Code: CodeUnknownAccount,
+		return "", nil, &sfblocks.Error{Code: sfblocks.CodeUnknownAccount,
 			Message: "account " + quoteName(name) + " is not configured; use one of the worker's configured accounts"}
 	}
 	return name, api, nil

@@ -3,6 +3,8 @@ package blocks
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 var (
@@ -18,7 +20,7 @@ var (
 		"external_id":{"field":"External_Id__c","value":"call-$(call)"}}`)
 )
 
-func benchDecode(b *testing.B, block Block, job []byte) {
+func benchDecode(b *testing.B, block sfblocks.Block, job []byte) {
 	ex := newTestExecutor(b, nil)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(job)))
@@ -31,13 +33,13 @@ func benchDecode(b *testing.B, block Block, job []byte) {
 
 // BenchmarkDecodeSearch is decoding and validating a templated search job,
 // its statement built and escaped.
-func BenchmarkDecodeSearch(b *testing.B) { benchDecode(b, Search, benchSearchJob) }
+func BenchmarkDecodeSearch(b *testing.B) { benchDecode(b, sfblocks.Search, benchSearchJob) }
 
 // BenchmarkDecodeStructured is the same for the structured form.
-func BenchmarkDecodeStructured(b *testing.B) { benchDecode(b, Search, benchStructuredJob) }
+func BenchmarkDecodeStructured(b *testing.B) { benchDecode(b, sfblocks.Search, benchStructuredJob) }
 
 // BenchmarkDecodeInsert is decoding and validating an upsert job.
-func BenchmarkDecodeInsert(b *testing.B) { benchDecode(b, Insert, benchInsertJob) }
+func BenchmarkDecodeInsert(b *testing.B) { benchDecode(b, sfblocks.Insert, benchInsertJob) }
 
 // BenchmarkRenderStatement is building and escaping a statement alone.
 func BenchmarkRenderStatement(b *testing.B) {
@@ -64,7 +66,7 @@ func BenchmarkEncodeReply(b *testing.B) {
 			"Account": map[string]any{"Name": "Acme Corporation"}}
 	}
 	n := len(recs)
-	r := &Reply{ID: "call-0001", Account: "main", Status: StatusOK, Count: &n, Records: recs, First: recs[0], DurationMS: 12, Attempt: 1}
+	r := &sfblocks.Reply{ID: "call-0001", Account: "main", Status: sfblocks.StatusOK, Count: &n, Records: recs, First: recs[0], DurationMS: 12, Attempt: 1}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(r); err != nil {

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 // decodeStrict decodes payload, one JSON object and nothing else, into v,
 // rejecting unknown keys; errors name the key at fault.
-func decodeStrict(block Block, payload []byte, maxBytes int, v any) error {
+func decodeStrict(block sfblocks.Block, payload []byte, maxBytes int, v any) error {
 	if len(payload) > maxBytes {
 		return invalidf("job is %d bytes; the limit is %d bytes", len(payload), maxBytes)
 	}
@@ -49,9 +51,9 @@ func invalidUTF8At(b []byte) int {
 }
 
 // keysOf lists the JSON keys a block takes, for messages.
-var keysOf = map[Block]string{
-	Search: jsonKeys(reflect.TypeFor[SearchRequest]()),
-	Insert: jsonKeys(reflect.TypeFor[InsertRequest]()),
+var keysOf = map[sfblocks.Block]string{
+	sfblocks.Search: jsonKeys(reflect.TypeFor[sfblocks.SearchRequest]()),
+	sfblocks.Insert: jsonKeys(reflect.TypeFor[sfblocks.InsertRequest]()),
 }
 
 func jsonKeys(t reflect.Type) string {
@@ -77,8 +79,8 @@ var typeWords = map[string]string{
 	"external_id.value": "a string",
 }
 
-func decodeError(block Block, err error) error {
-	var be *Error
+func decodeError(block sfblocks.Block, err error) error {
+	var be *sfblocks.Error
 	if errors.As(err, &be) {
 		return be
 	}
@@ -92,7 +94,7 @@ func decodeError(block Block, err error) error {
 			want = goTypeWords(ut.Type)
 		}
 		if ut.Field == "fields" {
-			if block == Search {
+			if block == sfblocks.Search {
 				want = "an array of strings"
 			} else {
 				want = "an object of field values"

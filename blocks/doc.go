@@ -9,14 +9,14 @@
 //
 // An [Executor] does one job in two steps. [Executor.Decode] parses and
 // validates the job and builds its statement or record, without calling
-// Salesforce; a bad job gives an *[Error] with [CodeInvalidRequest] whose
+// Salesforce; a bad job gives an *[sfblocks.Error] with [sfblocks.CodeInvalidRequest] whose
 // message names the key at fault. [Executor.Run] picks the account's client
 // through [Accounts], calls Salesforce under the job's deadline and returns
-// a [Reply] (never nil). [Executor.Handle] does both.
+// a [sfblocks.Reply] (never nil). [Executor.Handle] does both.
 //
 //	ex, _ := blocks.NewExecutor(blocks.StaticAccounts{Default: "main",
 //		Clients: map[string]blocks.SalesforceAPI{"main": client}})
-//	reply := ex.Handle(ctx, blocks.Search, payload) // JSON-encode and send back
+//	reply := ex.Handle(ctx, sfblocks.Search, payload) // JSON-encode and send back
 //
 // # Search
 //
@@ -99,7 +99,7 @@
 // A failed reply carries error {code, message, salesforce_code, retryable}
 // and, when Salesforce answered, result_code (its HTTP status) and
 // result_body (its raw answer), as Bright Pattern's integrationResultCode
-// and integrationResultBody. The code is stable (see [Code]); the message
+// and integrationResultBody. The code is stable (see [sfblocks.Code]); the message
 // says what to do and never holds a secret or a record value (Salesforce's
 // own message, which may quote values, is only in result_body). [AsError]
 // is the one place errors are classified:

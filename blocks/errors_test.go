@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 )
@@ -31,34 +32,34 @@ func TestAsError(t *testing.T) {
 	tests := []struct {
 		name          string
 		given         error
-		wantCode      Code
+		wantCode      sfblocks.Code
 		wantSFCode    string
 		wantRetryable bool
 		wantResult    int
 	}{
-		{name: "malformed query", given: apiErr(400, "MALFORMED_QUERY"), wantCode: CodeSalesforceError, wantSFCode: "MALFORMED_QUERY", wantResult: 400},
-		{name: "required field", given: apiErr(400, "REQUIRED_FIELD_MISSING"), wantCode: CodeSalesforceError, wantSFCode: "REQUIRED_FIELD_MISSING", wantResult: 400},
-		{name: "not found", given: apiErr(404, "NOT_FOUND"), wantCode: CodeSalesforceError, wantSFCode: "NOT_FOUND", wantResult: 404},
-		{name: "multiple choices", given: apiErr(300, "MULTIPLE_CHOICES"), wantCode: CodeSalesforceError, wantSFCode: "MULTIPLE_CHOICES", wantResult: 300},
-		{name: "lock row", given: apiErr(400, "UNABLE_TO_LOCK_ROW"), wantCode: CodeSalesforceError, wantSFCode: "UNABLE_TO_LOCK_ROW", wantRetryable: true, wantResult: 400},
-		{name: "server unavailable", given: apiErr(503, "SERVER_UNAVAILABLE"), wantCode: CodeSalesforceUnavailable, wantSFCode: "SERVER_UNAVAILABLE", wantRetryable: true, wantResult: 503},
-		{name: "500", given: apiErr(500, "UNKNOWN_EXCEPTION"), wantCode: CodeSalesforceUnavailable, wantSFCode: "UNKNOWN_EXCEPTION", wantRetryable: true, wantResult: 500},
-		{name: "rate limited", given: apiErr(403, "REQUEST_LIMIT_EXCEEDED"), wantCode: CodeRateLimited, wantSFCode: "REQUEST_LIMIT_EXCEEDED", wantRetryable: true, wantResult: 403},
-		{name: "429", given: apiErr(429, "HTTP_ERROR"), wantCode: CodeRateLimited, wantSFCode: "HTTP_ERROR", wantRetryable: true, wantResult: 429},
-		{name: "session expired", given: apiErr(401, "INVALID_SESSION_ID"), wantCode: CodeAuthFailed, wantSFCode: "INVALID_SESSION_ID", wantResult: 401},
-		{name: "wrapped api error", given: fmt.Errorf("query: %w", apiErr(400, "INVALID_FIELD")), wantCode: CodeSalesforceError, wantSFCode: "INVALID_FIELD", wantResult: 400},
-		{name: "auth failed", given: &salesforce.TokenError{Err: &codedErr{"AUTH_FAILED"}}, wantCode: CodeAuthFailed},
-		{name: "not authorized", given: &salesforce.TokenError{Err: &codedErr{"NOT_AUTHORIZED"}}, wantCode: CodeAuthFailed},
-		{name: "auth unknown account", given: &codedErr{"UNKNOWN_ACCOUNT"}, wantCode: CodeUnknownAccount},
-		{name: "auth unavailable", given: &salesforce.TokenError{Err: &codedErr{"AUTH_UNAVAILABLE"}}, wantCode: CodeSalesforceUnavailable, wantRetryable: true},
-		{name: "plain token source error", given: &salesforce.TokenError{Err: errors.New("disk full")}, wantCode: CodeSalesforceUnavailable, wantRetryable: true},
-		{name: "deadline", given: fmt.Errorf("salesforce: GET /query: %w", context.DeadlineExceeded), wantCode: CodeTimeout, wantRetryable: true},
-		{name: "deadline inside auth error", given: fmt.Errorf("x: %w", fmt.Errorf("%w: %w", &codedErr{"AUTH_UNAVAILABLE"}, context.DeadlineExceeded)), wantCode: CodeTimeout, wantRetryable: true},
-		{name: "canceled", given: context.Canceled, wantCode: CodeTimeout, wantRetryable: true},
-		{name: "connection refused", given: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, wantCode: CodeSalesforceUnavailable, wantRetryable: true},
-		{name: "invalid name", given: fmt.Errorf("%w: object %q", salesforce.ErrInvalidName, "x y"), wantCode: CodeInvalidRequest},
-		{name: "unexpected", given: errors.New("salesforce: decode response: unexpected EOF"), wantCode: CodeInternal},
-		{name: "blocks error kept", given: fmt.Errorf("wrapped: %w", &Error{Code: CodeUnknownAccount, Message: "m"}), wantCode: CodeUnknownAccount},
+		{name: "malformed query", given: apiErr(400, "MALFORMED_QUERY"), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "MALFORMED_QUERY", wantResult: 400},
+		{name: "required field", given: apiErr(400, "REQUIRED_FIELD_MISSING"), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "REQUIRED_FIELD_MISSING", wantResult: 400},
+		{name: "not found", given: apiErr(404, "NOT_FOUND"), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "NOT_FOUND", wantResult: 404},
+		{name: "multiple choices", given: apiErr(300, "MULTIPLE_CHOICES"), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "MULTIPLE_CHOICES", wantResult: 300},
+		{name: "lock row", given: apiErr(400, "UNABLE_TO_LOCK_ROW"), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "UNABLE_TO_LOCK_ROW", wantRetryable: true, wantResult: 400},
+		{name: "server unavailable", given: apiErr(503, "SERVER_UNAVAILABLE"), wantCode: sfblocks.CodeSalesforceUnavailable, wantSFCode: "SERVER_UNAVAILABLE", wantRetryable: true, wantResult: 503},
+		{name: "500", given: apiErr(500, "UNKNOWN_EXCEPTION"), wantCode: sfblocks.CodeSalesforceUnavailable, wantSFCode: "UNKNOWN_EXCEPTION", wantRetryable: true, wantResult: 500},
+		{name: "rate limited", given: apiErr(403, "REQUEST_LIMIT_EXCEEDED"), wantCode: sfblocks.CodeRateLimited, wantSFCode: "REQUEST_LIMIT_EXCEEDED", wantRetryable: true, wantResult: 403},
+		{name: "429", given: apiErr(429, "HTTP_ERROR"), wantCode: sfblocks.CodeRateLimited, wantSFCode: "HTTP_ERROR", wantRetryable: true, wantResult: 429},
+		{name: "session expired", given: apiErr(401, "INVALID_SESSION_ID"), wantCode: sfblocks.CodeAuthFailed, wantSFCode: "INVALID_SESSION_ID", wantResult: 401},
+		{name: "wrapped api error", given: fmt.Errorf("query: %w", apiErr(400, "INVALID_FIELD")), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "INVALID_FIELD", wantResult: 400},
+		{name: "auth failed", given: &salesforce.TokenError{Err: &codedErr{"AUTH_FAILED"}}, wantCode: sfblocks.CodeAuthFailed},
+		{name: "not authorized", given: &salesforce.TokenError{Err: &codedErr{"NOT_AUTHORIZED"}}, wantCode: sfblocks.CodeAuthFailed},
+		{name: "auth unknown account", given: &codedErr{"UNKNOWN_ACCOUNT"}, wantCode: sfblocks.CodeUnknownAccount},
+		{name: "auth unavailable", given: &salesforce.TokenError{Err: &codedErr{"AUTH_UNAVAILABLE"}}, wantCode: sfblocks.CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "plain token source error", given: &salesforce.TokenError{Err: errors.New("disk full")}, wantCode: sfblocks.CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "deadline", given: fmt.Errorf("salesforce: GET /query: %w", context.DeadlineExceeded), wantCode: sfblocks.CodeTimeout, wantRetryable: true},
+		{name: "deadline inside auth error", given: fmt.Errorf("x: %w", fmt.Errorf("%w: %w", &codedErr{"AUTH_UNAVAILABLE"}, context.DeadlineExceeded)), wantCode: sfblocks.CodeTimeout, wantRetryable: true},
+		{name: "canceled", given: context.Canceled, wantCode: sfblocks.CodeTimeout, wantRetryable: true},
+		{name: "connection refused", given: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, wantCode: sfblocks.CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "invalid name", given: fmt.Errorf("%w: object %q", salesforce.ErrInvalidName, "x y"), wantCode: sfblocks.CodeInvalidRequest},
+		{name: "unexpected", given: errors.New("salesforce: decode response: unexpected EOF"), wantCode: sfblocks.CodeInternal},
+		{name: "blocks error kept", given: fmt.Errorf("wrapped: %w", &sfblocks.Error{Code: sfblocks.CodeUnknownAccount, Message: "m"}), wantCode: sfblocks.CodeUnknownAccount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,14 +77,14 @@ func TestAsError(t *testing.T) {
 			if tt.wantResult != 0 && !strings.Contains(e.ResultBody, tt.wantSFCode) {
 				t.Errorf("result body %q lacks Salesforce's answer", e.ResultBody)
 			}
-			if !errors.Is(e, &Error{Code: tt.wantCode}) {
+			if !errors.Is(e, &sfblocks.Error{Code: tt.wantCode}) {
 				t.Errorf("errors.Is does not match on the code")
 			}
-			if tt.wantSFCode != "" && errors.Is(e, &Error{Code: tt.wantCode, SalesforceCode: "OTHER"}) {
+			if tt.wantSFCode != "" && errors.Is(e, &sfblocks.Error{Code: tt.wantCode, SalesforceCode: "OTHER"}) {
 				t.Errorf("errors.Is ignores SalesforceCode")
 			}
 			r := FailureReply("j1", tt.given)
-			if r.Status != StatusFailed || r.Error.Code != tt.wantCode || r.Error.Retryable != tt.wantRetryable || r.ResultCode != tt.wantResult || r.ID != "j1" {
+			if r.Status != sfblocks.StatusFailed || r.Error.Code != tt.wantCode || r.Error.Retryable != tt.wantRetryable || r.ResultCode != tt.wantResult || r.ID != "j1" {
 				t.Errorf("FailureReply = %+v %+v", r, r.Error)
 			}
 		})
@@ -91,18 +92,8 @@ func TestAsError(t *testing.T) {
 	if AsError(nil) != nil {
 		t.Error("AsError(nil) != nil")
 	}
-	if r := FailureReply("x", nil); r.Error.Code != CodeInternal {
+	if r := FailureReply("x", nil); r.Error.Code != sfblocks.CodeInternal {
 		t.Errorf("FailureReply(nil) code = %s", r.Error.Code)
-	}
-}
-
-func TestErrorString(t *testing.T) {
-	e := &Error{Code: CodeSalesforceError, SalesforceCode: "MALFORMED_QUERY", Message: "bad", Err: errors.New("cause")}
-	if got, want := e.Error(), "blocks: SALESFORCE_ERROR (MALFORMED_QUERY): bad"; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
-	}
-	if errors.Unwrap(e).Error() != "cause" {
-		t.Error("Unwrap lost the cause")
 	}
 }
 
@@ -133,7 +124,7 @@ func TestAsErrorBreakerOpen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := AsError(tt.given)
-			if e.Code != CodeSalesforceUnavailable || !e.Retryable || e.ResultCode != 0 {
+			if e.Code != sfblocks.CodeSalesforceUnavailable || !e.Retryable || e.ResultCode != 0 {
 				t.Fatalf("AsError = %s retryable %v result %d; want SALESFORCE_UNAVAILABLE, retryable", e.Code, e.Retryable, e.ResultCode)
 			}
 			for _, want := range []string{`"prod"`, "circuit breaker is open", "2026-03-01T12:00:30Z"} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
@@ -34,7 +35,7 @@ func ExampleExecutor_Handle() {
 		return
 	}
 
-	reply := ex.Handle(context.Background(), blocks.Search, []byte(`{
+	reply := ex.Handle(context.Background(), sfblocks.Search, []byte(`{
 		"id": "call-1",
 		"query": "SELECT Name, Email FROM Contact WHERE Phone = '$(ani)'",
 		"variables": {"ani": "+1 415 555 0100"}
@@ -42,7 +43,7 @@ func ExampleExecutor_Handle() {
 	fmt.Println(reply.Status, *reply.Count, reply.First["Name"], reply.First["Email"])
 
 	// A hostile value stays text: it finds nothing instead of everything.
-	reply = ex.Handle(context.Background(), blocks.Search, []byte(`{
+	reply = ex.Handle(context.Background(), sfblocks.Search, []byte(`{
 		"id": "call-2",
 		"query": "SELECT Name FROM Contact WHERE Name = '$(name)'",
 		"variables": {"name": "' OR Name != '"}
@@ -50,7 +51,7 @@ func ExampleExecutor_Handle() {
 	fmt.Println(reply.Status)
 
 	// A value outside quotes must be a number, date or boolean.
-	reply = ex.Handle(context.Background(), blocks.Search, []byte(`{
+	reply = ex.Handle(context.Background(), sfblocks.Search, []byte(`{
 		"id": "call-3",
 		"query": "SELECT Name FROM Contact WHERE Name = $(name)",
 		"variables": {"name": "x OR Name != null"}
@@ -93,8 +94,8 @@ func ExampleExecutor_Handle_upsert() {
 		"variables": {"caller": "Ada Byron", "call_id": "c-77"},
 		"external_id": {"field": "External_Id__c", "value": "call-$(call_id)"}
 	}`)
-	first := ex.Handle(context.Background(), blocks.Insert, job)
-	second := ex.Handle(context.Background(), blocks.Insert, job)
+	first := ex.Handle(context.Background(), sfblocks.Insert, job)
+	second := ex.Handle(context.Background(), sfblocks.Insert, job)
 	fmt.Println(first.Status, *first.Created, second.Status, *second.Created, first.ObjectID == second.ObjectID)
 	// Output:
 	// ok true ok false true

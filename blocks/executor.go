@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nuid"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 // Defaults of an [Executor].
@@ -128,7 +130,7 @@ type Job struct {
 	// Account is the account the job asked for; "" means the default.
 	Account string
 	// Block is the scenario block.
-	Block Block
+	Block sfblocks.Block
 	// Timeout bounds the job's Salesforce calls.
 	Timeout time.Duration
 
@@ -143,18 +145,22 @@ type Job struct {
 	extValue string
 }
 
+// plainCreate reports whether the job creates a record without an external
+// ID: running it twice would create two records.
+func (j *Job) plainCreate() bool { return j.Block == sfblocks.Insert && j.extField == "" }
+
 // Statement returns a search job's SOQL or SOSL statement, with its
 // variables substituted and escaped. It can hold customer data: do not
 // log it.
 func (j *Job) Statement() string { return j.statement }
 
 // Decode parses and validates one job of block; it never calls Salesforce.
-// A bad job gives an *Error with [CodeInvalidRequest] whose message names
+// A bad job gives an *Error with [sfblocks.CodeInvalidRequest] whose message names
 // the offending key and says what to send instead.
-func (e *Executor) Decode(block Block, payload []byte) (*Job, error) {
+func (e *Executor) Decode(block sfblocks.Block, payload []byte) (*Job, error) {
 	switch block {
-	case Search:
-		var r SearchRequest
+	case sfblocks.Search:
+		var r sfblocks.SearchRequest
 		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
 			return nil, err
 		}
@@ -166,8 +172,8 @@ func (e *Executor) Decode(block Block, payload []byte) (*Job, error) {
 			return nil, err
 		}
 		return job, nil
-	case Insert:
-		var r InsertRequest
+	case sfblocks.Insert:
+		var r sfblocks.InsertRequest
 		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
 			return nil, err
 		}
@@ -184,7 +190,7 @@ func (e *Executor) Decode(block Block, payload []byte) (*Job, error) {
 }
 
 // header validates the keys common to every block.
-func (e *Executor) header(block Block, id, account string, timeoutMS int64) (*Job, error) {
+func (e *Executor) header(block sfblocks.Block, id, account string, timeoutMS int64) (*Job, error) {
 	if err := checkText("id", id, maxIDLen); err != nil {
 		return nil, err
 	}
@@ -210,15 +216,18 @@ func (e *Executor) header(block Block, id, account string, timeoutMS int64) (*Jo
 // (Job.Timeout), and returns its reply: never nil, failures are in
 // Reply.Status and Reply.Error. Run fills DurationMS; Attempt is left to
 // the caller.
-func (e *Executor) Run(ctx context.Context, job *Job) (reply *Reply) {
+func (e *Executor) Run(ctx context.Context, job *Job) (reply *sfblocks.Reply) {
 	start := e.now()
 	if job == nil {
-		return FailureReply(e.newID(), &Error{Code: CodeInternal, Message: "Run called with a nil job"})
+		return FailureReply(e.newID(), &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "Run called with a nil job"})
 	}
 	defer func() {
 		// A panicking SalesforceAPI must not take the worker down with it.
 		if p := recover(); p != nil {
-			reply = FailureReply(job.ID, &Error{Code: CodeInternal, Message: fmt.Sprintf("internal error: %v", p)})
+			reply = FailureReply(job.ID, &sfblocks.Error{Code: sfblocks.CodeInternal, Message: fmt.Sprintf("internal error: %v", p)})
+		}
+		if job.plainCreate() && reply.Status == sfblocks.StatusFailed && mayHaveCommitted(AsError(reply.Err)) {
+			reply.Err = &maybeSaved{err: reply.Err}
 		}
 		reply.DurationMS = e.now().Sub(start).Milliseconds()
 	}()
@@ -229,9 +238,9 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *Reply) {
 	ctx, cancel := context.WithTimeout(ctx, job.Timeout)
 	defer cancel()
 	switch job.Block {
-	case Search:
+	case sfblocks.Search:
 		reply, err = runSearch(ctx, api, job)
-	case Insert:
+	case sfblocks.Insert:
 		reply, err = runInsert(ctx, api, job)
 	default:
 		err = invalidf("unknown block %s; use search or insert", quoteName(string(job.Block)))
@@ -242,7 +251,7 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *Reply) {
 		// truth then. An answer from Salesforce is kept as it came.
 		be := AsError(err)
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) &&
-			(be.Code == CodeSalesforceUnavailable && be.ResultCode == 0 || be.Code == CodeInternal) {
+			(be.Code == sfblocks.CodeSalesforceUnavailable && be.ResultCode == 0 || be.Code == sfblocks.CodeInternal) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}
 		reply = FailureReply(job.ID, err)
@@ -255,7 +264,7 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *Reply) {
 // Handle decodes and runs one job. A job that fails to decode still gets a
 // reply (status failed, INVALID_REQUEST) that echoes its id when the id
 // could be read, or a generated one.
-func (e *Executor) Handle(ctx context.Context, block Block, payload []byte) *Reply {
+func (e *Executor) Handle(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply {
 	job, err := e.Decode(block, payload)
 	if err != nil {
 		return FailureReply(e.salvageID(payload), err)

@@ -6,11 +6,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
 // prepareInsert validates an insert request and builds the record to send.
-func prepareInsert(job *Job, r *InsertRequest) error {
+func prepareInsert(job *Job, r *sfblocks.InsertRequest) error {
 	if r.Object == "" {
 		return invalidf("object is required: the sObject to create, such as Contact or Case")
 	}
@@ -97,7 +98,7 @@ func isJSONNumberPlain(n json.Number) bool {
 }
 
 // runInsert creates, or upserts, a prepared record.
-func runInsert(ctx context.Context, api SalesforceAPI, job *Job) (*Reply, error) {
+func runInsert(ctx context.Context, api SalesforceAPI, job *Job) (*sfblocks.Reply, error) {
 	var (
 		res *salesforce.SaveResult
 		err error
@@ -113,7 +114,7 @@ func runInsert(ctx context.Context, api SalesforceAPI, job *Job) (*Reply, error)
 	if !res.Success {
 		// Salesforce reports record errors with a 2xx status only in
 		// collections, but a save answer can still say success false.
-		e := &Error{Code: CodeSalesforceError, Message: "Salesforce did not save the record"}
+		e := &sfblocks.Error{Code: sfblocks.CodeSalesforceError, Message: "Salesforce did not save the record"}
 		if len(res.Errors) > 0 {
 			re := res.Errors[0]
 			e.SalesforceCode = re.StatusCode
@@ -128,5 +129,5 @@ func runInsert(ctx context.Context, api SalesforceAPI, job *Job) (*Reply, error)
 		return nil, e
 	}
 	created := res.Created
-	return &Reply{Status: StatusOK, ObjectID: res.ID, Created: &created}, nil
+	return &sfblocks.Reply{Status: sfblocks.StatusOK, ObjectID: res.ID, Created: &created}, nil
 }

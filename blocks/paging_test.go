@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
@@ -72,7 +73,7 @@ func TestPagingToMaxRecords(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, requests := pagingServer(t, tt.total, tt.page)
 			ex := newTestExecutor(t, c)
-			r := ex.Handle(context.Background(), Search, fmt.Appendf(nil, `{"query":"SELECT Id FROM Contact","max_records":%d}`, tt.maxRecords))
+			r := ex.Handle(context.Background(), sfblocks.Search, fmt.Appendf(nil, `{"query":"SELECT Id FROM Contact","max_records":%d}`, tt.maxRecords))
 			if r.Count == nil || *r.Count != tt.wantCount || r.Truncated != tt.wantTrunc || len(r.Records) != tt.wantCount {
 				t.Fatalf("reply count %v truncated %v records %d (error %+v)", r.Count, r.Truncated, len(r.Records), r.Error)
 			}
@@ -106,8 +107,8 @@ func TestSimNaiveSubstitutionInjects(t *testing.T) {
 	if len(naive.Records) == 0 {
 		t.Fatal("the naive statement found nothing; the hostile-value tests prove nothing")
 	}
-	r := handleJSON(t, ex, Search, m{"query": tmpl, "variables": m{"n": hostile}})
-	if r.Status != StatusNoData {
+	r := handleJSON(t, ex, sfblocks.Search, m{"query": tmpl, "variables": m{"n": hostile}})
+	if r.Status != sfblocks.StatusNoData {
 		t.Fatalf("escaped statement: %+v %+v", r, r.Error)
 	}
 }

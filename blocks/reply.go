@@ -1,98 +1,14 @@
 package blocks
 
-// Block names a scenario block; it is the last token of the NATS subject
-// (sfblocks.search, sfblocks.insert).
-type Block string
-
-const (
-	// Search runs a SOQL or SOSL statement and returns the records found.
-	Search Block = "search"
-	// Insert creates one record, or upserts it by an external ID.
-	Insert Block = "insert"
-)
-
-// Status values: the block's exits, as a scenario branches on them.
-const (
-	// StatusOK: the search found records, or the insert saved its record.
-	StatusOK = "ok"
-	// StatusNoData: the search ran and found nothing (count 0).
-	StatusNoData = "no_data"
-	// StatusFailed: the job failed; Reply.Error says why.
-	StatusFailed = "failed"
-)
-
-// Reply is the JSON answer to every job, success or failure.
-type Reply struct {
-	// ID is the job's id, or the one generated for it.
-	ID string `json:"id"`
-	// Account is the integration account that ran the job (the default
-	// resolved), empty when the job failed before one was chosen.
-	Account string `json:"account,omitempty"`
-	// Status is [StatusOK], [StatusNoData] or [StatusFailed].
-	Status string `json:"status"`
-	// Count is the number of records in Records (search). For SELECT
-	// COUNT() queries, which return no records, it is the count.
-	Count *int `json:"count,omitempty"`
-	// Truncated is true when more records matched than max_records allowed
-	// to fetch (search).
-	Truncated bool `json:"truncated,omitempty"`
-	// Records are the records found (search), Salesforce's "attributes"
-	// removed, also from nested relationship records.
-	Records []map[string]any `json:"records,omitempty"`
-	// First is the first record's fields (search), for scenarios that use
-	// only one.
-	First map[string]any `json:"first,omitempty"`
-	// ObjectID is the Id of the record created or upserted (insert).
-	ObjectID string `json:"object_id,omitempty"`
-	// Created is false when an upsert updated an existing record (insert).
-	Created *bool `json:"created,omitempty"`
-	// ResultCode is Salesforce's HTTP status, on failure when Salesforce
-	// answered (Bright Pattern's integrationResultCode).
-	ResultCode int `json:"result_code,omitempty"`
-	// ResultBody is Salesforce's raw answer, on failure when Salesforce
-	// answered (Bright Pattern's integrationResultBody).
-	ResultBody string `json:"result_body,omitempty"`
-	// Error describes the failure when Status is [StatusFailed].
-	Error *ErrorInfo `json:"error,omitempty"`
-	// DurationMS is how long the job ran, in milliseconds.
-	DurationMS int64 `json:"duration_ms"`
-	// Attempt is the delivery attempt (1 for the first), set by the worker.
-	Attempt int `json:"attempt"`
-	// Err is the classified error behind a failed reply built by
-	// [FailureReply] (an *Error whose Err holds the cause chain), so an
-	// in-process caller such as the worker's retry decision can tell, for
-	// example, a call refused by an open circuit breaker from one that may
-	// have reached Salesforce. It is never encoded: nil in a decoded reply.
-	Err error `json:"-"`
-}
-
-// ErrorInfo is the error member of a failed [Reply].
-type ErrorInfo struct {
-	// Code is the stable code; see the Code* constants.
-	Code Code `json:"code"`
-	// Message says what went wrong and what to do; never a secret or a
-	// record value.
-	Message string `json:"message"`
-	// SalesforceCode is Salesforce's errorCode, when Salesforce refused.
-	SalesforceCode string `json:"salesforce_code,omitempty"`
-	// Retryable reports whether sending the job again later may succeed.
-	Retryable bool `json:"retryable"`
-}
+import "github.com/sfblocks/sfblocks"
 
 // FailureReply builds the failed reply of job id from err, classified with
 // [AsError]. The worker uses it for its own failures (overload, shutdown).
 // A nil err gives an INTERNAL failure rather than a reply claiming success.
-func FailureReply(id string, err error) *Reply {
+func FailureReply(id string, err error) *sfblocks.Reply {
 	e := AsError(err)
 	if e == nil {
-		e = &Error{Code: CodeInternal, Message: "failure reply built without an error"}
+		e = &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "failure reply built without an error"}
 	}
-	return &Reply{
-		ID:         id,
-		Status:     StatusFailed,
-		ResultCode: e.ResultCode,
-		ResultBody: e.ResultBody,
-		Error:      e.info(),
-		Err:        e,
-	}
+	return e.Failure(id)
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/schema"
 )
 
@@ -33,7 +34,7 @@ func tagsOf(t reflect.Type) (keys, required []string) {
 	for f := range t.Fields() {
 		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "-" {
-			continue // in-process only, never encoded (Reply.Err)
+			continue // in-process only, never encoded (sfblocks.Reply.Err)
 		}
 		keys = append(keys, name)
 		if !strings.Contains(opts, "omitempty") {
@@ -60,10 +61,10 @@ func schemaKeys(s map[string]any) (keys, required []string) {
 func asSlice(v any) []any { s, _ := v.([]any); return s }
 
 func TestSchemasMatchGoTypes(t *testing.T) {
-	sreq := loadSchema(t, schema.SearchRequest)
-	ireq := loadSchema(t, schema.InsertRequest)
-	srep := loadSchema(t, schema.SearchReply)
-	irep := loadSchema(t, schema.InsertReply)
+	sreq := loadSchema(t, schema.SearchRequest())
+	ireq := loadSchema(t, schema.InsertRequest())
+	srep := loadSchema(t, schema.SearchReply())
+	irep := loadSchema(t, schema.InsertReply())
 	def := func(s map[string]any, name string) map[string]any {
 		return s["$defs"].(map[string]any)[name].(map[string]any)
 	}
@@ -72,13 +73,13 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 		schema map[string]any
 		typ    reflect.Type
 	}{
-		{"search request", sreq, reflect.TypeFor[SearchRequest]()},
-		{"insert request", ireq, reflect.TypeFor[InsertRequest]()},
-		{"condition", def(sreq, "condition"), reflect.TypeFor[Condition]()},
-		{"order", def(sreq, "order"), reflect.TypeFor[Order]()},
-		{"external id", def(ireq, "external_id"), reflect.TypeFor[ExternalID]()},
-		{"search reply error", def(srep, "error"), reflect.TypeFor[ErrorInfo]()},
-		{"insert reply error", def(irep, "error"), reflect.TypeFor[ErrorInfo]()},
+		{"search request", sreq, reflect.TypeFor[sfblocks.SearchRequest]()},
+		{"insert request", ireq, reflect.TypeFor[sfblocks.InsertRequest]()},
+		{"condition", def(sreq, "condition"), reflect.TypeFor[sfblocks.Condition]()},
+		{"order", def(sreq, "order"), reflect.TypeFor[sfblocks.Order]()},
+		{"external id", def(ireq, "external_id"), reflect.TypeFor[sfblocks.ExternalID]()},
+		{"search reply error", def(srep, "error"), reflect.TypeFor[sfblocks.ErrorInfo]()},
+		{"insert reply error", def(irep, "error"), reflect.TypeFor[sfblocks.ErrorInfo]()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 	}
 	// The two reply schemas share Reply: together they cover its keys, and
 	// each requires what Reply always writes.
-	wantKeys, wantReq := tagsOf(reflect.TypeFor[Reply]())
+	wantKeys, wantReq := tagsOf(reflect.TypeFor[sfblocks.Reply]())
 	sk, sr := schemaKeys(srep)
 	ik, ir := schemaKeys(irep)
 	union := slices.Compact(slices.Sorted(slices.Values(append(sk, ik...))))
@@ -108,7 +109,7 @@ func TestSchemasMatchGoTypes(t *testing.T) {
 		t.Errorf("reply required %v / %v, want %v", sr, ir, wantReq)
 	}
 	codes := asSlice(def(srep, "error")["properties"].(map[string]any)["code"].(map[string]any)["enum"])
-	for _, c := range []Code{CodeInvalidRequest, CodeUnknownAccount, CodeAuthFailed, CodeSalesforceError, CodeRateLimited, CodeSalesforceUnavailable, CodeTimeout, CodeInternal} {
+	for _, c := range []sfblocks.Code{sfblocks.CodeInvalidRequest, sfblocks.CodeUnknownAccount, sfblocks.CodeAuthFailed, sfblocks.CodeSalesforceError, sfblocks.CodeRateLimited, sfblocks.CodeSalesforceUnavailable, sfblocks.CodeTimeout, sfblocks.CodeInternal} {
 		if !slices.Contains(codes, any(string(c))) {
 			t.Errorf("reply schema lacks code %s", c)
 		}
@@ -140,13 +141,13 @@ func TestSampleJobs(t *testing.T) {
 		"insert/bad-nested-value.json":         {`field "LastName" must be a string, number, boolean or null`, true},
 		"insert/bad-external-id-conflict.json": {`is also external_id.field with another value`, false},
 	}
-	schemas := map[Block]map[string]any{
-		Search: loadSchema(t, schema.SearchRequest),
-		Insert: loadSchema(t, schema.InsertRequest),
+	schemas := map[sfblocks.Block]map[string]any{
+		sfblocks.Search: loadSchema(t, schema.SearchRequest()),
+		sfblocks.Insert: loadSchema(t, schema.InsertRequest()),
 	}
 	ex := newTestExecutor(t, nil)
 	seen := 0
-	for _, block := range []Block{Search, Insert} {
+	for _, block := range []sfblocks.Block{sfblocks.Search, sfblocks.Insert} {
 		files, err := filepath.Glob(filepath.Join("..", "testdata", "jobs", string(block), "*.json"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no sample jobs for %s: %v", block, err)

@@ -5,11 +5,12 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
 // prepareSearch validates a search request and builds its statement.
-func prepareSearch(job *Job, r *SearchRequest) error {
+func prepareSearch(job *Job, r *sfblocks.SearchRequest) error {
 	switch r.MaxRecords {
 	case 0:
 		job.maxRecords = DefaultMaxRecords
@@ -92,7 +93,7 @@ func checkVerb(q string, sosl bool) error {
 }
 
 // runSearch runs a prepared search and builds its reply.
-func runSearch(ctx context.Context, api SalesforceAPI, job *Job) (*Reply, error) {
+func runSearch(ctx context.Context, api SalesforceAPI, job *Job) (*sfblocks.Reply, error) {
 	var (
 		recs      []salesforce.Record
 		total     int
@@ -122,12 +123,12 @@ func runSearch(ctx context.Context, api SalesforceAPI, job *Job) (*Reply, error)
 		// SELECT COUNT() answers totalSize and no records.
 		count = total
 	}
-	reply := &Reply{Count: &count, Truncated: truncated && len(recs) > 0}
+	reply := &sfblocks.Reply{Count: &count, Truncated: truncated && len(recs) > 0}
 	if count == 0 {
-		reply.Status = StatusNoData
+		reply.Status = sfblocks.StatusNoData
 		return reply, nil
 	}
-	reply.Status = StatusOK
+	reply.Status = sfblocks.StatusOK
 	if len(recs) > 0 {
 		reply.Records = make([]map[string]any, len(recs))
 		for i, r := range recs {

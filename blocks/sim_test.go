@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 )
@@ -27,7 +28,7 @@ func simExecutor(t *testing.T) (*Executor, *sfsim.Server) {
 	return newTestExecutor(t, c), s
 }
 
-func handleJSON(t *testing.T, ex *Executor, block Block, job any) *Reply {
+func handleJSON(t *testing.T, ex *Executor, block sfblocks.Block, job any) *sfblocks.Reply {
 	t.Helper()
 	payload, err := json.Marshal(job)
 	if err != nil {
@@ -48,46 +49,46 @@ func TestSimSearch(t *testing.T) {
 	tests := []struct {
 		name       string
 		job        m
-		wantStatus string
+		wantStatus sfblocks.Status
 		wantName   string // first record's Name or LastName
 	}{
 		{name: "phone in literal", job: m{"query": "SELECT Id, Name FROM Contact WHERE Phone = '$(phone)'", "variables": m{"phone": "+1 415 555 0100"}},
-			wantStatus: StatusOK, wantName: "Ada Byron"},
+			wantStatus: sfblocks.StatusOK, wantName: "Ada Byron"},
 		{name: "quote in value", job: m{"query": "SELECT Id, Name, LastName FROM Contact WHERE LastName = '$(n)'", "variables": m{"n": "O'Brien"}},
-			wantStatus: StatusOK, wantName: "O'Brien"},
+			wantStatus: sfblocks.StatusOK, wantName: "O'Brien"},
 		{name: "like prefix", job: m{"query": "SELECT Id, Name FROM Account WHERE Name LIKE '$(p)%'", "variables": m{"p": "Acme Corp"}},
-			wantStatus: StatusOK, wantName: "Acme Corporation"},
+			wantStatus: sfblocks.StatusOK, wantName: "Acme Corporation"},
 		{name: "structured", job: m{"object": "Contact", "fields": []string{"Id", "Name", "Email"},
 			"where": []m{{"field": "Email", "op": "=", "value": "$(e)"}}, "variables": m{"e": "ada@example.com"}},
-			wantStatus: StatusOK, wantName: "Ada Byron"},
+			wantStatus: sfblocks.StatusOK, wantName: "Ada Byron"},
 		{name: "structured like", job: m{"object": "Account", "fields": []string{"Name"},
 			"where": []m{{"field": "Name", "op": "LIKE", "value": "Acme Corp%"}}},
-			wantStatus: StatusOK, wantName: "Acme Corporation"},
+			wantStatus: sfblocks.StatusOK, wantName: "Acme Corporation"},
 		{name: "sosl", job: m{"language": "sosl", "query": "FIND {$(q)} IN EMAIL FIELDS RETURNING Contact(Id, Name)", "variables": m{"q": "ada@example.com"}},
-			wantStatus: StatusOK, wantName: "Ada Byron"},
+			wantStatus: sfblocks.StatusOK, wantName: "Ada Byron"},
 
 		// Hostile values stay literal text: nothing matches them.
 		{name: "hostile OR", job: m{"query": "SELECT Id FROM Contact WHERE Name = '$(n)'", "variables": m{"n": "' OR Name != '"}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile backslash quote", job: m{"query": "SELECT Id FROM Contact WHERE Name = '$(n)'", "variables": m{"n": `\' OR Name != \'`}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile backslash", job: m{"query": "SELECT Id FROM Contact WHERE Name = '$(n)'", "variables": m{"n": `\`}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile percent in LIKE", job: m{"query": "SELECT Id FROM Contact WHERE Name LIKE '$(n)'", "variables": m{"n": "%"}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile underscore in LIKE", job: m{"query": "SELECT Id FROM Account WHERE Name LIKE '$(n)%'", "variables": m{"n": "_cme"}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile structured", job: m{"object": "Contact", "fields": []string{"Id"},
 			"where": []m{{"field": "Name", "op": "=", "value": "x' OR Name != 'y"}}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile sosl brace", job: m{"language": "sosl", "query": "FIND {$(q)} RETURNING Contact(Id, Name)", "variables": m{"q": "zzqx} RETURNING Account(Id"}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 		{name: "hostile sosl wildcard", job: m{"language": "sosl", "query": "FIND {$(q)} RETURNING Contact(Id, Name)", "variables": m{"q": "A*"}},
-			wantStatus: StatusNoData},
+			wantStatus: sfblocks.StatusNoData},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := handleJSON(t, ex, Search, tt.job)
+			r := handleJSON(t, ex, sfblocks.Search, tt.job)
 			if r.Status != tt.wantStatus {
 				t.Fatalf("status = %s, want %s; reply %+v error %+v", r.Status, tt.wantStatus, r, r.Error)
 			}
@@ -131,8 +132,8 @@ func TestSimPaging(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := handleJSON(t, ex, Search, tt.job)
-			if r.Status != StatusOK || r.Count == nil || *r.Count != tt.wantCount || r.Truncated != tt.wantTrunc {
+			r := handleJSON(t, ex, sfblocks.Search, tt.job)
+			if r.Status != sfblocks.StatusOK || r.Count == nil || *r.Count != tt.wantCount || r.Truncated != tt.wantTrunc {
 				t.Fatalf("reply status %s count %v truncated %v, want %d %v (error %+v)", r.Status, r.Count, r.Truncated, tt.wantCount, tt.wantTrunc, r.Error)
 			}
 			if len(r.Records) > 0 && len(r.Records) != tt.wantCount {
@@ -153,23 +154,23 @@ func TestSimInsert(t *testing.T) {
 	ex, s := simExecutor(t)
 	before := s.DB().Count("Contact")
 
-	r := handleJSON(t, ex, Insert, m{"object": "Contact", "fields": m{"LastName": "Lovelace $(n)", "FirstName": "Ada", "Email": "$(e)"},
+	r := handleJSON(t, ex, sfblocks.Insert, m{"object": "Contact", "fields": m{"LastName": "Lovelace $(n)", "FirstName": "Ada", "Email": "$(e)"},
 		"variables": m{"n": "II", "e": "ada2@example.com"}})
-	if r.Status != StatusOK || len(r.ObjectID) != 18 || r.Created == nil || !*r.Created {
+	if r.Status != sfblocks.StatusOK || len(r.ObjectID) != 18 || r.Created == nil || !*r.Created {
 		t.Fatalf("create reply = %+v %+v", r, r.Error)
 	}
-	check := handleJSON(t, ex, Search, m{"query": "SELECT LastName FROM Contact WHERE Id = '$(id)'", "variables": m{"id": r.ObjectID}})
+	check := handleJSON(t, ex, sfblocks.Search, m{"query": "SELECT LastName FROM Contact WHERE Id = '$(id)'", "variables": m{"id": r.ObjectID}})
 	if check.First["LastName"] != "Lovelace II" {
 		t.Fatalf("created record = %+v", check.First)
 	}
 
 	upsert := m{"object": "Contact", "fields": m{"LastName": "Hopper"}, "external_id": m{"field": "External_Id__c", "value": "call-$(n)"}, "variables": m{"n": 991}}
-	first := handleJSON(t, ex, Insert, upsert)
-	second := handleJSON(t, ex, Insert, upsert)
-	if first.Status != StatusOK || first.Created == nil || !*first.Created {
+	first := handleJSON(t, ex, sfblocks.Insert, upsert)
+	second := handleJSON(t, ex, sfblocks.Insert, upsert)
+	if first.Status != sfblocks.StatusOK || first.Created == nil || !*first.Created {
 		t.Fatalf("first upsert = %+v %+v", first, first.Error)
 	}
-	if second.Status != StatusOK || second.Created == nil || *second.Created || second.ObjectID != first.ObjectID {
+	if second.Status != sfblocks.StatusOK || second.Created == nil || *second.Created || second.ObjectID != first.ObjectID {
 		t.Fatalf("second upsert = %+v %+v (first id %s)", second, second.Error, first.ObjectID)
 	}
 	if got := s.DB().Count("Contact"); got != before+2 {
@@ -181,38 +182,38 @@ func TestSimFailures(t *testing.T) {
 	tests := []struct {
 		name          string
 		setup         func(s *sfsim.Server)
-		block         Block
+		block         sfblocks.Block
 		job           m
-		wantCode      Code
+		wantCode      sfblocks.Code
 		wantSFCode    string
 		wantResult    int
 		wantRetryable bool
 	}{
-		{name: "required field missing", block: Insert, job: m{"object": "Contact", "fields": m{"FirstName": "Ada"}},
-			wantCode: CodeSalesforceError, wantSFCode: "REQUIRED_FIELD_MISSING", wantResult: 400},
-		{name: "unknown field", block: Insert, job: m{"object": "Contact", "fields": m{"LastName": "x", "Nope__c": "y"}},
-			wantCode: CodeSalesforceError, wantSFCode: "INVALID_FIELD", wantResult: 400},
-		{name: "malformed query", block: Search, job: m{"query": "SELECT Id FROM Contact WHERE"},
-			wantCode: CodeSalesforceError, wantSFCode: "MALFORMED_QUERY", wantResult: 400},
-		{name: "unknown object", block: Search, job: m{"object": "Nope__c", "fields": []string{"Id"}},
-			wantCode: CodeSalesforceError, wantSFCode: "INVALID_TYPE", wantResult: 400},
-		{name: "row lock", setup: func(s *sfsim.Server) { s.Faults().LockNextWrites(1) }, block: Insert,
+		{name: "required field missing", block: sfblocks.Insert, job: m{"object": "Contact", "fields": m{"FirstName": "Ada"}},
+			wantCode: sfblocks.CodeSalesforceError, wantSFCode: "REQUIRED_FIELD_MISSING", wantResult: 400},
+		{name: "unknown field", block: sfblocks.Insert, job: m{"object": "Contact", "fields": m{"LastName": "x", "Nope__c": "y"}},
+			wantCode: sfblocks.CodeSalesforceError, wantSFCode: "INVALID_FIELD", wantResult: 400},
+		{name: "malformed query", block: sfblocks.Search, job: m{"query": "SELECT Id FROM Contact WHERE"},
+			wantCode: sfblocks.CodeSalesforceError, wantSFCode: "MALFORMED_QUERY", wantResult: 400},
+		{name: "unknown object", block: sfblocks.Search, job: m{"object": "Nope__c", "fields": []string{"Id"}},
+			wantCode: sfblocks.CodeSalesforceError, wantSFCode: "INVALID_TYPE", wantResult: 400},
+		{name: "row lock", setup: func(s *sfsim.Server) { s.Faults().LockNextWrites(1) }, block: sfblocks.Insert,
 			job:      m{"object": "Contact", "fields": m{"LastName": "x"}},
-			wantCode: CodeSalesforceError, wantSFCode: "UNABLE_TO_LOCK_ROW", wantResult: 400, wantRetryable: true},
-		{name: "outage", setup: func(s *sfsim.Server) { _ = s.Faults().StartOutage(sfsim.OutageUnavailable, 0, time.Time{}) }, block: Search,
+			wantCode: sfblocks.CodeSalesforceError, wantSFCode: "UNABLE_TO_LOCK_ROW", wantResult: 400, wantRetryable: true},
+		{name: "outage", setup: func(s *sfsim.Server) { _ = s.Faults().StartOutage(sfsim.OutageUnavailable, 0, time.Time{}) }, block: sfblocks.Search,
 			job:      m{"query": "SELECT Id FROM Contact"},
-			wantCode: CodeSalesforceUnavailable, wantSFCode: "SERVER_UNAVAILABLE", wantResult: 503, wantRetryable: true},
-		{name: "refused connections", setup: func(s *sfsim.Server) { _ = s.Faults().StartOutage(sfsim.OutageRefuse, 0, time.Time{}) }, block: Search,
+			wantCode: sfblocks.CodeSalesforceUnavailable, wantSFCode: "SERVER_UNAVAILABLE", wantResult: 503, wantRetryable: true},
+		{name: "refused connections", setup: func(s *sfsim.Server) { _ = s.Faults().StartOutage(sfsim.OutageRefuse, 0, time.Time{}) }, block: sfblocks.Search,
 			job:      m{"query": "SELECT Id FROM Contact"},
-			wantCode: CodeSalesforceUnavailable, wantRetryable: true},
-		{name: "api limit", setup: func(s *sfsim.Server) { s.SetAPIUsage(sfsim.DefaultDailyAPILimit) }, block: Search,
+			wantCode: sfblocks.CodeSalesforceUnavailable, wantRetryable: true},
+		{name: "api limit", setup: func(s *sfsim.Server) { s.SetAPIUsage(sfsim.DefaultDailyAPILimit) }, block: sfblocks.Search,
 			job:      m{"query": "SELECT Id FROM Contact"},
-			wantCode: CodeRateLimited, wantSFCode: "REQUEST_LIMIT_EXCEEDED", wantResult: 403, wantRetryable: true},
+			wantCode: sfblocks.CodeRateLimited, wantSFCode: "REQUEST_LIMIT_EXCEEDED", wantResult: 403, wantRetryable: true},
 		{name: "timeout", setup: func(s *sfsim.Server) {
 			_ = s.Faults().SetLatency(sfsim.Latency{Fixed: sfsim.Duration(5 * time.Second)})
-		}, block: Search,
+		}, block: sfblocks.Search,
 			job:      m{"query": "SELECT Id FROM Contact", "timeout_ms": 100},
-			wantCode: CodeTimeout, wantRetryable: true},
+			wantCode: sfblocks.CodeTimeout, wantRetryable: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -221,7 +222,7 @@ func TestSimFailures(t *testing.T) {
 				tt.setup(s)
 			}
 			r := handleJSON(t, ex, tt.block, tt.job)
-			if r.Status != StatusFailed || r.Error == nil {
+			if r.Status != sfblocks.StatusFailed || r.Error == nil {
 				t.Fatalf("reply = %+v", r)
 			}
 			e := r.Error
@@ -245,8 +246,8 @@ func TestSimExpiredSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newTestExecutor(t, c).Handle(context.Background(), Search, []byte(`{"query":"SELECT Id FROM Contact"}`))
-	if r.Error == nil || r.Error.Code != CodeAuthFailed || r.Error.Retryable || r.ResultCode != 401 {
+	r := newTestExecutor(t, c).Handle(context.Background(), sfblocks.Search, []byte(`{"query":"SELECT Id FROM Contact"}`))
+	if r.Error == nil || r.Error.Code != sfblocks.CodeAuthFailed || r.Error.Retryable || r.ResultCode != 401 {
 		t.Fatalf("reply = %+v %+v", r, r.Error)
 	}
 	if b, _ := json.Marshal(r); strings.Contains(string(b), "notatoken") {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
@@ -30,7 +31,7 @@ func validPath(s string) bool {
 
 // buildSOQL builds the statement of a structured search:
 // SELECT fields FROM object [WHERE c1 AND c2 ...] [ORDER BY ...] [LIMIT n].
-func buildSOQL(r *SearchRequest, vars map[string]variable) (string, error) {
+func buildSOQL(r *sfblocks.SearchRequest, vars map[string]variable) (string, error) {
 	if !salesforce.ValidAPIName(r.Object) {
 		return "", invalidf("object %s is not a valid API name (use the API name, such as Contact or My_Object__c)", quoteName(r.Object))
 	}
@@ -107,7 +108,7 @@ func buildSOQL(r *SearchRequest, vars map[string]variable) (string, error) {
 	return b.String(), nil
 }
 
-func writeCondition(b *strings.Builder, c *Condition, i int, vars map[string]variable) error {
+func writeCondition(b *strings.Builder, c *sfblocks.Condition, i int, vars map[string]variable) error {
 	where := "where[" + strconv.Itoa(i) + "]"
 	if !validPath(c.Field) {
 		return invalidf("%s field %s is not a valid field name or relationship path (such as Phone or Account.Name)", where, quoteName(c.Field))

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 func TestBuildSOQL(t *testing.T) {
@@ -72,12 +74,12 @@ func TestBuildSOQL(t *testing.T) {
 	ex := newTestExecutor(t, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			job, err := ex.Decode(Search, []byte(tt.given))
+			job, err := ex.Decode(sfblocks.Search, []byte(tt.given))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Decode error = %v, want %q", err, tt.wantErr)
 				}
-				if AsError(err).Code != CodeInvalidRequest {
+				if AsError(err).Code != sfblocks.CodeInvalidRequest {
 					t.Fatalf("code = %s, want INVALID_REQUEST", AsError(err).Code)
 				}
 				return
@@ -93,7 +95,7 @@ func TestBuildSOQL(t *testing.T) {
 }
 
 func TestOrderByJSONForms(t *testing.T) {
-	var o OrderBy
+	var o sfblocks.OrderBy
 	if err := json.Unmarshal([]byte(`[{"field":"A","oops":1}]`), &o); err == nil || !strings.Contains(err.Error(), `unknown key "oops" in order_by[0]`) {
 		t.Fatalf("unknown key in order item: err = %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 func vars(t *testing.T, kv ...any) map[string]variable {
@@ -140,7 +142,7 @@ func TestRenderStatement(t *testing.T) {
 				if err == nil {
 					t.Fatalf("renderStatement = %q, want error containing %q", got, tt.wantErr)
 				}
-				if !errors.Is(err, &Error{Code: CodeInvalidRequest}) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !errors.Is(err, sfblocks.ErrInvalidRequest) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error = %v, want INVALID_REQUEST containing %q", err, tt.wantErr)
 				}
 				return

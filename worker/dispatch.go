@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/nats-io/nuid"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -22,24 +23,24 @@ import (
 var (
 	// errNotStarted answers jobs received but not started when the drain
 	// timeout expired: they never ran, so retrying is safe.
-	errNotStarted = &blocks.Error{
-		Code:      blocks.CodeSalesforceUnavailable,
+	errNotStarted = &sfblocks.Error{
+		Code:      sfblocks.CodeSalesforceUnavailable,
 		Message:   "worker shutting down: the job was not started; retry it",
 		Retryable: true,
 	}
 	// errCutShort answers jobs still running when the drain timeout expired.
-	errCutShort = &blocks.Error{
-		Code:      blocks.CodeTimeout,
+	errCutShort = &sfblocks.Error{
+		Code:      sfblocks.CodeTimeout,
 		Message:   "worker shutting down: the job did not finish within the drain timeout and its outcome is unknown; check before retrying an insert",
 		Retryable: true,
 	}
-	errNilReply = &blocks.Error{Code: blocks.CodeInternal, Message: "internal error: the job produced no reply"}
-	errPanic    = &blocks.Error{Code: blocks.CodeInternal, Message: "internal error while running the job"}
+	errNilReply = &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "internal error: the job produced no reply"}
+	errPanic    = &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "internal error while running the job"}
 )
 
 // job is one received message on its way to a reply.
 type job struct {
-	block    blocks.Block
+	block    sfblocks.Block
 	req      micro.Request
 	received time.Time
 	answered atomic.Bool
@@ -96,7 +97,7 @@ func (w *Worker) run(j *job) {
 		reply.Attempt = 1 // the synchronous path has no redelivery
 	}
 	w.answer(j, reply)
-	if w.durable != nil && reply.Status == blocks.StatusFailed {
+	if w.durable != nil && reply.Status == sfblocks.StatusFailed {
 		// After the answer: the caller does not wait for the dead letter.
 		w.durable.syncDeadLetter(j.block, j.req.Subject(), j.req.Data(), nats.Header(j.req.Headers()), reply)
 	}
@@ -105,7 +106,7 @@ func (w *Worker) run(j *job) {
 // handle runs the handler, turning a panic or a nil reply into an INTERNAL
 // failure so the caller still gets an answer and the worker keeps running.
 // Both paths (micro requests and durable jobs) run their jobs through it.
-func (w *Worker) handle(block blocks.Block, payload []byte, fallbackID func() string) (reply *blocks.Reply) {
+func (w *Worker) handle(block sfblocks.Block, payload []byte, fallbackID func() string) (reply *sfblocks.Reply) {
 	defer func() {
 		if r := recover(); r != nil {
 			// The panic value may hold job data: only at debug.
@@ -123,10 +124,10 @@ func (w *Worker) handle(block blocks.Block, payload []byte, fallbackID func() st
 
 // answer publishes reply as the job's only answer; a second answer (a late
 // result after the drain timeout) is discarded.
-func (w *Worker) answer(j *job, reply *blocks.Reply) {
+func (w *Worker) answer(j *job, reply *sfblocks.Reply) {
 	if !j.answered.CompareAndSwap(false, true) {
 		w.m.LateReplies.Inc()
-		w.log.Debug().Str("job_id", reply.ID).Str("block", string(j.block)).Str("status", reply.Status).
+		w.log.Debug().Str("job_id", reply.ID).Str("block", string(j.block)).Str("status", string(reply.Status)).
 			Msg("late job result discarded: the job was already answered")
 		return
 	}
@@ -138,7 +139,7 @@ func (w *Worker) answer(j *job, reply *blocks.Reply) {
 		reply.DurationMS = took.Milliseconds()
 	}
 	reply, data := w.encode(reply)
-	w.record(j.block, pathSync, reply, took)
+	w.record(j.block, sfblocks.PathSync, reply, took)
 
 	subject := j.req.Reply()
 	if subject == "" {
@@ -154,17 +155,11 @@ func (w *Worker) answer(j *job, reply *blocks.Reply) {
 	}
 }
 
-// Paths a job can take, logged with each outcome.
-const (
-	pathSync    = "sync"    // NATS micro request/reply
-	pathDurable = "durable" // JetStream work queue
-)
-
 // encode returns the JSON of reply, as published (and, for durable jobs,
 // kept). A reply that cannot be sent, because it does not encode or is
 // larger than the NATS max payload, is replaced by a failure keeping its
 // identity.
-func (w *Worker) encode(reply *blocks.Reply) (*blocks.Reply, []byte) {
+func (w *Worker) encode(reply *sfblocks.Reply) (*sfblocks.Reply, []byte) {
 	if reply.Attempt == 0 {
 		reply.Attempt = 1
 	}
@@ -172,12 +167,12 @@ func (w *Worker) encode(reply *blocks.Reply) (*blocks.Reply, []byte) {
 	if err != nil {
 		// e.g. a NaN in a record: still answer, with a failure.
 		w.log.Error().Err(err).Str("job_id", reply.ID).Msg("encoding reply")
-		reply = w.failure(reply, &blocks.Error{Code: blocks.CodeInternal, Message: "internal error: the reply could not be encoded as JSON"})
+		reply = w.failure(reply, &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "internal error: the reply could not be encoded as JSON"})
 		data, _ = json.Marshal(reply)
 	}
-	if max := w.nc.MaxPayload(); max > 0 && int64(len(data))+1024 > max {
-		reply = w.failure(reply, &blocks.Error{Code: blocks.CodeInvalidRequest, Message: fmt.Sprintf(
-			"reply of %d bytes exceeds the NATS max payload of %d bytes; lower max_records or select fewer fields", len(data), max)})
+	if limit := w.nc.MaxPayload(); limit > 0 && int64(len(data))+1024 > limit {
+		reply = w.failure(reply, &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: fmt.Sprintf(
+			"reply of %d bytes exceeds the NATS max payload of %d bytes; lower max_records or select fewer fields", len(data), limit)})
 		data, _ = json.Marshal(reply)
 	}
 	return reply, data
@@ -185,11 +180,11 @@ func (w *Worker) encode(reply *blocks.Reply) (*blocks.Reply, []byte) {
 
 // replyMsg builds the reply message; a failed reply also carries the micro
 // error headers, so `nats req` and micro clients see the failure.
-func replyMsg(subject string, reply *blocks.Reply, data []byte) *nats.Msg {
+func replyMsg(subject string, reply *sfblocks.Reply, data []byte) *nats.Msg {
 	msg := &nats.Msg{Subject: subject, Data: data}
-	if reply.Status == blocks.StatusFailed && reply.Error != nil {
+	if reply.Status == sfblocks.StatusFailed && reply.Error != nil {
 		msg.Header = nats.Header{
-			micro.ErrorCodeHeader: []string{strconv.Itoa(HTTPStatus(reply.Error.Code))},
+			micro.ErrorCodeHeader: []string{strconv.Itoa(reply.Error.Code.HTTPStatus())},
 			micro.ErrorHeader:     []string{headerValue(string(reply.Error.Code) + ": " + reply.Error.Message)},
 		}
 	}
@@ -198,7 +193,7 @@ func replyMsg(subject string, reply *blocks.Reply, data []byte) *nats.Msg {
 
 // failure replaces a reply that cannot be sent with a failed one keeping its
 // identity.
-func (w *Worker) failure(r *blocks.Reply, err *blocks.Error) *blocks.Reply {
+func (w *Worker) failure(r *sfblocks.Reply, err *sfblocks.Error) *sfblocks.Reply {
 	f := blocks.FailureReply(r.ID, err)
 	f.Account, f.DurationMS, f.Attempt = r.Account, r.DurationMS, r.Attempt
 	return f
@@ -220,16 +215,16 @@ func headerValue(s string) string {
 
 // record logs the job's outcome and updates metrics and micro stats; path
 // is pathSync or pathDurable.
-func (w *Worker) record(block blocks.Block, path string, r *blocks.Reply, took time.Duration) {
-	var code blocks.Code
-	if r.Status == blocks.StatusFailed && r.Error != nil {
+func (w *Worker) record(block sfblocks.Block, path string, r *sfblocks.Reply, took time.Duration) {
+	var code sfblocks.Code
+	if r.Status == sfblocks.StatusFailed && r.Error != nil {
 		code = r.Error.Code
 	}
 	w.outcomes.observe(block, r.Status, code, took)
 	w.stats[block].count(r.Status, code)
 
 	w.log.Info().Str("job_id", r.ID).Str("block", string(block)).Str("path", path).Str("account", r.Account).
-		Str("status", r.Status).Str("code", string(code)).Int64("duration_ms", r.DurationMS).
+		Str("status", string(r.Status)).Str("code", string(code)).Int64("duration_ms", r.DurationMS).
 		Int("attempt", r.Attempt).Msg("job done")
 	if d := w.log.Debug(); d.Enabled() {
 		// Salesforce's messages may quote values: debug only.
@@ -254,21 +249,21 @@ type endpointStats struct {
 	ok       int64
 	noData   int64
 	failed   int64
-	byCode   map[blocks.Code]int64
+	byCode   map[sfblocks.Code]int64
 }
 
-func (s *endpointStats) count(status string, code blocks.Code) {
+func (s *endpointStats) count(status sfblocks.Status, code sfblocks.Code) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch status {
-	case blocks.StatusOK:
+	case sfblocks.StatusOK:
 		s.ok++
-	case blocks.StatusNoData:
+	case sfblocks.StatusNoData:
 		s.noData++
 	default:
 		s.failed++
 		if s.byCode == nil {
-			s.byCode = make(map[blocks.Code]int64)
+			s.byCode = make(map[sfblocks.Code]int64)
 		}
 		s.byCode[code]++
 	}
@@ -276,15 +271,15 @@ func (s *endpointStats) count(status string, code blocks.Code) {
 
 // EndpointData is the "data" object of each endpoint in `nats micro stats`.
 type EndpointData struct {
-	InFlight int64                 `json:"in_flight"`
-	OK       int64                 `json:"ok"`
-	NoData   int64                 `json:"no_data"`
-	Failed   int64                 `json:"failed"`
-	Errors   map[blocks.Code]int64 `json:"errors,omitempty"`
+	InFlight int64                   `json:"in_flight"`
+	OK       int64                   `json:"ok"`
+	NoData   int64                   `json:"no_data"`
+	Failed   int64                   `json:"failed"`
+	Errors   map[sfblocks.Code]int64 `json:"errors,omitempty"`
 }
 
 func (w *Worker) endpointStats(e *micro.Endpoint) any {
-	s, ok := w.stats[blocks.Block(e.Name)]
+	s, ok := w.stats[sfblocks.Block(e.Name)]
 	if !ok {
 		return nil
 	}
@@ -292,7 +287,7 @@ func (w *Worker) endpointStats(e *micro.Endpoint) any {
 	defer s.mu.Unlock()
 	d := EndpointData{InFlight: s.inFlight.Load(), OK: s.ok, NoData: s.noData, Failed: s.failed}
 	if len(s.byCode) > 0 {
-		d.Errors = make(map[blocks.Code]int64, len(s.byCode))
+		d.Errors = make(map[sfblocks.Code]int64, len(s.byCode))
 		for k, v := range s.byCode {
 			d.Errors[k] = v
 		}

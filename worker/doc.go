@@ -15,7 +15,7 @@
 // (normally a *blocks.Executor, which decodes, validates, applies the job's
 // deadline and calls Salesforce) on a pool of long-lived goroutines, so a
 // worker runs up to [WithMaxInFlight] jobs at once, and publishes the JSON
-// [blocks.Reply] on the message's reply subject. Failed jobs also carry the
+// [sfblocks.Reply] on the message's reply subject. Failed jobs also carry the
 // micro error headers (Nats-Service-Error-Code with an HTTP-like status
 // from [HTTPStatus], Nats-Service-Error with "CODE: message").
 //
@@ -52,7 +52,7 @@
 // jobs as there are free in-flight slots (shared with the micro path), so
 // nothing waits in a client buffer; running jobs signal progress every
 // AckWait/3. Each job's result is kept in the KV bucket sfblocks_results
-// under [ResultKey](id) before the reply is published and the message
+// under [sfblocks.ResultKey](id) before the reply is published and the message
 // acked, so a redelivered job (its worker died before the ack) is answered
 // with the kept result and never calls Salesforce again. What becomes of a
 // message (ack, nak, term) is decided in one function, settle. Stop stops
@@ -68,7 +68,7 @@
 // MaxAttempts runs (default 5); the caller gets only the final outcome.
 // JetStream redelivers the same message, so the attempts made, the first
 // and last failure and the last error live in the KV bucket
-// sfblocks_attempts under [ResultKey](id), read only on a redelivery; a
+// sfblocks_attempts under [sfblocks.ResultKey](id), read only on a redelivery; a
 // delivery refused by an open circuit breaker (nothing sent) uses no
 // attempt and waits until the breaker lets calls through. The consumers'
 // MaxDeliver is -1 by default so that the attempt count governs.
@@ -77,7 +77,7 @@
 // terminated, to the dead-letter stream SFBLOCKS_DLQ on
 // "<prefix>.dlq.<block>.<job key>" (one message per subject: a job has at
 // most one dead letter, its newest; kept DLQMaxAge, 30 days by default) as
-// a [DeadLetter] JSON envelope: payload and headers, block, account, error,
+// a [sfblocks.DeadLetter] JSON envelope: payload and headers, block, account, error,
 // Salesforce's result code and body, attempts, first and last failure. If
 // that publish fails (e.g. a capped DLQ is full) the job is naked, never
 // acked without its dead letter. Failed synchronous Inserts are

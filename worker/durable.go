@@ -11,16 +11,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
-// Failures of the durable path itself, as *blocks.Error so the decision
+// Failures of the durable path itself, as *sfblocks.Error so the decision
 // (settle) and the failure replies classify them like any other.
 var (
 	// errResultsUnreadable: the kept-result lookup failed, so the worker
 	// cannot tell whether the job already ran; it is handed back.
-	errResultsUnreadable = &blocks.Error{
-		Code:      blocks.CodeInternal,
+	errResultsUnreadable = &sfblocks.Error{
+		Code:      sfblocks.CodeInternal,
 		Message:   "the worker could not check whether the job already ran (results bucket unavailable); it will be delivered again",
 		Retryable: true,
 	}
@@ -31,7 +32,7 @@ var (
 
 // JobsSubject returns the subject durable jobs of block are published on,
 // e.g. "sfblocks.jobs.insert".
-func (w *Worker) JobsSubject(block blocks.Block) string {
+func (w *Worker) JobsSubject(block sfblocks.Block) string {
 	return w.cfg.prefix + ".jobs." + string(block)
 }
 
@@ -47,7 +48,7 @@ type durable struct {
 	policy retryPolicy
 
 	mu   sync.Mutex
-	cons map[blocks.Block]jetstream.Consumer
+	cons map[sfblocks.Block]jetstream.Consumer
 
 	stop     chan struct{} // closed by Stop: fetch no more
 	stopOnce sync.Once
@@ -55,7 +56,7 @@ type durable struct {
 }
 
 func newDurable(w *Worker, cfg DurableConfig) *durable {
-	return &durable{w: w, cfg: cfg, cons: make(map[blocks.Block]jetstream.Consumer), stop: make(chan struct{})}
+	return &durable{w: w, cfg: cfg, cons: make(map[sfblocks.Block]jetstream.Consumer), stop: make(chan struct{})}
 }
 
 // setup creates or updates the stream, the two consumers and the results
@@ -68,8 +69,8 @@ func (d *durable) setup(ctx context.Context) error {
 		return fmt.Errorf("worker: JetStream: %w", err)
 	}
 	d.js = js
-	subjects := make([]string, 0, len(Blocks))
-	for _, b := range Blocks {
+	subjects := make([]string, 0, len(sfblocks.Blocks()))
+	for _, b := range sfblocks.Blocks() {
 		subjects = append(subjects, d.w.JobsSubject(b))
 	}
 	scfg := jetstream.StreamConfig{
@@ -84,7 +85,7 @@ func (d *durable) setup(ctx context.Context) error {
 	if err := retryRace(func() error { _, err := js.CreateOrUpdateStream(ctx, scfg); return err }); err != nil {
 		return fmt.Errorf("worker: creating or updating stream %s: %w (is JetStream enabled on the NATS server? a stream of that name with another retention or storage cannot be updated: delete it or set another stream name)", d.cfg.Stream, err)
 	}
-	for _, b := range Blocks {
+	for _, b := range sfblocks.Blocks() {
 		if err := d.ensureConsumer(ctx, b); err != nil {
 			return err
 		}
@@ -141,7 +142,7 @@ func retryRace(f func() error) error {
 }
 
 // consumerConfig is the durable pull consumer of block shared by the fleet.
-func (d *durable) consumerConfig(b blocks.Block) jetstream.ConsumerConfig {
+func (d *durable) consumerConfig(b sfblocks.Block) jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:       string(b),
 		Description:   "sfblocks workers pulling " + string(b) + " jobs",
@@ -155,7 +156,7 @@ func (d *durable) consumerConfig(b blocks.Block) jetstream.ConsumerConfig {
 }
 
 // ensureConsumer creates or updates block's consumer (one atomic request).
-func (d *durable) ensureConsumer(ctx context.Context, b blocks.Block) error {
+func (d *durable) ensureConsumer(ctx context.Context, b sfblocks.Block) error {
 	c, err := d.js.CreateOrUpdateConsumer(ctx, d.cfg.Stream, d.consumerConfig(b))
 	if err != nil {
 		return fmt.Errorf("worker: creating or updating consumer %s on stream %s: %w", b, d.cfg.Stream, err)
@@ -166,7 +167,7 @@ func (d *durable) ensureConsumer(ctx context.Context, b blocks.Block) error {
 	return nil
 }
 
-func (d *durable) consumer(b blocks.Block) jetstream.Consumer {
+func (d *durable) consumer(b sfblocks.Block) jetstream.Consumer {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cons[b]
@@ -174,7 +175,7 @@ func (d *durable) consumer(b blocks.Block) jetstream.Consumer {
 
 // start launches one fetch loop per block; they count in w.wg.
 func (d *durable) start() {
-	for _, b := range Blocks {
+	for _, b := range sfblocks.Blocks() {
 		d.w.wg.Add(1)
 		go d.loop(b)
 	}
@@ -209,16 +210,17 @@ func (d *durable) acquire() bool {
 	}
 }
 
-// grab takes up to max more slots without waiting.
-func (d *durable) grab(max int) int {
-	for n := 0; n < max; n++ {
+// grab takes up to n more slots without waiting and returns how many it
+// took.
+func (d *durable) grab(n int) int {
+	for got := 0; got < n; got++ {
 		select {
 		case d.w.sem <- struct{}{}:
 		default:
-			return n
+			return got
 		}
 	}
-	return max
+	return n
 }
 
 func (d *durable) release(n int) {
@@ -232,9 +234,9 @@ func (d *durable) release(n int) {
 // as many messages as it holds slots (up to Batch) without waiting; when
 // that finds nothing, it waits for one job with a single slot, so an idle
 // worker holds one slot per block, not Batch.
-func (d *durable) loop(b blocks.Block) {
+func (d *durable) loop(b sfblocks.Block) {
 	defer d.w.wg.Done()
-	log := d.w.log.With().Str("block", string(b)).Str("path", pathDurable).Logger()
+	log := d.w.log.With().Str("block", string(b)).Str("path", sfblocks.PathDurable).Logger()
 	idle := true
 	failures := 0
 	for d.acquire() {
@@ -341,11 +343,11 @@ func (d *durable) keepAlive(msg jetstream.Msg) func() {
 
 // durableJob is one durable message on its way to being settled.
 type durableJob struct {
-	block    blocks.Block
+	block    sfblocks.Block
 	msg      jetstream.Msg
 	id       string // the payload's id, else Sfblocks-Job-Id, else Nats-Msg-Id, else stream-seq
 	ownID    string // the payload's own id, "" when it has none
-	key      string // ResultKey(id)
+	key      string // sfblocks.ResultKey(id)
 	replyTo  string
 	attempt  int // this run's attempt: failed attempts before it + 1
 	delivery int // JetStream's delivery count
@@ -356,7 +358,7 @@ type durableJob struct {
 }
 
 // run executes one durable job on its own goroutine, holding one slot.
-func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
+func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
 	w := d.w
 	defer func() {
 		d.running.Add(-1)
@@ -381,7 +383,7 @@ func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
 	// Keyed by the payload's id first: a replay carries the original id in
 	// its payload but a Nats-Msg-Id of its own (the duplicate window would
 	// drop it otherwise).
-	for _, id := range []string{j.ownID, h.Get(HeaderJobID), h.Get(HeaderMsgID)} {
+	for _, id := range []string{j.ownID, h.Get(sfblocks.HeaderJobID), h.Get(sfblocks.HeaderMsgID)} {
 		if j.id == "" && id != "" && len(id) <= 1024 && printable(id) {
 			j.id = id
 		}
@@ -389,8 +391,8 @@ func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
 	if j.id == "" {
 		j.id = fmt.Sprintf("%s-%d", d.cfg.Stream, seq)
 	}
-	j.key = ResultKey(j.id)
-	j.replyTo = h.Get(HeaderReplyTo)
+	j.key = sfblocks.ResultKey(j.id)
+	j.replyTo = h.Get(sfblocks.HeaderReplyTo)
 	j.replays, j.replayOf = replays(h)
 	j.replay = j.replayOf != 0
 
@@ -419,7 +421,10 @@ func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
 
 	reply, data, replayed, err := d.execute(j)
 	s := settle(outcome{reply: reply, err: err, kept: replayed, attempt: j.attempt, delivery: j.delivery,
-		plainCreate: plainCreate(b, msg.Data())}, d.policy)
+		maybeSaved: blocks.MayHaveSaved(reply)}, d.policy)
+	if err != nil {
+		reply, data = nil, nil // no outcome: settle answers, if anything
+	}
 	if s.reply != nil && s.reply != reply {
 		// The decision answers a job that will not run again.
 		s.reply.ID, s.reply.Attempt = j.id, j.attempt
@@ -447,7 +452,7 @@ func (d *durable) run(b blocks.Block, msg jetstream.Msg) {
 
 // retry keeps the failed attempt in the job's failure state and hands the
 // job back for a delayed redelivery; the caller gets no reply yet.
-func (d *durable) retry(j *durableJob, s settlement, reply *blocks.Reply, st failureState) {
+func (d *durable) retry(j *durableJob, s settlement, reply *sfblocks.Reply, st failureState) {
 	w := d.w
 	st = st.failed(reply, j.attempt, time.Now())
 	if err := d.att.put(w.base, j.key, st); err != nil {
@@ -456,7 +461,7 @@ func (d *durable) retry(j *durableJob, s settlement, reply *blocks.Reply, st fai
 		w.log.Warn().Err(err).Str("job_id", j.id).Str("block", string(j.block)).Msg("could not keep the failed attempt; it is not counted")
 	}
 	w.m.DurableRetried.WithLabelValues(string(j.block), string(reply.Error.Code)).Inc()
-	w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", pathDurable).Str("account", reply.Account).
+	w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", sfblocks.PathDurable).Str("account", reply.Account).
 		Str("code", string(reply.Error.Code)).Int("attempt", j.attempt).Int("max_attempts", d.cfg.MaxAttempts).
 		Dur("retry_in", s.delay).Msg("job failed; retrying")
 	d.settleMsg(j.block, j.msg, s, "")
@@ -467,13 +472,13 @@ func (d *durable) retry(j *durableJob, s settlement, reply *blocks.Reply, st fai
 // the dead letter cannot be stored, the job is handed back (nak) with its
 // final reply kept in its failure state, so the next delivery only tries
 // the dead letter again: a job is never acked without its dead letter.
-func (d *durable) deadLetter(j *durableJob, s settlement, reply *blocks.Reply, data []byte, st failureState, ran bool) {
+func (d *durable) deadLetter(j *durableJob, s settlement, reply *sfblocks.Reply, data []byte, st failureState, ran bool) {
 	w := d.w
 	now := time.Now()
 	if ran {
 		st = st.failed(reply, j.attempt, now)
 	}
-	dl := newDeadLetter(j.block, pathDurable, s.deadLetter, j.id, j.msg.Subject(), j.msg.Data(), j.msg.Headers(), reply, st)
+	dl := newDeadLetter(j.block, sfblocks.PathDurable, s.deadLetter, j.id, j.msg.Subject(), j.msg.Data(), j.msg.Headers(), reply, st)
 	dl.Replays, dl.ReplayOf = j.replays, j.replayOf
 	if err := d.publishDeadLetter(w.base, dl); err != nil {
 		w.log.Error().Err(err).Str("job_id", j.id).Str("block", string(j.block)).
@@ -499,7 +504,7 @@ func (d *durable) clearAttempts(j *durableJob) {
 }
 
 // failed returns st with one more failed attempt, reply's failure.
-func (st failureState) failed(reply *blocks.Reply, attempt int, now time.Time) failureState {
+func (st failureState) failed(reply *sfblocks.Reply, attempt int, now time.Time) failureState {
 	now = now.UTC()
 	st.Attempts = max(st.Attempts, attempt)
 	if st.FirstFailure.IsZero() {
@@ -516,7 +521,7 @@ func (st failureState) failed(reply *blocks.Reply, attempt int, now time.Time) f
 // finished (replayed), else a fresh run of the handler. An error means the
 // job has no outcome (results bucket unreadable, cut short by the drain
 // timeout) and is for settle to decide.
-func (d *durable) execute(j *durableJob) (reply *blocks.Reply, data []byte, replayed bool, err error) {
+func (d *durable) execute(j *durableJob) (reply *sfblocks.Reply, data []byte, replayed bool, err error) {
 	w := d.w
 	kept, err := d.res.get(w.base, j.key)
 	if err != nil {
@@ -530,20 +535,21 @@ func (d *durable) execute(j *durableJob) (reply *blocks.Reply, data []byte, repl
 		switch {
 		case r == nil:
 			w.log.Warn().Str("job_id", j.id).Msg("kept result does not decode; running the job again")
-		case j.replay && r.Status == blocks.StatusFailed:
+		case j.replay && r.Status == sfblocks.StatusFailed:
 			// A replayed dead letter really runs again; only a kept
 			// success answers a replay.
 		default:
 			w.m.DurableReplayed.WithLabelValues(string(j.block)).Inc()
-			w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", pathDurable).
-				Int("attempt", j.attempt).Str("status", r.Status).Msg("durable job already finished: answering with its kept result")
+			w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("path", sfblocks.PathDurable).
+				Int("attempt", j.attempt).Str("status", string(r.Status)).Msg("durable job already finished: answering with its kept result")
 			return r, kept, true, nil
 		}
 	}
 	reply = w.handle(j.block, j.msg.Data(), func() string { return j.id })
-	if w.base.Err() != nil && reply.Status == blocks.StatusFailed {
-		// Hard shutdown cancelled the job: its outcome is unknown.
-		return nil, nil, false, errHandedBack
+	if w.base.Err() != nil && reply.Status == sfblocks.StatusFailed {
+		// Hard shutdown cancelled the job: its outcome is unknown. The
+		// reply still says whether it may have saved a record.
+		return reply, nil, false, errHandedBack
 	}
 	if j.ownID == "" {
 		reply.ID = j.id
@@ -558,7 +564,7 @@ func (d *durable) execute(j *durableJob) (reply *blocks.Reply, data []byte, repl
 
 // answer keeps a fresh result, then publishes the reply: kept before sent,
 // so a job redelivered after this point never calls Salesforce again.
-func (d *durable) answer(j *durableJob, reply *blocks.Reply, data []byte, replayed bool) {
+func (d *durable) answer(j *durableJob, reply *sfblocks.Reply, data []byte, replayed bool) {
 	w := d.w
 	if !replayed {
 		if err := d.res.put(w.base, j.key, data); err != nil {
@@ -567,7 +573,7 @@ func (d *durable) answer(j *durableJob, reply *blocks.Reply, data []byte, replay
 			w.log.Error().Err(err).Str("job_id", j.id).Str("block", string(j.block)).
 				Msg("could not keep the durable job's result; a redelivery would run it again")
 		}
-		w.record(j.block, pathDurable, reply, time.Since(j.received))
+		w.record(j.block, sfblocks.PathDurable, reply, time.Since(j.received))
 	}
 	if j.replyTo == "" {
 		w.log.Info().Str("job_id", j.id).Str("block", string(j.block)).Str("result_key", j.key).
@@ -581,7 +587,7 @@ func (d *durable) answer(j *durableJob, reply *blocks.Reply, data []byte, replay
 }
 
 // settleMsg acks, naks or terminates msg as s says.
-func (d *durable) settleMsg(b blocks.Block, msg jetstream.Msg, s settlement, reason string) {
+func (d *durable) settleMsg(b sfblocks.Block, msg jetstream.Msg, s settlement, reason string) {
 	var err error
 	switch s.action {
 	case actionAck:

@@ -4,16 +4,12 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 // Defaults of [DurableConfig].
 const (
-	// DefaultJobsStream is the JetStream work-queue stream capturing the
-	// durable job subjects "<prefix>.jobs.search" and "<prefix>.jobs.insert".
-	DefaultJobsStream = "SFBLOCKS_JOBS"
-	// DefaultResultsBucket is the JetStream KV bucket keeping the results of
-	// finished durable jobs by job id (key: [ResultKey]).
-	DefaultResultsBucket = "sfblocks_results"
 	// DefaultResultsTTL is how long a finished job's result is kept.
 	DefaultResultsTTL = 24 * time.Hour
 	// DefaultDuplicateWindow is the stream's window within which a second
@@ -39,13 +35,6 @@ const (
 	DefaultRetryBackoff = time.Second
 	// DefaultMaxRetryBackoff bounds the wait between two attempts.
 	DefaultMaxRetryBackoff = time.Minute
-	// DefaultAttemptsBucket is the KV bucket keeping the failure state of
-	// durable jobs being retried (attempts made, first and last failure),
-	// by [ResultKey] of the job id.
-	DefaultAttemptsBucket = "sfblocks_attempts"
-	// DefaultDLQStream is the dead-letter stream capturing
-	// "<prefix>.dlq.<block>.<job key>".
-	DefaultDLQStream = "SFBLOCKS_DLQ"
 	// DefaultDLQMaxAge is how long a dead letter is kept.
 	DefaultDLQMaxAge = 30 * 24 * time.Hour
 	// DefaultFleetSize is the number of workers assumed when sizing
@@ -60,18 +49,6 @@ const (
 	// DefaultSetupTimeout bounds the creation of the stream, consumers and
 	// results bucket at [Worker.Start].
 	DefaultSetupTimeout = 30 * time.Second
-)
-
-// Header names of a durable job message.
-const (
-	// HeaderReplyTo carries the subject the reply goes to: JetStream keeps
-	// no requester reply subject. A job without it still runs; its result
-	// is only kept.
-	HeaderReplyTo = "Reply-To"
-	// HeaderMsgID is JetStream's Nats-Msg-Id: the job id, used for
-	// duplicate detection within the duplicate window and as the key of the
-	// kept result.
-	HeaderMsgID = "Nats-Msg-Id"
 )
 
 // DurableConfig configures the durable path, turned on with [WithDurable].
@@ -170,16 +147,16 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 		}
 	}
 	if c.Stream == "" {
-		c.Stream = DefaultJobsStream
+		c.Stream = sfblocks.DefaultJobsStream
 	}
 	if c.ResultsBucket == "" {
-		c.ResultsBucket = DefaultResultsBucket
+		c.ResultsBucket = sfblocks.DefaultResultsBucket
 	}
 	if c.AttemptsBucket == "" {
-		c.AttemptsBucket = DefaultAttemptsBucket
+		c.AttemptsBucket = sfblocks.DefaultAttemptsBucket
 	}
 	if c.DLQStream == "" {
-		c.DLQStream = DefaultDLQStream
+		c.DLQStream = sfblocks.DefaultDLQStream
 	}
 	def(&c.DLQMaxAge, DefaultDLQMaxAge)
 	def(&c.RetryBackoff, DefaultRetryBackoff)

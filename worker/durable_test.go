@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -26,7 +27,7 @@ func publishJob(t *testing.T, js jetstream.JetStream, subject, id, replyTo strin
 	data, _ := json.Marshal(map[string]string{"id": id})
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	if replyTo != "" {
-		msg.Header.Set(HeaderReplyTo, replyTo)
+		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	}
 	ack, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(id))
 	if err != nil {
@@ -48,9 +49,9 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func consumerInfo(t *testing.T, js jetstream.JetStream, block blocks.Block) *jetstream.ConsumerInfo {
+func consumerInfo(t *testing.T, js jetstream.JetStream, block sfblocks.Block) *jetstream.ConsumerInfo {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), DefaultJobsStream, string(block))
+	c, err := js.Consumer(context.Background(), sfblocks.DefaultJobsStream, string(block))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, block blocks.Block) *jet
 
 func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
-	s, err := js.Stream(context.Background(), DefaultJobsStream)
+	s, err := js.Stream(context.Background(), sfblocks.DefaultJobsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
 			w, err := New(connect(t, s), newFake(false), WithMaxInFlight(4),
 				WithDurable(DurableConfig{MaxDeliver: 3, MaxAttempts: 3, AckWait: 5 * time.Second, ResultsTTL: time.Hour}))
 			if err == nil {
-				err = w.Start()
+				err = w.Start(context.Background())
 				t.Cleanup(func() { _ = w.Stop(context.Background()) })
 			}
 			errs <- err
@@ -95,7 +96,7 @@ func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
 		}
 	}
 	js, _ := jetstream.New(connect(t, s))
-	st, err := js.Stream(context.Background(), DefaultJobsStream)
+	st, err := js.Stream(context.Background(), sfblocks.DefaultJobsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +105,14 @@ func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
 		strings.Join(sc.Subjects, ",") != "sfblocks.jobs.search,sfblocks.jobs.insert" {
 		t.Errorf("stream config = %+v", sc)
 	}
-	for _, b := range Blocks {
+	for _, b := range sfblocks.Blocks() {
 		cc := consumerInfo(t, js, b).Config
 		if cc.FilterSubject != "sfblocks.jobs."+string(b) || cc.AckPolicy != jetstream.AckExplicitPolicy ||
 			cc.MaxDeliver != 3 || cc.AckWait != 5*time.Second || cc.MaxAckPending != DefaultFleetSize*4 {
 			t.Errorf("consumer %s config = %+v", b, cc)
 		}
 	}
-	kv, err := js.KeyValue(context.Background(), DefaultResultsBucket)
+	kv, err := js.KeyValue(context.Background(), sfblocks.DefaultResultsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,25 +132,25 @@ func TestDurableRoundTripAndKeptResult(t *testing.T) {
 
 	publishJob(t, js, "sfblocks.jobs.insert", "a:b c/é", "reply.1")
 	msg, rep := r.next(t)
-	if rep.ID != "a:b c/é" || rep.Status != blocks.StatusOK || rep.Attempt != 1 || msg.Subject != "reply.1" {
+	if rep.ID != "a:b c/é" || rep.Status != sfblocks.StatusOK || rep.Attempt != 1 || msg.Subject != "reply.1" {
 		t.Errorf("reply = %+v on %s", rep, msg.Subject)
 	}
-	kv, _ := js.KeyValue(context.Background(), DefaultResultsBucket)
-	e, err := kv.Get(context.Background(), ResultKey("a:b c/é"))
+	kv, _ := js.KeyValue(context.Background(), sfblocks.DefaultResultsBucket)
+	e, err := kv.Get(context.Background(), sfblocks.ResultKey("a:b c/é"))
 	if err != nil || string(e.Value()) != string(msg.Data) {
 		t.Errorf("kept result = %v, %v; want the reply %s", e, err, msg.Data)
 	}
 	// Without Reply-To the job still runs and its result is kept.
 	publishJob(t, js, "sfblocks.jobs.search", "no-reply", "")
 	waitUntil(t, "the kept result of no-reply", func() bool {
-		_, err := kv.Get(context.Background(), ResultKey("no-reply"))
+		_, err := kv.Get(context.Background(), sfblocks.ResultKey("no-reply"))
 		return err == nil
 	})
 	// The same id again after the duplicate window (or a new publish with
 	// another message) is answered from the kept result: no second run.
 	data, _ := json.Marshal(map[string]string{"id": "a:b c/é"})
 	if _, err := js.PublishMsg(context.Background(), &nats.Msg{Subject: "sfblocks.jobs.insert", Data: data,
-		Header: nats.Header{HeaderReplyTo: []string{"reply.2"}}}); err != nil {
+		Header: nats.Header{sfblocks.HeaderReplyTo: []string{"reply.2"}}}); err != nil {
 		t.Fatal(err)
 	}
 	msg2, rep2 := r.next(t)
@@ -171,7 +172,7 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w0.Start(); err != nil {
+	if err := w0.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := w0.Stop(context.Background()); err != nil {
@@ -184,7 +185,7 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 	publishJob(t, js, "sfblocks.jobs.insert", "job-2", "reply.job-2")
 
 	// The "dying worker" takes both jobs, keeps job-1's result, acks nothing.
-	cons, err := js.Consumer(context.Background(), DefaultJobsStream, "insert")
+	cons, err := js.Consumer(context.Background(), sfblocks.DefaultJobsStream, "insert")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,15 +201,15 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 		t.Fatalf("dying worker fetched %d jobs, want 2", n)
 	}
 	kept := `{"id":"job-1","status":"ok","object_id":"003KEPT","duration_ms":3,"attempt":1}`
-	kv, _ := js.KeyValue(context.Background(), DefaultResultsBucket)
-	if _, err := kv.Put(context.Background(), ResultKey("job-1"), []byte(kept)); err != nil {
+	kv, _ := js.KeyValue(context.Background(), sfblocks.DefaultResultsBucket)
+	if _, err := kv.Put(context.Background(), sfblocks.ResultKey("job-1"), []byte(kept)); err != nil {
 		t.Fatal(err)
 	}
 
 	f := newFake(false)
 	m := newTestMetrics(t)
 	startWorker(t, connect(t, s), f, WithDurable(durableFast), WithMetrics(m))
-	got := map[string]*blocks.Reply{}
+	got := map[string]*sfblocks.Reply{}
 	for i := 0; i < 2; i++ {
 		msg, rep := r.next(t)
 		got[msg.Subject] = rep
@@ -217,7 +218,7 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 		t.Errorf("job-1 reply = %+v, want the kept result", rep)
 	}
 	// The dying worker never ran job-2: this is its first real attempt.
-	if rep := got["reply.job-2"]; rep == nil || rep.Status != blocks.StatusOK || rep.Attempt != 1 {
+	if rep := got["reply.job-2"]; rep == nil || rep.Status != sfblocks.StatusOK || rep.Attempt != 1 {
 		t.Errorf("job-2 reply = %+v, want a fresh run with attempt 1", rep)
 	}
 	if f.calls.Load() != 1 || len(f.ids) != 1 || f.ids[0] != "job-2" {
@@ -248,7 +249,7 @@ func TestDurableSharesInFlightLimit(t *testing.T) {
 	f.waitEntered(t, 3)
 	// A synchronous job waits for a slot too.
 	r.send(t, "sfblocks.search", "sync-1")
-	info := consumerInfo(t, js, blocks.Search)
+	info := consumerInfo(t, js, sfblocks.Search)
 	if info.NumAckPending != 3 || info.NumPending != 7 {
 		t.Errorf("ack pending %d, pending %d; want 3 and 7 (a job leaves the stream only for a free slot)", info.NumAckPending, info.NumPending)
 	}
@@ -279,7 +280,7 @@ func TestDurableDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(); err != nil {
+	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	nc := connect(t, s)
@@ -302,7 +303,7 @@ func TestDurableDrain(t *testing.T) {
 		seen[rep.ID]++
 	}
 	r.none(t)
-	info := consumerInfo(t, js, blocks.Insert)
+	info := consumerInfo(t, js, sfblocks.Insert)
 	if info.NumAckPending != 0 || info.NumPending != 4 {
 		t.Errorf("after Stop: ack pending %d, pending %d; want 0 and 4", info.NumAckPending, info.NumPending)
 	}
@@ -335,7 +336,7 @@ func TestDurableSetupFailsWithoutJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(); err == nil || !strings.Contains(err.Error(), "JetStream") {
+	if err := w.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "JetStream") {
 		t.Errorf("Start = %v, want a JetStream setup error", err)
 	}
 }
@@ -355,7 +356,7 @@ func TestDurableConfigValidation(t *testing.T) {
 		{"negative max deliver", DurableConfig{MaxDeliver: -2}},
 		{"max deliver below attempts", DurableConfig{MaxDeliver: 3, MaxAttempts: 5}},
 		{"zero-ish backoff", DurableConfig{RetryBackoff: time.Microsecond}},
-		{"dlq named like the jobs stream", DurableConfig{DLQStream: DefaultJobsStream}},
+		{"dlq named like the jobs stream", DurableConfig{DLQStream: sfblocks.DefaultJobsStream}},
 		{"negative dlq cap", DurableConfig{DLQMaxMsgs: -1}},
 		{"huge batch", DurableConfig{Batch: 5000}},
 		{"tiny fetch wait", DurableConfig{FetchWait: time.Millisecond}},
@@ -370,12 +371,12 @@ func TestDurableConfigValidation(t *testing.T) {
 }
 
 func TestSettle(t *testing.T) {
-	ok := &blocks.Reply{ID: "x", Status: blocks.StatusOK}
-	unavailable := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true})
-	locked := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceError, SalesforceCode: "UNABLE_TO_LOCK_ROW", Retryable: true, ResultCode: 400})
-	timeout := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeTimeout, Retryable: true})
-	permanent := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceError, SalesforceCode: "REQUIRED_FIELD_MISSING", ResultCode: 400})
-	open := blocks.FailureReply("x", &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true, Err: &fakeOpen{wait: 5 * time.Second}})
+	ok := &sfblocks.Reply{ID: "x", Status: sfblocks.StatusOK}
+	unavailable := blocks.FailureReply("x", &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true})
+	locked := blocks.FailureReply("x", &sfblocks.Error{Code: sfblocks.CodeSalesforceError, SalesforceCode: "UNABLE_TO_LOCK_ROW", Retryable: true, ResultCode: 400})
+	timeout := blocks.FailureReply("x", &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true})
+	permanent := blocks.FailureReply("x", &sfblocks.Error{Code: sfblocks.CodeSalesforceError, SalesforceCode: "REQUIRED_FIELD_MISSING", ResultCode: 400})
+	open := blocks.FailureReply("x", &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true, Err: &fakeOpen{wait: 5 * time.Second}})
 	p := retryPolicy{maxAttempts: 5, maxDeliver: -1, backoff: time.Second, maxBackoff: 4 * time.Second,
 		jitter: func(d time.Duration) time.Duration { return d - 1 }} // the most jitter allowed
 	tests := []struct {
@@ -387,25 +388,25 @@ func TestSettle(t *testing.T) {
 		wantReply bool
 		wantRetry bool
 		wantDLQ   string
-		wantCode  blocks.Code
+		wantCode  sfblocks.Code
 	}{
 		{name: "success acks", given: outcome{reply: ok, attempt: 1, delivery: 1}, want: actionAck, wantReply: true},
 		{name: "kept failure acks", given: outcome{reply: permanent, kept: true, attempt: 1, delivery: 2}, want: actionAck, wantReply: true},
-		{name: "permanent failure is dead-lettered", given: outcome{reply: permanent, attempt: 1, delivery: 1}, want: actionTerm, wantReply: true, wantDLQ: ReasonPermanent},
+		{name: "permanent failure is dead-lettered", given: outcome{reply: permanent, attempt: 1, delivery: 1}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonPermanent},
 		{name: "retryable failure retries with backoff", given: outcome{reply: unavailable, attempt: 1, delivery: 1}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
 		{name: "backoff doubles", given: outcome{reply: locked, attempt: 2, delivery: 7}, want: actionNak, wantDelay: 2*time.Second - 1, wantRetry: true},
 		{name: "backoff is capped", given: outcome{reply: locked, attempt: 4, delivery: 4}, want: actionNak, wantDelay: 4*time.Second - 1, wantRetry: true},
-		{name: "last attempt is dead-lettered", given: outcome{reply: unavailable, attempt: 5, delivery: 9}, want: actionTerm, wantReply: true, wantDLQ: ReasonAttemptsExhausted},
-		{name: "lock row on a plain create retries", given: outcome{reply: locked, attempt: 1, delivery: 1, plainCreate: true}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
-		{name: "timeout of a plain create is ambiguous", given: outcome{reply: timeout, attempt: 1, delivery: 1, plainCreate: true}, want: actionTerm, wantReply: true, wantDLQ: ReasonAmbiguousCreate},
+		{name: "last attempt is dead-lettered", given: outcome{reply: unavailable, attempt: 5, delivery: 9}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonAttemptsExhausted},
+		{name: "a plain create that saved nothing retries", given: outcome{reply: locked, attempt: 1, delivery: 1}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
+		{name: "a failure that may have saved is ambiguous", given: outcome{reply: timeout, attempt: 1, delivery: 1, maybeSaved: true}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonAmbiguousCreate},
 		{name: "timeout of an upsert retries", given: outcome{reply: timeout, attempt: 1, delivery: 1}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
-		{name: "open breaker waits without an attempt", given: outcome{reply: open, attempt: 5, delivery: 30, plainCreate: true}, want: actionNak, wantDelay: 5*time.Second + 5*time.Second/4 + minNakDelay - 1},
+		{name: "open breaker waits without an attempt", given: outcome{reply: open, attempt: 5, delivery: 30}, want: actionNak, wantDelay: 5*time.Second + 5*time.Second/4 + minNakDelay - 1},
 		{name: "cut short naks at once", given: outcome{err: errHandedBack, attempt: 1, delivery: 1}, want: actionNak},
-		{name: "cut short plain create is ambiguous", given: outcome{err: errHandedBack, attempt: 1, delivery: 1, plainCreate: true}, want: actionTerm, wantReply: true, wantDLQ: ReasonAmbiguousCreate, wantCode: blocks.CodeTimeout},
+		{name: "cut short create that may have saved is ambiguous", given: outcome{err: errHandedBack, attempt: 1, delivery: 1, maybeSaved: true}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonAmbiguousCreate, wantCode: sfblocks.CodeTimeout},
 		{name: "results unreadable naks later", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 2}, want: actionNak, wantDelay: 4 * time.Second},
 		{name: "nak delay is capped", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 40}, want: actionNak, wantDelay: maxNakDelay},
 		{name: "last delivery dead-letters", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 5},
-			policy: &retryPolicy{maxAttempts: 3, maxDeliver: 5, backoff: time.Second, maxBackoff: time.Second}, want: actionTerm, wantReply: true, wantDLQ: ReasonMaxDeliveries, wantCode: blocks.CodeInternal},
+			policy: &retryPolicy{maxAttempts: 3, maxDeliver: 5, backoff: time.Second, maxBackoff: time.Second}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonMaxDeliveries, wantCode: sfblocks.CodeInternal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -441,15 +442,15 @@ func TestResultKey(t *testing.T) {
 		{long, ""},
 	}
 	for _, tc := range tests {
-		k := ResultKey(tc.given)
+		k := sfblocks.ResultKey(tc.given)
 		if tc.want != "" && k != tc.want {
-			t.Errorf("ResultKey(%q) = %q, want %q", tc.given, k, tc.want)
+			t.Errorf("sfblocks.ResultKey(%q) = %q, want %q", tc.given, k, tc.want)
 		}
-		if !keyRe.MatchString(k) || k != ResultKey(tc.given) {
-			t.Errorf("ResultKey(%q) = %q: not a valid, deterministic KV key", tc.given, k)
+		if !keyRe.MatchString(k) || k != sfblocks.ResultKey(tc.given) {
+			t.Errorf("sfblocks.ResultKey(%q) = %q: not a valid, deterministic KV key", tc.given, k)
 		}
 	}
-	if k := ResultKey(long); !strings.HasPrefix(k, "h=") || len(k) != 66 {
+	if k := sfblocks.ResultKey(long); !strings.HasPrefix(k, "h=") || len(k) != 66 {
 		t.Errorf("long id key = %q, want h= and a SHA-256", k)
 	}
 }

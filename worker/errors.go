@@ -2,9 +2,6 @@ package worker
 
 import (
 	"errors"
-	"net/http"
-
-	"github.com/sfblocks/sfblocks/blocks"
 )
 
 // Errors returned by the worker's lifecycle methods and option validation.
@@ -26,29 +23,3 @@ var (
 	// stopped on its own, e.g. because the NATS connection was closed.
 	ErrServiceStopped = errors.New("worker: NATS micro service stopped")
 )
-
-// HTTPStatus maps a job error code to the HTTP-like status the worker puts in
-// the Nats-Service-Error-Code header of a failed reply:
-//
-//	INVALID_REQUEST 400, UNKNOWN_ACCOUNT 404, RATE_LIMITED 429,
-//	INTERNAL 500, AUTH_FAILED 502, SALESFORCE_ERROR 502 (Salesforce's own
-//	status is in the reply's result_code), SALESFORCE_UNAVAILABLE 503,
-//	TIMEOUT 504; any other code 500.
-func HTTPStatus(code blocks.Code) int {
-	switch code {
-	case blocks.CodeInvalidRequest:
-		return http.StatusBadRequest
-	case blocks.CodeUnknownAccount:
-		return http.StatusNotFound
-	case blocks.CodeRateLimited:
-		return http.StatusTooManyRequests
-	case blocks.CodeAuthFailed, blocks.CodeSalesforceError:
-		return http.StatusBadGateway
-	case blocks.CodeSalesforceUnavailable:
-		return http.StatusServiceUnavailable
-	case blocks.CodeTimeout:
-		return http.StatusGatewayTimeout
-	default:
-		return http.StatusInternalServerError
-	}
-}

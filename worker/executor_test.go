@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
@@ -45,20 +46,20 @@ func TestWithExecutor(t *testing.T) {
 		name       string
 		subject    string
 		payload    string
-		wantStatus string
-		wantCode   blocks.Code
+		wantStatus sfblocks.Status
+		wantCode   sfblocks.Code
 		wantHeader string
 		wantID     string // "" : any non-empty id
 		wantAcct   string
 	}{
-		{"malformed json", "sfblocks.search", `{"query": `, blocks.StatusFailed, blocks.CodeInvalidRequest, "400", "", ""},
-		{"not an object", "sfblocks.insert", `[1,2]`, blocks.StatusFailed, blocks.CodeInvalidRequest, "400", "", ""},
-		{"empty payload", "sfblocks.search", ``, blocks.StatusFailed, blocks.CodeInvalidRequest, "400", "", ""},
-		{"unknown key keeps id", "sfblocks.search", `{"id":"k1","qurey":"SELECT Id FROM Contact"}`, blocks.StatusFailed, blocks.CodeInvalidRequest, "400", "k1", ""},
-		{"unknown account", "sfblocks.search", `{"id":"a1","account":"nope","query":"SELECT Id FROM Contact"}`, blocks.StatusFailed, blocks.CodeUnknownAccount, "404", "a1", ""},
-		{"search ok, id generated", "sfblocks.search", `{"query":"SELECT Id, LastName FROM Contact"}`, blocks.StatusOK, "", "", "", "main"},
-		{"search no data", "sfblocks.search", `{"id":"n1","query":"SELECT Id FROM Contact WHERE LastName = 'Nobody'"}`, blocks.StatusNoData, "", "", "n1", "main"},
-		{"insert ok", "sfblocks.insert", `{"id":"i1","object":"Contact","fields":{"LastName":"Doe"}}`, blocks.StatusOK, "", "", "i1", "main"},
+		{"malformed json", "sfblocks.search", `{"query": `, sfblocks.StatusFailed, sfblocks.CodeInvalidRequest, "400", "", ""},
+		{"not an object", "sfblocks.insert", `[1,2]`, sfblocks.StatusFailed, sfblocks.CodeInvalidRequest, "400", "", ""},
+		{"empty payload", "sfblocks.search", ``, sfblocks.StatusFailed, sfblocks.CodeInvalidRequest, "400", "", ""},
+		{"unknown key keeps id", "sfblocks.search", `{"id":"k1","qurey":"SELECT Id FROM Contact"}`, sfblocks.StatusFailed, sfblocks.CodeInvalidRequest, "400", "k1", ""},
+		{"unknown account", "sfblocks.search", `{"id":"a1","account":"nope","query":"SELECT Id FROM Contact"}`, sfblocks.StatusFailed, sfblocks.CodeUnknownAccount, "404", "a1", ""},
+		{"search ok, id generated", "sfblocks.search", `{"query":"SELECT Id, LastName FROM Contact"}`, sfblocks.StatusOK, "", "", "", "main"},
+		{"search no data", "sfblocks.search", `{"id":"n1","query":"SELECT Id FROM Contact WHERE LastName = 'Nobody'"}`, sfblocks.StatusNoData, "", "", "n1", "main"},
+		{"insert ok", "sfblocks.insert", `{"id":"i1","object":"Contact","fields":{"LastName":"Doe"}}`, sfblocks.StatusOK, "", "", "i1", "main"},
 	}
 	exec, err := blocks.NewExecutor(blocks.StaticAccounts{Default: "main", Clients: map[string]blocks.SalesforceAPI{"main": fakeAPI{}}})
 	if err != nil {
@@ -73,7 +74,7 @@ func TestWithExecutor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rep blocks.Reply
+			var rep sfblocks.Reply
 			if err := json.Unmarshal(msg.Data, &rep); err != nil {
 				t.Fatalf("reply %q: %v", msg.Data, err)
 			}
@@ -86,7 +87,7 @@ func TestWithExecutor(t *testing.T) {
 			if tc.wantAcct != "" && rep.Account != tc.wantAcct {
 				t.Errorf("account = %q, want %q", rep.Account, tc.wantAcct)
 			}
-			var code blocks.Code
+			var code sfblocks.Code
 			if rep.Error != nil {
 				code = rep.Error.Code
 			}

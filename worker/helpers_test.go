@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -50,7 +51,7 @@ func startWorker(t *testing.T, nc *nats.Conn, h Handler, opts ...Option) *Worker
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if err := w.Start(); err != nil {
+	if err := w.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() {
@@ -75,7 +76,7 @@ type fakeHandler struct {
 	max      int64
 	idsMu    sync.Mutex
 	ids      []string
-	response func(id string) *blocks.Reply // nil: status ok
+	response func(id string) *sfblocks.Reply // nil: status ok
 }
 
 func newFake(hold bool) *fakeHandler {
@@ -86,7 +87,7 @@ func newFake(hold bool) *fakeHandler {
 	return f
 }
 
-func (f *fakeHandler) Handle(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply {
+func (f *fakeHandler) Handle(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply {
 	f.calls.Add(1)
 	n := f.cur.Add(1)
 	defer f.cur.Add(-1)
@@ -110,14 +111,14 @@ func (f *fakeHandler) Handle(ctx context.Context, block blocks.Block, payload []
 			select {
 			case <-f.release:
 			case <-ctx.Done():
-				return blocks.FailureReply(req.ID, &blocks.Error{Code: blocks.CodeTimeout, Message: "cancelled", Retryable: true})
+				return blocks.FailureReply(req.ID, &sfblocks.Error{Code: sfblocks.CodeTimeout, Message: "cancelled", Retryable: true})
 			}
 		}
 	}
 	if f.response != nil {
 		return f.response(req.ID)
 	}
-	return &blocks.Reply{ID: req.ID, Account: f.tag, Status: blocks.StatusOK, DurationMS: 1}
+	return &sfblocks.Reply{ID: req.ID, Account: f.tag, Status: sfblocks.StatusOK, DurationMS: 1}
 }
 
 func (f *fakeHandler) maxConcurrent() int64 {
@@ -172,13 +173,13 @@ func (r *replies) send(t *testing.T, subject, id string) {
 }
 
 // next returns the next reply and its decoded body.
-func (r *replies) next(t *testing.T) (*nats.Msg, *blocks.Reply) {
+func (r *replies) next(t *testing.T) (*nats.Msg, *sfblocks.Reply) {
 	t.Helper()
 	msg, err := r.sub.NextMsg(10 * time.Second)
 	if err != nil {
 		t.Fatalf("waiting for a reply: %v", err)
 	}
-	var rep blocks.Reply
+	var rep sfblocks.Reply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		t.Fatalf("reply %q is not JSON: %v", msg.Data, err)
 	}

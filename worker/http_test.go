@@ -61,7 +61,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	if code, body := get(t, srv, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not started") {
 		t.Errorf("/readyz before start = %d %q", code, body)
 	}
-	if err := w.Start(); err != nil {
+	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := get(t, srv, "/readyz"); code != http.StatusOK {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
 
 // Metrics are the worker's Prometheus collectors. Build them with
@@ -131,34 +131,34 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 // children are never deleted (the worker never does).
 type outcomeMetrics struct {
 	m        *Metrics
-	duration map[blocks.Block]prometheus.Observer // fixed at init: read without a lock
+	duration map[sfblocks.Block]prometheus.Observer // fixed at init: read without a lock
 	mu       sync.RWMutex
 	jobs     map[outcomeKey]prometheus.Counter
 }
 
 type outcomeKey struct {
-	block  blocks.Block
-	status string
-	code   blocks.Code
+	block  sfblocks.Block
+	status sfblocks.Status
+	code   sfblocks.Code
 }
 
 func (o *outcomeMetrics) init(m *Metrics) {
 	o.m = m
-	o.duration = make(map[blocks.Block]prometheus.Observer, len(Blocks))
-	for _, b := range Blocks {
+	o.duration = make(map[sfblocks.Block]prometheus.Observer, len(sfblocks.Blocks()))
+	for _, b := range sfblocks.Blocks() {
 		o.duration[b] = m.Duration.WithLabelValues(string(b))
 	}
 	o.jobs = make(map[outcomeKey]prometheus.Counter)
 }
 
 // observe counts one job outcome and its duration.
-func (o *outcomeMetrics) observe(block blocks.Block, status string, code blocks.Code, took time.Duration) {
+func (o *outcomeMetrics) observe(block sfblocks.Block, status sfblocks.Status, code sfblocks.Code, took time.Duration) {
 	k := outcomeKey{block, status, code}
 	o.mu.RLock()
 	c, ok := o.jobs[k]
 	o.mu.RUnlock()
 	if !ok {
-		c = o.m.Jobs.WithLabelValues(string(block), status, string(code))
+		c = o.m.Jobs.WithLabelValues(string(block), string(status), string(code))
 		o.mu.Lock()
 		o.jobs[k] = c
 		o.mu.Unlock()

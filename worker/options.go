@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sfblocks/sfblocks"
 )
 
 // Defaults of the worker options.
 const (
-	// DefaultPrefix is the subject prefix: jobs arrive on "sfblocks.search"
-	// and "sfblocks.insert".
-	DefaultPrefix = "sfblocks"
 	// DefaultServiceName is the NATS micro service name shown by
 	// `nats micro ls`.
 	DefaultServiceName = "sfblocks"
@@ -63,7 +62,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		prefix:       DefaultPrefix,
+		prefix:       sfblocks.DefaultPrefix,
 		name:         DefaultServiceName,
 		version:      DefaultVersion,
 		description:  "sfblocks: Salesforce Search and Insert scenario blocks",
@@ -97,7 +96,7 @@ func invalid(format string, args ...any) error {
 func WithPrefix(prefix string) Option {
 	return func(c *config) error {
 		if !subjectRe.MatchString(prefix) {
-			return invalid("prefix %q: use dot-separated tokens without '*', '>' or spaces, e.g. %q", prefix, DefaultPrefix)
+			return invalid("prefix %q: use dot-separated tokens without '*', '>' or spaces, e.g. %q", prefix, sfblocks.DefaultPrefix)
 		}
 		c.prefix = prefix
 		return nil

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
 
 // TestOverloadIsAnsweredNotDropped floods a worker whose jobs are held with
@@ -69,7 +69,7 @@ func TestOverloadIsAnsweredNotDropped(t *testing.T) {
 			t.Cleanup(wg.Wait)
 
 			refused := tc.n - tc.limit - tc.wantBacklog
-			got := map[string]*blocks.Reply{}
+			got := map[string]*sfblocks.Reply{}
 			collect := func(k int) {
 				t.Helper()
 				for range k {
@@ -77,16 +77,16 @@ func TestOverloadIsAnsweredNotDropped(t *testing.T) {
 					if a.err != nil {
 						t.Fatalf("job %s: %v (a job must never go unanswered)", a.id, a.err)
 					}
-					var rep blocks.Reply
+					var rep sfblocks.Reply
 					if err := json.Unmarshal(a.msg.Data, &rep); err != nil {
 						t.Fatalf("job %s: reply %q: %v", a.id, a.msg.Data, err)
 					}
 					if rep.ID != a.id {
 						t.Errorf("job %s answered with id %q", a.id, rep.ID)
 					}
-					if rep.Status == blocks.StatusFailed {
+					if rep.Status == sfblocks.StatusFailed {
 						wantMsg := "worker saturated"
-						if rep.Error == nil || rep.Error.Code != blocks.CodeSalesforceUnavailable || !rep.Error.Retryable ||
+						if rep.Error == nil || rep.Error.Code != sfblocks.CodeSalesforceUnavailable || !rep.Error.Retryable ||
 							!strings.Contains(rep.Error.Message, wantMsg) || !strings.Contains(rep.Error.Message, "add workers") {
 							t.Errorf("job %s: refused with %+v, want retryable SALESFORCE_UNAVAILABLE saying %q", a.id, rep.Error, wantMsg)
 						}
@@ -101,7 +101,7 @@ func TestOverloadIsAnsweredNotDropped(t *testing.T) {
 			// answered: they wait for nothing.
 			collect(refused)
 			for id, rep := range got {
-				if rep.Status != blocks.StatusFailed {
+				if rep.Status != sfblocks.StatusFailed {
 					t.Errorf("job %s answered %s while all slots were held", id, rep.Status)
 				}
 			}
@@ -115,9 +115,9 @@ func TestOverloadIsAnsweredNotDropped(t *testing.T) {
 			var ok, failed int
 			for _, rep := range got {
 				switch rep.Status {
-				case blocks.StatusOK:
+				case sfblocks.StatusOK:
 					ok++
-				case blocks.StatusFailed:
+				case sfblocks.StatusFailed:
 					failed++
 				}
 			}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -36,9 +37,9 @@ import (
 const poolIdle = 10 * time.Second
 
 // overloadError answers a job refused because the worker is saturated.
-func overloadError(maxInFlight, backlog int) *blocks.Error {
-	return &blocks.Error{
-		Code: blocks.CodeSalesforceUnavailable,
+func overloadError(maxInFlight, backlog int) *sfblocks.Error {
+	return &sfblocks.Error{
+		Code: sfblocks.CodeSalesforceUnavailable,
 		Message: fmt.Sprintf("worker saturated: all %d in-flight slots are busy and %d jobs are already waiting; "+
 			"the job was not started: retry it, or add workers", maxInFlight, backlog),
 		Retryable: true,
@@ -47,7 +48,7 @@ func overloadError(maxInFlight, backlog int) *blocks.Error {
 
 // endpoint is the micro handler of one block; it never waits for a slot
 // (see above).
-func (w *Worker) endpoint(block blocks.Block) micro.HandlerFunc {
+func (w *Worker) endpoint(block sfblocks.Block) micro.HandlerFunc {
 	return func(req micro.Request) {
 		if w.cfg.onReceive != nil {
 			w.cfg.onReceive()

@@ -2,9 +2,6 @@ package worker
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,26 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
-
-// maxPlainKeyID is the longest job id whose key is its plain base64url
-// encoding; longer ids are hashed, to keep keys (subjects) short.
-const maxPlainKeyID = 192
-
-// ResultKey returns the key under which the result of job id is kept in the
-// results bucket: the id in unpadded base64url, so any id (with spaces,
-// dots, colons...) makes a valid KV key, and an operator can decode it back;
-// ids longer than 192 bytes use "h=" and the hex SHA-256 of the id instead
-// ('=' never occurs in unpadded base64url, so the two forms cannot collide).
-// The client package computes the same key.
-func ResultKey(jobID string) string {
-	if len(jobID) <= maxPlainKeyID {
-		return base64.RawURLEncoding.EncodeToString([]byte(jobID))
-	}
-	sum := sha256.Sum256([]byte(jobID))
-	return "h=" + hex.EncodeToString(sum[:])
-}
 
 // results keeps finished durable jobs' replies in the KV bucket.
 type results struct {
@@ -77,8 +56,8 @@ func (r *results) put(ctx context.Context, key string, data []byte) error {
 
 // decodeKept reads a kept reply; nil when it does not decode (then the job
 // runs again rather than answering garbage).
-func decodeKept(data []byte) *blocks.Reply {
-	var r blocks.Reply
+func decodeKept(data []byte) *sfblocks.Reply {
+	var r sfblocks.Reply
 	if err := json.Unmarshal(data, &r); err != nil || r.Status == "" {
 		return nil
 	}

@@ -6,29 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sfblocks/sfblocks/blocks"
-	"github.com/sfblocks/sfblocks/blocks/salesforce"
-)
-
-// Header names a replayed dead letter carries (set by the client's replay).
-const (
-	// HeaderJobID carries the job id when the payload has none of its own;
-	// replays set it. The worker keys results and failure state by the
-	// payload's id first, then this header, then Nats-Msg-Id.
-	HeaderJobID = "Sfblocks-Job-Id"
-	// HeaderReplayOf marks a replay: the stream sequence of the dead letter
-	// it replays. A replay ignores a kept failed result (the job really runs
-	// again) but is still answered from a kept success.
-	HeaderReplayOf = "Sfblocks-Replay-Of"
-	// HeaderReplays is how many times the job was replayed before, carried
-	// into its next dead letter.
-	HeaderReplays = "Sfblocks-Replays"
+	"github.com/sfblocks/sfblocks"
 )
 
 // failureState is a durable job's failure history, kept in the attempts
@@ -36,11 +18,11 @@ const (
 // headers cannot change, so the count of real attempts lives here.
 type failureState struct {
 	// Attempts is the number of runs that failed with a retryable error.
-	Attempts     int         `json:"attempts"`
-	FirstFailure time.Time   `json:"first_failure"`
-	LastFailure  time.Time   `json:"last_failure"`
-	LastCode     blocks.Code `json:"last_code,omitempty"`
-	LastMessage  string      `json:"last_message,omitempty"`
+	Attempts     int           `json:"attempts"`
+	FirstFailure time.Time     `json:"first_failure"`
+	LastFailure  time.Time     `json:"last_failure"`
+	LastCode     sfblocks.Code `json:"last_code,omitempty"`
+	LastMessage  string        `json:"last_message,omitempty"`
 	// Final holds the final failed reply when dead-lettering it failed: the
 	// next delivery only dead-letters again and never runs the job.
 	Final json.RawMessage `json:"final,omitempty"`
@@ -138,7 +120,7 @@ type breakerOpen interface {
 
 // cause returns the error behind a failed reply, nil when it has none (a
 // reply read back from the results bucket, or built by a test).
-func cause(r *blocks.Reply) error {
+func cause(r *sfblocks.Reply) error {
 	if r == nil {
 		return nil
 	}
@@ -148,76 +130,10 @@ func cause(r *blocks.Reply) error {
 // notSentFor reports whether the reply's failure was refused by an open
 // circuit breaker before anything was sent, and how long until it may let
 // calls through.
-func notSentFor(r *blocks.Reply) (time.Duration, bool) {
+func notSentFor(r *sfblocks.Reply) (time.Duration, bool) {
 	var open breakerOpen
 	if err := cause(r); err != nil && errors.As(err, &open) && open.BreakerOpen() {
 		return open.RetryAfter(), true
 	}
 	return 0, false
-}
-
-// mayHaveCommitted reports whether a failed Insert may nevertheless have
-// created its record, so that creating it again could make a second one.
-// It is false only when the failure proves nothing was saved:
-//
-//   - Salesforce answered with its own error (result_code set and a
-//     Salesforce errorCode): a REST create is all or nothing, and an error
-//     answer means nothing was saved (UNABLE_TO_LOCK_ROW, 503
-//     SERVER_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED, 401 ...);
-//   - the request never left: an open circuit breaker, a failure to get a
-//     token, a refused connection (a failed dial), a name that does not
-//     resolve.
-//
-// Everything else may have reached Salesforce: TIMEOUT (the deadline passed
-// while waiting for the answer), a connection dropped or reset after the
-// request was written, an HTTP error without Salesforce's error body (a
-// proxy's 502/504), an INTERNAL failure.
-func mayHaveCommitted(r *blocks.Reply) bool {
-	if r == nil || r.Error == nil {
-		return true
-	}
-	if r.ResultCode != 0 && r.Error.SalesforceCode != "" && r.Error.SalesforceCode != salesforce.CodeHTTPError {
-		return false
-	}
-	if r.ResultCode >= 400 && r.ResultCode < 500 {
-		return false // an answer refusing the request, even a proxy's
-	}
-	err := cause(r)
-	if err == nil {
-		return true
-	}
-	if _, open := notSentFor(r); open {
-		return false
-	}
-	var tokErr *salesforce.TokenError
-	if errors.As(err, &tokErr) {
-		return false
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return false
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return false
-	}
-	var dnsErr *net.DNSError
-	return !errors.As(err, &dnsErr)
-}
-
-// plainCreate reports whether an Insert payload creates without an external
-// ID (a repeated upsert updates the same record, a repeated create makes a
-// second one). A payload that does not decode is not a create: it never
-// reaches Salesforce.
-func plainCreate(block blocks.Block, payload []byte) bool {
-	if block != blocks.Insert {
-		return false
-	}
-	var p struct {
-		ExternalID json.RawMessage `json:"external_id"`
-		Object     string          `json:"object"`
-	}
-	if json.Unmarshal(payload, &p) != nil || p.Object == "" {
-		return false
-	}
-	return len(p.ExternalID) == 0 || string(p.ExternalID) == "null"
 }

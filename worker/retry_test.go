@@ -9,10 +9,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
-	"github.com/sfblocks/sfblocks/worker/client"
 )
 
 // retryFast retries quickly so the tests stay short.
@@ -46,27 +46,27 @@ func simWorker(t *testing.T, cfg DurableConfig) (*sfsim.Server, *nats.Conn, jets
 }
 
 // publishRaw publishes a durable job payload with Reply-To "reply.<id>".
-func publishRaw(t *testing.T, js jetstream.JetStream, block blocks.Block, id, payload string) {
+func publishRaw(t *testing.T, js jetstream.JetStream, block sfblocks.Block, id, payload string) {
 	t.Helper()
 	msg := &nats.Msg{Subject: "sfblocks.jobs." + string(block), Data: []byte(payload),
-		Header: nats.Header{HeaderReplyTo: []string{"reply." + id}, "X-Scenario": []string{"callback"}}}
+		Header: nats.Header{sfblocks.HeaderReplyTo: []string{"reply." + id}, "X-Scenario": []string{"callback"}}}
 	if _, err := js.PublishMsg(context.Background(), msg, jetstream.WithMsgID(id)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // deadLetter reads job id's dead letter; nil when it has none.
-func deadLetter(t *testing.T, js jetstream.JetStream, block blocks.Block, id string) (*DeadLetter, uint64) {
+func deadLetter(t *testing.T, js jetstream.JetStream, block sfblocks.Block, id string) (*sfblocks.DeadLetter, uint64) {
 	t.Helper()
-	s, err := js.Stream(context.Background(), DefaultDLQStream)
+	s, err := js.Stream(context.Background(), sfblocks.DefaultDLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.GetLastMsgForSubject(context.Background(), "sfblocks.dlq."+string(block)+"."+ResultKey(id))
+	m, err := s.GetLastMsgForSubject(context.Background(), "sfblocks.dlq."+string(block)+"."+sfblocks.ResultKey(id))
 	if err != nil {
 		return nil, 0
 	}
-	var dl DeadLetter
+	var dl sfblocks.DeadLetter
 	if err := json.Unmarshal(m.Data, &dl); err != nil {
 		t.Fatalf("dead letter is not JSON: %v", err)
 	}
@@ -75,7 +75,7 @@ func deadLetter(t *testing.T, js jetstream.JetStream, block blocks.Block, id str
 
 func dlqMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
-	s, err := js.Stream(context.Background(), DefaultDLQStream)
+	s, err := js.Stream(context.Background(), sfblocks.DefaultDLQStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +93,9 @@ func TestDurableRetriesLockRowToSuccess(t *testing.T) {
 	before := sim.Stats().RecordsCreated
 	// A plain create: UNABLE_TO_LOCK_ROW is Salesforce's own answer, so
 	// nothing was saved and retrying cannot make a second record.
-	publishRaw(t, js, blocks.Insert, "lock-1", `{"id":"lock-1","object":"Task","fields":{"Subject":"Call back"}}`)
+	publishRaw(t, js, sfblocks.Insert, "lock-1", `{"id":"lock-1","object":"Task","fields":{"Subject":"Call back"}}`)
 	_, rep := r.next(t)
-	if rep.Status != blocks.StatusOK || rep.Attempt != 3 || rep.ObjectID == "" {
+	if rep.Status != sfblocks.StatusOK || rep.Attempt != 3 || rep.ObjectID == "" {
 		t.Fatalf("reply = %+v, want ok on attempt 3", rep)
 	}
 	r.none(t)
@@ -109,8 +109,8 @@ func TestDurableRetriesLockRowToSuccess(t *testing.T) {
 		t.Errorf("%d dead letters, want none", n)
 	}
 	// The failure state is cleared with the final outcome.
-	kv, _ := js.KeyValue(context.Background(), DefaultAttemptsBucket)
-	if _, err := kv.Get(context.Background(), ResultKey("lock-1")); err == nil {
+	kv, _ := js.KeyValue(context.Background(), sfblocks.DefaultAttemptsBucket)
+	if _, err := kv.Get(context.Background(), sfblocks.ResultKey("lock-1")); err == nil {
 		t.Errorf("attempts of a finished job are still kept")
 	}
 	t.Logf("jobs sent 1, answered 1, retried %v, dead-lettered 0, records created %d", retried, created)
@@ -121,26 +121,26 @@ func TestDurablePermanentFailureDeadLetteredAtOnce(t *testing.T) {
 	r := newReplies(t, nc)
 	payload := `{"id":"perm-1","object":"Contact","fields":{"FirstName":"NoLast"}}`
 	start := time.Now().UTC()
-	publishRaw(t, js, blocks.Insert, "perm-1", payload)
+	publishRaw(t, js, sfblocks.Insert, "perm-1", payload)
 	msg, rep := r.next(t)
-	if rep.Status != blocks.StatusFailed || rep.Error.Code != blocks.CodeSalesforceError || rep.Error.SalesforceCode != "REQUIRED_FIELD_MISSING" ||
+	if rep.Status != sfblocks.StatusFailed || rep.Error.Code != sfblocks.CodeSalesforceError || rep.Error.SalesforceCode != "REQUIRED_FIELD_MISSING" ||
 		rep.Attempt != 1 || msg.Header.Get("Nats-Service-Error-Code") != "502" {
 		t.Fatalf("reply = %+v", rep)
 	}
-	dl, _ := deadLetter(t, js, blocks.Insert, "perm-1")
+	dl, _ := deadLetter(t, js, sfblocks.Insert, "perm-1")
 	if dl == nil {
 		t.Fatal("no dead letter")
 	}
-	if dl.JobID != "perm-1" || dl.Block != blocks.Insert || dl.Account != "sim" || dl.Path != "durable" || dl.Reason != ReasonPermanent ||
+	if dl.JobID != "perm-1" || dl.Block != sfblocks.Insert || dl.Account != "sim" || dl.Path != "durable" || dl.Reason != sfblocks.ReasonPermanent ||
 		dl.Subject != "sfblocks.jobs.insert" || string(dl.Payload) != payload || dl.Headers["X-Scenario"][0] != "callback" ||
-		dl.Headers[HeaderReplyTo][0] != "reply.perm-1" || dl.Error.Code != blocks.CodeSalesforceError ||
+		dl.Headers[sfblocks.HeaderReplyTo][0] != "reply.perm-1" || dl.Error.Code != sfblocks.CodeSalesforceError ||
 		dl.Error.SalesforceCode != "REQUIRED_FIELD_MISSING" || dl.ResultCode != 400 || dl.ResultBody == "" || dl.Attempts != 1 ||
 		dl.FirstFailure.Before(start.Add(-time.Second)) || dl.LastFailure.Before(dl.FirstFailure) {
 		t.Errorf("dead letter = %+v", dl)
 	}
 	r.none(t)
 	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
-	if v := counterValue(t, m.DeadLettered.WithLabelValues("insert", "durable", ReasonPermanent)); v != 1 || sim.Stats().RecordsCreated != 0 {
+	if v := counterValue(t, m.DeadLettered.WithLabelValues("insert", "durable", sfblocks.ReasonPermanent)); v != 1 || sim.Stats().RecordsCreated != 0 {
 		t.Errorf("dead-lettered %v, records %d", v, sim.Stats().RecordsCreated)
 	}
 	t.Logf("jobs sent 1, answered 1, retried 0, dead-lettered 1, records created 0")
@@ -152,21 +152,21 @@ func TestDurableAttemptsExhausted(t *testing.T) {
 	if err := sim.Faults().AddErrorRate(sfsim.ErrorRule{Rate: 1, Status: 503}); err != nil {
 		t.Fatal(err)
 	}
-	publishRaw(t, js, blocks.Insert, "up-1", `{"id":"up-1","object":"Task","fields":{"Subject":"x"},"external_id":{"field":"External_Id__c","value":"ext-up-1"}}`)
-	publishRaw(t, js, blocks.Search, "s-1", `{"id":"s-1","query":"SELECT Id FROM Contact LIMIT 1"}`)
+	publishRaw(t, js, sfblocks.Insert, "up-1", `{"id":"up-1","object":"Task","fields":{"Subject":"x"},"external_id":{"field":"External_Id__c","value":"ext-up-1"}}`)
+	publishRaw(t, js, sfblocks.Search, "s-1", `{"id":"s-1","query":"SELECT Id FROM Contact LIMIT 1"}`)
 	for i := 0; i < 2; i++ {
 		_, rep := r.next(t)
-		if rep.Status != blocks.StatusFailed || rep.Error.Code != blocks.CodeSalesforceUnavailable || rep.Attempt != 3 {
+		if rep.Status != sfblocks.StatusFailed || rep.Error.Code != sfblocks.CodeSalesforceUnavailable || rep.Attempt != 3 {
 			t.Errorf("reply = %+v, want SALESFORCE_UNAVAILABLE on attempt 3", rep)
 		}
 	}
 	r.none(t)
 	for _, j := range []struct {
-		block blocks.Block
+		block sfblocks.Block
 		id    string
-	}{{blocks.Insert, "up-1"}, {blocks.Search, "s-1"}} {
+	}{{sfblocks.Insert, "up-1"}, {sfblocks.Search, "s-1"}} {
 		dl, _ := deadLetter(t, js, j.block, j.id)
-		if dl == nil || dl.Reason != ReasonAttemptsExhausted || dl.Attempts != 3 || dl.ResultCode != 503 || !dl.LastFailure.After(dl.FirstFailure) {
+		if dl == nil || dl.Reason != sfblocks.ReasonAttemptsExhausted || dl.Attempts != 3 || dl.ResultCode != 503 || !dl.LastFailure.After(dl.FirstFailure) {
 			t.Errorf("%s dead letter = %+v", j.id, dl)
 		}
 	}
@@ -186,13 +186,13 @@ func TestDurableAmbiguousCreateNotRetried(t *testing.T) {
 	if err := sim.Faults().SetLatency(sfsim.Latency{Fixed: sfsim.Duration(300 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
-	publishRaw(t, js, blocks.Insert, "amb-1", `{"id":"amb-1","object":"Task","fields":{"Subject":"x"},"timeout_ms":50}`)
+	publishRaw(t, js, sfblocks.Insert, "amb-1", `{"id":"amb-1","object":"Task","fields":{"Subject":"x"},"timeout_ms":50}`)
 	_, rep := r.next(t)
-	if rep.Status != blocks.StatusFailed || rep.Error.Code != blocks.CodeTimeout || rep.Attempt != 1 {
+	if rep.Status != sfblocks.StatusFailed || rep.Error.Code != sfblocks.CodeTimeout || rep.Attempt != 1 {
 		t.Fatalf("reply = %+v, want TIMEOUT on attempt 1", rep)
 	}
-	dl, _ := deadLetter(t, js, blocks.Insert, "amb-1")
-	if dl == nil || dl.Reason != ReasonAmbiguousCreate || dl.Attempts != 1 {
+	dl, _ := deadLetter(t, js, sfblocks.Insert, "amb-1")
+	if dl == nil || dl.Reason != sfblocks.ReasonAmbiguousCreate || dl.Attempts != 1 {
 		t.Errorf("dead letter = %+v", dl)
 	}
 	r.none(t)
@@ -203,14 +203,14 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 	_ = sim
 	tests := []struct {
 		name    string
-		block   blocks.Block
+		block   sfblocks.Block
 		id      string
 		payload string
 		wantDLQ bool
 	}{
-		{"failed insert", blocks.Insert, "sync-i", `{"id":"sync-i","object":"Contact","fields":{"FirstName":"NoLast"}}`, true},
-		{"failed search", blocks.Search, "sync-s", `{"id":"sync-s","query":"SELECT Nope FROM Contact"}`, false},
-		{"invalid insert", blocks.Insert, "sync-bad", `{"id":"sync-bad","object":"Contact","fields":{},"bogus":1}`, false},
+		{"failed insert", sfblocks.Insert, "sync-i", `{"id":"sync-i","object":"Contact","fields":{"FirstName":"NoLast"}}`, true},
+		{"failed search", sfblocks.Search, "sync-s", `{"id":"sync-s","query":"SELECT Nope FROM Contact"}`, false},
+		{"invalid insert", sfblocks.Insert, "sync-bad", `{"id":"sync-bad","object":"Contact","fields":{},"bogus":1}`, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,14 +218,14 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var rep blocks.Reply
-			if json.Unmarshal(msg.Data, &rep) != nil || rep.Status != blocks.StatusFailed {
+			var rep sfblocks.Reply
+			if json.Unmarshal(msg.Data, &rep) != nil || rep.Status != sfblocks.StatusFailed {
 				t.Fatalf("reply = %s", msg.Data)
 			}
-			var dl *DeadLetter
+			var dl *sfblocks.DeadLetter
 			if tc.wantDLQ {
 				waitUntil(t, "the dead letter", func() bool { dl, _ = deadLetter(t, js, tc.block, tc.id); return dl != nil })
-				if dl.Path != "sync" || dl.Reason != ReasonSyncFailure || dl.Attempts != 1 || string(dl.Payload) != tc.payload {
+				if dl.Path != "sync" || dl.Reason != sfblocks.ReasonSyncFailure || dl.Attempts != 1 || string(dl.Payload) != tc.payload {
 					t.Errorf("dead letter = %+v", dl)
 				}
 				return
@@ -234,7 +234,7 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 			if _, err := nc.Request("sfblocks.insert", []byte(`{"id":"probe-`+tc.id+`","object":"Contact","fields":{}}`), 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, "the probe's dead letter", func() bool { d, _ := deadLetter(t, js, blocks.Insert, "probe-"+tc.id); return d != nil })
+			waitUntil(t, "the probe's dead letter", func() bool { d, _ := deadLetter(t, js, sfblocks.Insert, "probe-"+tc.id); return d != nil })
 			if d, _ := deadLetter(t, js, tc.block, tc.id); d != nil {
 				t.Errorf("unexpected dead letter %+v", d)
 			}
@@ -245,12 +245,12 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 // The client reads the envelope the worker writes.
 func TestDeadLetterEnvelopeMatchesClient(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
-	dl := newDeadLetter(blocks.Insert, pathDurable, ReasonAttemptsExhausted, "j-1", "sfblocks.jobs.insert", []byte(`{"id":"j-1"}`),
-		nats.Header{"A": []string{"b"}}, blocks.FailureReply("j-1", &blocks.Error{Code: blocks.CodeTimeout, Message: "m", Retryable: true, ResultCode: 504, ResultBody: "x"}),
+	dl := newDeadLetter(sfblocks.Insert, sfblocks.PathDurable, sfblocks.ReasonAttemptsExhausted, "j-1", "sfblocks.jobs.insert", []byte(`{"id":"j-1"}`),
+		nats.Header{"A": []string{"b"}}, blocks.FailureReply("j-1", &sfblocks.Error{Code: sfblocks.CodeTimeout, Message: "m", Retryable: true, ResultCode: 504, ResultBody: "x"}),
 		failureState{Attempts: 5, FirstFailure: now, LastFailure: now})
 	dl.Replays, dl.ReplayOf = 2, 9
 	data, _ := json.Marshal(dl)
-	var got client.DeadLetter
+	var got sfblocks.DeadLetter
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -28,7 +29,7 @@ type settlement struct {
 	// reply to keep and send before settling; nil sends nothing. It is
 	// the job's own reply, or a failure built here for a job that will not
 	// be delivered again.
-	reply *blocks.Reply
+	reply *sfblocks.Reply
 	// retry: this run was a failed attempt; keep it in the job's failure
 	// state before the nak, so the attempts are counted across deliveries.
 	retry bool
@@ -41,7 +42,7 @@ type settlement struct {
 // outcome is what settle knows about one delivery of a durable job.
 type outcome struct {
 	// reply is the job's reply, nil when it has none.
-	reply *blocks.Reply
+	reply *sfblocks.Reply
 	// err is the worker-side error that left the job without an outcome
 	// (results bucket unreadable, cut short by the drain timeout).
 	err error
@@ -51,8 +52,9 @@ type outcome struct {
 	attempt int
 	// delivery is JetStream's delivery count (1 for the first).
 	delivery int
-	// plainCreate: an Insert without external_id.
-	plainCreate bool
+	// maybeSaved: the job is an Insert without external_id whose failure
+	// may nevertheless have created its record ([blocks.MayHaveSaved]).
+	maybeSaved bool
 }
 
 // maxNakDelay bounds the wait before a handed-back job without a counted
@@ -80,7 +82,8 @@ const minNakDelay = 100 * time.Millisecond
 //     (ReasonAttemptsExhausted);
 //   - cut short by the drain timeout: nak at once, so another worker runs
 //     it now (an upsert or a search is safe to run again), except an
-//     Insert without external_id, which is dead-lettered as ambiguous;
+//     Insert without external_id that may have saved its record, which is
+//     dead-lettered as ambiguous;
 //   - another worker-side error (results bucket unreadable): nak with a
 //     delay growing with the delivery (2s per delivery, at most 30s); no
 //     attempt is used;
@@ -97,33 +100,33 @@ func settle(o outcome, p retryPolicy) settlement {
 			err = errCutShort
 		}
 		switch {
-		case errors.Is(o.err, errHandedBack) && o.plainCreate:
-			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: ReasonAmbiguousCreate}
+		case errors.Is(o.err, errHandedBack) && o.maybeSaved:
+			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: sfblocks.ReasonAmbiguousCreate}
 		case lastDelivery:
-			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: ReasonMaxDeliveries}
+			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: sfblocks.ReasonMaxDeliveries}
 		case errors.Is(o.err, errHandedBack):
 			return settlement{action: actionNak}
 		}
 		return settlement{action: actionNak, delay: min(time.Duration(o.delivery)*2*time.Second, maxNakDelay)}
 	}
 	r := o.reply
-	if o.kept || r.Status != blocks.StatusFailed || r.Error == nil {
+	if o.kept || r.Status != sfblocks.StatusFailed || r.Error == nil {
 		return settlement{action: actionAck, reply: r}
 	}
 	if !r.Error.Retryable {
-		return settlement{action: actionTerm, reply: r, deadLetter: ReasonPermanent}
+		return settlement{action: actionTerm, reply: r, deadLetter: sfblocks.ReasonPermanent}
 	}
 	if wait, open := notSentFor(r); open && !lastDelivery {
 		wait += p.rand(wait/4 + minNakDelay)
 		return settlement{action: actionNak, delay: min(max(wait, minNakDelay), maxNakDelay)}
 	}
 	switch {
-	case o.plainCreate && mayHaveCommitted(r):
-		return settlement{action: actionTerm, reply: r, deadLetter: ReasonAmbiguousCreate}
+	case o.maybeSaved:
+		return settlement{action: actionTerm, reply: r, deadLetter: sfblocks.ReasonAmbiguousCreate}
 	case o.attempt >= p.maxAttempts:
-		return settlement{action: actionTerm, reply: r, deadLetter: ReasonAttemptsExhausted}
+		return settlement{action: actionTerm, reply: r, deadLetter: sfblocks.ReasonAttemptsExhausted}
 	case lastDelivery:
-		return settlement{action: actionTerm, reply: r, deadLetter: ReasonMaxDeliveries}
+		return settlement{action: actionTerm, reply: r, deadLetter: sfblocks.ReasonMaxDeliveries}
 	}
 	return settlement{action: actionNak, delay: p.backoffFor(o.attempt + 1), retry: true}
 }

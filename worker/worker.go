@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -21,19 +22,16 @@ import (
 // cancelled. ctx is cancelled only on a hard shutdown (drain timeout
 // expired); the job's own deadline is the handler's business.
 type Handler interface {
-	Handle(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply
+	Handle(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply
 }
 
 // HandlerFunc adapts a function to [Handler].
-type HandlerFunc func(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply
+type HandlerFunc func(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply
 
 // Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply {
+func (f HandlerFunc) Handle(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply {
 	return f(ctx, block, payload)
 }
-
-// Blocks are the blocks a worker serves, one micro endpoint each.
-var Blocks = []blocks.Block{blocks.Search, blocks.Insert}
 
 // defaultAbortGrace bounds how long Stop still waits, after the drain
 // timeout, for already received messages to be answered with a failure and
@@ -72,11 +70,11 @@ type Worker struct {
 	svcDone    chan struct{} // closed when the micro service stops, for any reason
 	svcOnce    sync.Once
 	stopped    chan struct{} // closed when Stop has finished
-	stats      map[blocks.Block]*endpointStats
+	stats      map[sfblocks.Block]*endpointStats
 	outcomes   outcomeMetrics
 	durable    *durable // nil unless WithDurable
 
-	errOverloaded *blocks.Error
+	errOverloaded *sfblocks.Error
 
 	mu       sync.Mutex
 	state    state
@@ -137,12 +135,12 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 		cancelBase: cancel,
 		svcDone:    make(chan struct{}),
 		stopped:    make(chan struct{}),
-		stats:      make(map[blocks.Block]*endpointStats, len(Blocks)),
+		stats:      make(map[sfblocks.Block]*endpointStats, len(sfblocks.Blocks())),
 		inflight:   make(map[*job]struct{}),
 
 		errOverloaded: overloadError(cfg.maxInFlight, cfg.backlog),
 	}
-	for _, b := range Blocks {
+	for _, b := range sfblocks.Blocks() {
 		w.stats[b] = &endpointStats{}
 	}
 	w.outcomes.init(m)
@@ -154,27 +152,29 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 
 // Subject returns the subject on which the worker serves block, e.g.
 // "sfblocks.search".
-func (w *Worker) Subject(block blocks.Block) string {
+func (w *Worker) Subject(block sfblocks.Block) string {
 	return w.cfg.prefix + "." + string(block)
 }
 
 // Start registers the micro service and its endpoints and starts taking
 // jobs; when it returns the server routes jobs to this worker. With
 // [WithDurable] it first creates or updates the jobs stream, its consumers
-// and the results bucket (bounded by DurableConfig.SetupTimeout), then
-// starts pulling durable jobs. It fails with [ErrAlreadyStarted] when called
-// twice, with the JetStream error when the durable setup fails (e.g.
-// JetStream not enabled), or with the NATS error when the subscriptions
-// cannot be made (e.g. connection closed).
-func (w *Worker) Start() error {
+// and the results bucket (bounded by ctx and DurableConfig.SetupTimeout,
+// whichever ends first), then starts pulling durable jobs. ctx bounds only
+// the start: cancelling it later does not stop the worker (use
+// [Worker.Stop], or [Worker.Run] with a context). It fails with
+// [ErrAlreadyStarted] when called twice, with the JetStream error when the
+// durable setup fails (e.g. JetStream not enabled), or with the NATS error
+// when the subscriptions cannot be made (e.g. connection closed).
+func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state != stateNew {
 		return ErrAlreadyStarted
 	}
 	if w.durable != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), w.durable.cfg.SetupTimeout)
-		err := w.durable.setup(ctx)
+		sctx, cancel := context.WithTimeout(ctx, w.durable.cfg.SetupTimeout)
+		err := w.durable.setup(sctx)
 		cancel()
 		if err != nil {
 			return err
@@ -196,7 +196,7 @@ func (w *Worker) Start() error {
 		return fmt.Errorf("worker: adding micro service %q: %w", w.cfg.name, err)
 	}
 	group := svc.AddGroup(w.cfg.prefix)
-	for _, b := range Blocks {
+	for _, b := range sfblocks.Blocks() {
 		err := group.AddEndpoint(string(b), w.endpoint(b),
 			micro.WithEndpointPendingLimits(w.cfg.pendingMsgs, w.cfg.pendingBytes),
 			micro.WithEndpointMetadata(map[string]string{"block": string(b)}),
@@ -219,7 +219,7 @@ func (w *Worker) Start() error {
 	go w.dispatch()
 	if w.durable != nil {
 		w.durable.start()
-		w.log.Info().Str("search", w.JobsSubject(blocks.Search)).Str("insert", w.JobsSubject(blocks.Insert)).
+		w.log.Info().Str("search", w.JobsSubject(sfblocks.Search)).Str("insert", w.JobsSubject(sfblocks.Insert)).
 			Str("config", w.durable.cfg.String()).Msg("pulling durable jobs")
 	}
 	w.log.Info().Str("service", w.cfg.name).Str("version", w.cfg.version).
@@ -233,7 +233,7 @@ func (w *Worker) Start() error {
 // after a clean drain, [ErrServiceStopped] when the service stopped on its
 // own (NATS connection closed), or the Start/Stop error.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.Start(); err != nil {
+	if err := w.Start(ctx); err != nil {
 		return err
 	}
 	select {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
 
@@ -33,7 +34,7 @@ func TestConcurrentJobs(t *testing.T) {
 	for i := 0; i < n; i++ {
 		msg, rep := r.next(t)
 		seen[rep.ID]++
-		if msg.Subject != "reply."+rep.ID || rep.Status != blocks.StatusOK || rep.Attempt != 1 {
+		if msg.Subject != "reply."+rep.ID || rep.Status != sfblocks.StatusOK || rep.Attempt != 1 {
 			t.Errorf("reply on %s = %+v, want ok with attempt 1 echoing the id", msg.Subject, rep)
 		}
 	}
@@ -145,7 +146,7 @@ func TestDrainFinishesJobsInFlight(t *testing.T) {
 	for i := 0; i < sent; i++ {
 		_, rep := r.next(t)
 		seen[rep.ID]++
-		if rep.Status != blocks.StatusOK {
+		if rep.Status != sfblocks.StatusOK {
 			t.Errorf("job %s: status %s, want ok", rep.ID, rep.Status)
 		}
 	}
@@ -190,10 +191,10 @@ func TestDrainTimeoutAnswersRemainingJobs(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want the drain timeout", err)
 	}
-	want := map[string]blocks.Code{
-		"running":  blocks.CodeTimeout,
-		"queued-1": blocks.CodeSalesforceUnavailable,
-		"queued-2": blocks.CodeSalesforceUnavailable,
+	want := map[string]sfblocks.Code{
+		"running":  sfblocks.CodeTimeout,
+		"queued-1": sfblocks.CodeSalesforceUnavailable,
+		"queued-2": sfblocks.CodeSalesforceUnavailable,
 	}
 	for range want {
 		msg, rep := r.next(t)
@@ -201,10 +202,10 @@ func TestDrainTimeoutAnswersRemainingJobs(t *testing.T) {
 		if !ok {
 			t.Fatalf("unexpected reply %+v", rep)
 		}
-		if rep.Status != blocks.StatusFailed || rep.Error == nil || rep.Error.Code != code || !rep.Error.Retryable {
+		if rep.Status != sfblocks.StatusFailed || rep.Error == nil || rep.Error.Code != code || !rep.Error.Retryable {
 			t.Errorf("job %s: reply %+v, want retryable %s", rep.ID, rep, code)
 		}
-		if got, wantHdr := msg.Header.Get(micro.ErrorCodeHeader), fmt.Sprint(HTTPStatus(code)); got != wantHdr {
+		if got, wantHdr := msg.Header.Get(micro.ErrorCodeHeader), fmt.Sprint(code.HTTPStatus()); got != wantHdr {
 			t.Errorf("job %s: error code header %q, want %q", rep.ID, got, wantHdr)
 		}
 	}
@@ -229,7 +230,7 @@ func TestStopBeforeStartAndTwice(t *testing.T) {
 	if err := w.Stop(context.Background()); err != nil {
 		t.Errorf("Stop before Start = %v", err)
 	}
-	if err := w.Start(); !errors.Is(err, ErrAlreadyStarted) {
+	if err := w.Start(context.Background()); !errors.Is(err, ErrAlreadyStarted) {
 		t.Errorf("Start after Stop = %v, want ErrAlreadyStarted", err)
 	}
 
@@ -267,7 +268,7 @@ func TestRunDrainsOnCancel(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	if _, rep := r.next(t); rep.ID != "in-flight" || rep.Status != blocks.StatusOK {
+	if _, rep := r.next(t); rep.ID != "in-flight" || rep.Status != sfblocks.StatusOK {
 		t.Errorf("reply %+v", rep)
 	}
 }
@@ -339,23 +340,23 @@ func TestMicroDiscovery(t *testing.T) {
 func TestFailedReplyHeaders(t *testing.T) {
 	tests := []struct {
 		name       string
-		code       blocks.Code
+		code       sfblocks.Code
 		message    string
 		wantStatus string
 		wantDesc   string
 	}{
-		{"invalid request", blocks.CodeInvalidRequest, "query: required", "400", "INVALID_REQUEST: query: required"},
-		{"rate limited", blocks.CodeRateLimited, "slow down", "429", "RATE_LIMITED: slow down"},
-		{"unavailable", blocks.CodeSalesforceUnavailable, "circuit open", "503", "SALESFORCE_UNAVAILABLE: circuit open"},
-		{"timeout", blocks.CodeTimeout, "deadline", "504", "TIMEOUT: deadline"},
-		{"multi-line message", blocks.CodeSalesforceError, "MALFORMED_QUERY\nERROR at Row:1", "502", "SALESFORCE_ERROR: MALFORMED_QUERY ERROR at Row:1"},
+		{"invalid request", sfblocks.CodeInvalidRequest, "query: required", "400", "INVALID_REQUEST: query: required"},
+		{"rate limited", sfblocks.CodeRateLimited, "slow down", "429", "RATE_LIMITED: slow down"},
+		{"unavailable", sfblocks.CodeSalesforceUnavailable, "circuit open", "503", "SALESFORCE_UNAVAILABLE: circuit open"},
+		{"timeout", sfblocks.CodeTimeout, "deadline", "504", "TIMEOUT: deadline"},
+		{"multi-line message", sfblocks.CodeSalesforceError, "MALFORMED_QUERY\nERROR at Row:1", "502", "SALESFORCE_ERROR: MALFORMED_QUERY ERROR at Row:1"},
 	}
 	s := startServer(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(false)
-			f.response = func(id string) *blocks.Reply {
-				return blocks.FailureReply(id, &blocks.Error{Code: tc.code, Message: tc.message})
+			f.response = func(id string) *sfblocks.Reply {
+				return blocks.FailureReply(id, &sfblocks.Error{Code: tc.code, Message: tc.message})
 			}
 			prefix := strings.ReplaceAll(tc.name, " ", "_")
 			startWorker(t, connect(t, s), f, WithPrefix(prefix), WithServiceName(prefix))
@@ -368,7 +369,7 @@ func TestFailedReplyHeaders(t *testing.T) {
 			if got := msg.Header.Get(micro.ErrorHeader); got != tc.wantDesc {
 				t.Errorf("%s = %q, want %q", micro.ErrorHeader, got, tc.wantDesc)
 			}
-			if rep.ID != "f1" || rep.Status != blocks.StatusFailed || rep.Error == nil || rep.Error.Code != tc.code || rep.Attempt != 1 {
+			if rep.ID != "f1" || rep.Status != sfblocks.StatusFailed || rep.Error == nil || rep.Error.Code != tc.code || rep.Attempt != 1 {
 				t.Errorf("body = %+v", rep)
 			}
 		})
@@ -391,8 +392,8 @@ func TestHandlerPanicAndNilReply(t *testing.T) {
 		name string
 		h    HandlerFunc
 	}{
-		{"panic", func(context.Context, blocks.Block, []byte) *blocks.Reply { panic("boom") }},
-		{"nil reply", func(context.Context, blocks.Block, []byte) *blocks.Reply { return nil }},
+		{"panic", func(context.Context, sfblocks.Block, []byte) *sfblocks.Reply { panic("boom") }},
+		{"nil reply", func(context.Context, sfblocks.Block, []byte) *sfblocks.Reply { return nil }},
 	}
 	s := startServer(t)
 	for i, tc := range tests {
@@ -402,7 +403,7 @@ func TestHandlerPanicAndNilReply(t *testing.T) {
 			r := newReplies(t, connect(t, s))
 			r.send(t, prefix+".insert", "x1")
 			_, rep := r.next(t)
-			if rep.ID != "x1" || rep.Error == nil || rep.Error.Code != blocks.CodeInternal {
+			if rep.ID != "x1" || rep.Error == nil || rep.Error.Code != sfblocks.CodeInternal {
 				t.Errorf("reply = %+v, want INTERNAL for x1", rep)
 			}
 		})
@@ -412,16 +413,16 @@ func TestHandlerPanicAndNilReply(t *testing.T) {
 func TestReplyTooLarge(t *testing.T) {
 	s := startServer(t)
 	f := newFake(false)
-	f.response = func(id string) *blocks.Reply {
+	f.response = func(id string) *sfblocks.Reply {
 		n := 1
-		return &blocks.Reply{ID: id, Status: blocks.StatusOK, Count: &n,
+		return &sfblocks.Reply{ID: id, Status: sfblocks.StatusOK, Count: &n,
 			Records: []map[string]any{{"Description": strings.Repeat("x", 2<<20)}}}
 	}
 	startWorker(t, connect(t, s), f)
 	r := newReplies(t, connect(t, s))
 	r.send(t, "sfblocks.search", "big")
 	_, rep := r.next(t)
-	if rep.ID != "big" || rep.Error == nil || rep.Error.Code != blocks.CodeInvalidRequest || !strings.Contains(rep.Error.Message, "max payload") {
+	if rep.ID != "big" || rep.Error == nil || rep.Error.Code != sfblocks.CodeInvalidRequest || !strings.Contains(rep.Error.Message, "max payload") {
 		t.Errorf("reply = %+v, want INVALID_REQUEST about max payload", rep)
 	}
 }
@@ -430,9 +431,9 @@ func TestJobLogging(t *testing.T) {
 	s := startServer(t)
 	var buf syncBuffer
 	f := newFake(false)
-	f.response = func(id string) *blocks.Reply {
+	f.response = func(id string) *sfblocks.Reply {
 		n := 1
-		return &blocks.Reply{ID: id, Account: "acme", Status: blocks.StatusOK, Count: &n,
+		return &sfblocks.Reply{ID: id, Account: "acme", Status: sfblocks.StatusOK, Count: &n,
 			Records: []map[string]any{{"Phone": "+33 6 SECRET"}}, First: map[string]any{"Phone": "+33 6 SECRET"}}
 	}
 	startWorker(t, connect(t, s), f, WithLogger(zerolog.New(&buf).Level(zerolog.InfoLevel)))

@@ -6,7 +6,10 @@
 // used by the query, sizes in bytes), and a test keeps the two in step.
 package schema
 
-import "embed"
+import (
+	"bytes"
+	"embed"
+)
 
 // FS holds every schema file: search.request.json, search.reply.json,
 // insert.request.json and insert.reply.json.
@@ -14,14 +17,26 @@ import "embed"
 //go:embed *.json
 var FS embed.FS
 
-// The schemas one by one, as embedded.
-var (
-	//go:embed search.request.json
-	SearchRequest []byte
-	//go:embed search.reply.json
-	SearchReply []byte
-	//go:embed insert.request.json
-	InsertRequest []byte
-	//go:embed insert.reply.json
-	InsertReply []byte
-)
+//go:embed search.request.json
+var searchRequest []byte
+
+//go:embed search.reply.json
+var searchReply []byte
+
+//go:embed insert.request.json
+var insertRequest []byte
+
+//go:embed insert.reply.json
+var insertReply []byte
+
+// SearchRequest returns the schema of a search job (a fresh copy).
+func SearchRequest() []byte { return bytes.Clone(searchRequest) }
+
+// SearchReply returns the schema of a search reply (a fresh copy).
+func SearchReply() []byte { return bytes.Clone(searchReply) }
+
+// InsertRequest returns the schema of an insert job (a fresh copy).
+func InsertRequest() []byte { return bytes.Clone(insertRequest) }
+
+// InsertReply returns the schema of an insert reply (a fresh copy).
+func InsertReply() []byte { return bytes.Clone(insertReply) }

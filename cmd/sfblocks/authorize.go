@@ -64,7 +64,7 @@ func runAuthorize(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer closeStore()
-	z, err := auth.NewAuthorizer(acct, auth.AuthorizerOptions{Store: store, Logger: &log})
+	z, err := auth.NewAuthorizer(acct, auth.AuthorizerOptions{Store: store, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
 
 // TestBadInputsThroughNATS sends hostile and malformed jobs through the real
@@ -41,28 +41,28 @@ func TestBadInputsThroughNATS(t *testing.T) {
 		name       string
 		subject    string
 		payload    string
-		wantStatus string
-		wantCode   blocks.Code
+		wantStatus sfblocks.Status
+		wantCode   sfblocks.Code
 		wantSF     string // salesforce_code
 		wantInMsg  string
 	}{
-		{"malformed JSON", "sfblocks.search", `{"query": `, "failed", blocks.CodeInvalidRequest, "", "JSON"},
-		{"not an object", "sfblocks.insert", `"Case"`, "failed", blocks.CodeInvalidRequest, "", ""},
-		{"wrong type", "sfblocks.search", `{"query":"SELECT Id FROM Contact","max_records":"ten"}`, "failed", blocks.CodeInvalidRequest, "", "max_records"},
-		{"unknown key", "sfblocks.search", `{"qurey":"SELECT Id FROM Contact"}`, "failed", blocks.CodeInvalidRequest, "", "qurey"},
-		{"2 MiB job", "sfblocks.search", big, "failed", blocks.CodeInvalidRequest, "", "limit"},
-		{"invalid UTF-8", "sfblocks.search", "{\"query\":\"SELECT Id FROM Contact WHERE Name = '\xff'\"}", "failed", blocks.CodeInvalidRequest, "", "UTF-8"},
-		{"trailing data", "sfblocks.search", `{"query":"SELECT Id FROM Contact"} {}`, "failed", blocks.CodeInvalidRequest, "", ""},
-		{"unknown object", "sfblocks.search", `{"query":"SELECT Id FROM Nope"}`, "failed", blocks.CodeSalesforceError, "INVALID_TYPE", ""},
-		{"unknown field", "sfblocks.insert", `{"object":"Contact","fields":{"LastName":"X","Nope__c":"y"}}`, "failed", blocks.CodeSalesforceError, "INVALID_FIELD", ""},
-		{"invalid object name", "sfblocks.insert", `{"object":"Contact/../limits","fields":{"LastName":"X"}}`, "failed", blocks.CodeInvalidRequest, "", "object"},
-		{"too many fields", "sfblocks.insert", `{"object":"Contact","fields":{` + manyFields(201) + `}}`, "failed", blocks.CodeInvalidRequest, "", "200"},
-		{"text outside quotes", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE NumberOfEmployees = $(n)","variables":{"n":"1 OR Id != null"}}`, "failed", blocks.CodeInvalidRequest, "", "n"},
+		{"malformed JSON", "sfblocks.search", `{"query": `, "failed", sfblocks.CodeInvalidRequest, "", "JSON"},
+		{"not an object", "sfblocks.insert", `"Case"`, "failed", sfblocks.CodeInvalidRequest, "", ""},
+		{"wrong type", "sfblocks.search", `{"query":"SELECT Id FROM Contact","max_records":"ten"}`, "failed", sfblocks.CodeInvalidRequest, "", "max_records"},
+		{"unknown key", "sfblocks.search", `{"qurey":"SELECT Id FROM Contact"}`, "failed", sfblocks.CodeInvalidRequest, "", "qurey"},
+		{"2 MiB job", "sfblocks.search", big, "failed", sfblocks.CodeInvalidRequest, "", "limit"},
+		{"invalid UTF-8", "sfblocks.search", "{\"query\":\"SELECT Id FROM Contact WHERE Name = '\xff'\"}", "failed", sfblocks.CodeInvalidRequest, "", "UTF-8"},
+		{"trailing data", "sfblocks.search", `{"query":"SELECT Id FROM Contact"} {}`, "failed", sfblocks.CodeInvalidRequest, "", ""},
+		{"unknown object", "sfblocks.search", `{"query":"SELECT Id FROM Nope"}`, "failed", sfblocks.CodeSalesforceError, "INVALID_TYPE", ""},
+		{"unknown field", "sfblocks.insert", `{"object":"Contact","fields":{"LastName":"X","Nope__c":"y"}}`, "failed", sfblocks.CodeSalesforceError, "INVALID_FIELD", ""},
+		{"invalid object name", "sfblocks.insert", `{"object":"Contact/../limits","fields":{"LastName":"X"}}`, "failed", sfblocks.CodeInvalidRequest, "", "object"},
+		{"too many fields", "sfblocks.insert", `{"object":"Contact","fields":{` + manyFields(201) + `}}`, "failed", sfblocks.CodeInvalidRequest, "", "200"},
+		{"text outside quotes", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE NumberOfEmployees = $(n)","variables":{"n":"1 OR Id != null"}}`, "failed", sfblocks.CodeInvalidRequest, "", "n"},
 		{"hostile quote", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE LastName = '$(v)'","variables":{"v":"' OR Name != '"}}`, "no_data", "", "", ""},
 		{"hostile backslash", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE LastName = '$(v)'","variables":{"v":"\\' OR 1=1"}}`, "no_data", "", "", ""},
 		{"hostile LIKE", "sfblocks.search", `{"query":"SELECT Id FROM Contact WHERE LastName LIKE '$(v)'","variables":{"v":"%"}}`, "no_data", "", "", ""},
 		{"hostile SOSL", "sfblocks.search", `{"language":"sosl","query":"FIND {$(v)} IN ALL FIELDS RETURNING Contact(Id)","variables":{"v":"zzq} RETURNING Account(Id"}}`, "no_data", "", "", ""},
-		{"unknown account", "sfblocks.search", `{"account":"nope","query":"SELECT Id FROM Contact"}`, "failed", blocks.CodeUnknownAccount, "", ""},
+		{"unknown account", "sfblocks.search", `{"account":"nope","query":"SELECT Id FROM Contact"}`, "failed", sfblocks.CodeUnknownAccount, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +70,7 @@ func TestBadInputsThroughNATS(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no answer: %v", err)
 			}
-			var rep blocks.Reply
+			var rep sfblocks.Reply
 			if err := json.Unmarshal(msg.Data, &rep); err != nil {
 				t.Fatalf("reply is not JSON: %v: %.200s", err, msg.Data)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
@@ -245,7 +246,7 @@ func runOne(ctx context.Context, env *benchEnv, sc scenario, path string, round 
 		}
 		send = durableSender(c)
 	} else {
-		send = syncSender(env.nc, worker.DefaultPrefix)
+		send = syncSender(env.nc, sfblocks.DefaultPrefix)
 	}
 
 	warmup := max(cfg.warmup, 2*sc.Latency)

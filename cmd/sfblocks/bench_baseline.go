@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker"
@@ -48,7 +49,7 @@ func runBenchBaseline(ctx context.Context, args []string, stdout, stderr io.Writ
 	natsURL := fs.String("nats-url", worker.DefaultNATSURL, "NATS server URL")
 	instance := fs.String("instance-url", "", "the org's My Domain URL (client credentials token endpoint and REST host)")
 	clientID := fs.String("client-id", sfsim.DefaultClientID, "consumer key; the secret comes from env "+envBenchSecret)
-	prefix := fs.String("prefix", worker.DefaultPrefix, "subject prefix")
+	prefix := fs.String("prefix", sfblocks.DefaultPrefix, "subject prefix")
 	group := fs.String("queue-group", worker.DefaultQueueGroup, "queue group")
 	maxInFlight := fs.Int("max-in-flight", worker.DefaultMaxInFlight, "jobs run at once")
 	apiVersion := fs.String("api-version", salesforce.DefaultAPIVersion, "REST API version")

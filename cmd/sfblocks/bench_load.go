@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/worker/client"
 )
 
@@ -63,15 +63,15 @@ func (m jobMix) String() string {
 
 // sendFunc sends one job and waits for its reply. It returns "" when the
 // job succeeded (ok or no_data), else an error code.
-type sendFunc func(ctx context.Context, block blocks.Block, job []byte) string
+type sendFunc func(ctx context.Context, block sfblocks.Block, job []byte) string
 
 // syncSender sends requests on the synchronous subjects, for the worker and
 // the baseline alike: the same request, and the same check of the reply
 // (the micro error header, which the baseline sets on a non-2xx answer).
 // It does not decode the reply, so the load generator costs both the same.
 func syncSender(nc *nats.Conn, prefix string) sendFunc {
-	subjects := map[blocks.Block]string{blocks.Search: prefix + ".search", blocks.Insert: prefix + ".insert"}
-	return func(ctx context.Context, block blocks.Block, job []byte) string {
+	subjects := map[sfblocks.Block]string{sfblocks.Search: prefix + ".search", sfblocks.Insert: prefix + ".insert"}
+	return func(ctx context.Context, block sfblocks.Block, job []byte) string {
 		msg, err := nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subjects[block], Data: job})
 		switch {
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
@@ -94,12 +94,12 @@ func syncSender(nc *nats.Conn, prefix string) sendFunc {
 
 // durableSender sends jobs through the durable path with the Go client.
 func durableSender(c *client.Client) sendFunc {
-	return func(ctx context.Context, block blocks.Block, job []byte) string {
+	return func(ctx context.Context, block sfblocks.Block, job []byte) string {
 		_, err := c.DoDurable(ctx, block, job)
 		if err == nil {
 			return ""
 		}
-		var be *blocks.Error
+		var be *sfblocks.Error
 		if errors.As(err, &be) {
 			return string(be.Code)
 		}
@@ -166,9 +166,9 @@ func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(op
 			res := &results[i]
 			res.errors = map[string]int64{}
 			for phase.Load() != stopping && ctx.Err() == nil {
-				block, job := blocks.Search, searchJob
+				block, job := sfblocks.Search, searchJob
 				if spec.mix.search < 1 && rng.Float64() >= spec.mix.search {
-					block = blocks.Insert
+					block = sfblocks.Insert
 					job = fmt.Appendf(nil, benchInsertJob, insertSeq.Add(1)%benchInsertKeys)
 				}
 				jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spec.timeout)

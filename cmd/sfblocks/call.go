@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
 )
@@ -61,12 +62,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stderr, "Usage: sfblocks "+callSynopsis)
 		return errUsage
 	}
-	block := blocks.Block(args[0])
+	block := sfblocks.Block(args[0])
 	fs := newFlagSet("call", callSynopsis, stderr)
 	var conn worker.ConnConfig
 	var natsURL string
 	addConnFlags(fs, &conn, &natsURL)
-	prefix := fs.String("prefix", envOr("SFBLOCKS_PREFIX", worker.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
+	prefix := fs.String("prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
 	timeout := fs.Duration("timeout", 35*time.Second, "how long to wait for the reply")
 	durable := fs.Bool("durable", false, "send the job through the JetStream work queue (PREFIX.jobs.BLOCK): it survives worker crashes and runs once; the reply comes to this command's inbox")
 	file := fs.String("file", "", "read the job from this JSON file (- for stdin)")
@@ -87,67 +88,44 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	job, err := buildJob(block, *file, func() map[string]any {
-		m := map[string]any{}
-		set := func(k string, v any, ok bool) {
-			if ok {
-				m[k] = v
-			}
-		}
-		set("id", *id, *id != "")
-		set("account", *account, *account != "")
-		if block == blocks.Search {
-			set("language", *language, *language != "")
-			set("query", *query, *query != "")
-			set("max_records", *maxRecords, *maxRecords > 0)
-			set("object", *object, *object != "")
-			if *fieldList != "" {
-				m["fields"] = strings.Split(*fieldList, ",")
-			}
-			var conds []map[string]any
-			for _, w := range where {
-				k, v, _ := strings.Cut(w, "=")
-				conds = append(conds, map[string]any{"field": k, "op": "=", "value": v})
-			}
-			set("where", conds, len(conds) > 0)
-		} else {
-			set("object", *object, *object != "")
-			fm := map[string]any{}
-			for _, f := range fields {
-				k, v, _ := strings.Cut(f, "=")
-				fm[k] = v
-			}
-			m["fields"] = fm
-			if *externalID != "" {
-				k, v, _ := strings.Cut(*externalID, "=")
-				m["external_id"] = map[string]any{"field": k, "value": v}
-			}
-		}
-		return m
-	}, stdin)
+	vm, err := parseVars(vars, *typedVars)
 	if err != nil {
 		return err
 	}
-	if len(vars) > 0 {
-		vm, _ := job["variables"].(map[string]any)
-		if vm == nil {
-			vm = map[string]any{}
+	var job any
+	switch {
+	case *file != "":
+		data, err := readJobFile(block, *file, stdin)
+		if err != nil {
+			return err
 		}
-		for _, kv := range vars {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok {
-				return fmt.Errorf("--var %q: write NAME=VALUE", kv)
-			}
-			var typed any = v
-			if *typedVars {
-				var j any
-				if json.Unmarshal([]byte(v), &j) == nil {
-					typed = j
-				}
-			}
-			vm[k] = typed
+		if data, err = withVariables(data, vm); err != nil {
+			return err
 		}
-		job["variables"] = vm
+		// Sent as written: the worker is the one that validates jobs.
+		job = json.RawMessage(data)
+	case block == sfblocks.Search:
+		r := &sfblocks.SearchRequest{ID: *id, Account: *account, Language: *language, Query: *query,
+			MaxRecords: *maxRecords, Object: *object, Variables: vm}
+		if *fieldList != "" {
+			r.Fields = strings.Split(*fieldList, ",")
+		}
+		for _, w := range where {
+			k, v, _ := strings.Cut(w, "=")
+			r.Where = append(r.Where, sfblocks.Condition{Field: k, Op: "=", Value: v})
+		}
+		job = r
+	default:
+		r := &sfblocks.InsertRequest{ID: *id, Account: *account, Object: *object, Fields: map[string]any{}, Variables: vm}
+		for _, f := range fields {
+			k, v, _ := strings.Cut(f, "=")
+			r.Fields[k] = v
+		}
+		if *externalID != "" {
+			k, v, _ := strings.Cut(*externalID, "=")
+			r.ExternalID = &sfblocks.ExternalID{Field: k, Value: v}
+		}
+		job = r
 	}
 
 	conn.URLs = strings.Split(natsURL, ",")
@@ -174,19 +152,41 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out, _ := json.MarshalIndent(reply, "", "  ")
 	fmt.Fprintln(stdout, string(out))
 	switch reply.Status {
-	case blocks.StatusOK:
+	case sfblocks.StatusOK:
 		return nil
-	case blocks.StatusNoData:
+	case sfblocks.StatusNoData:
 		return exitError{code: 3}
 	}
 	return exitError{code: 1}
 }
 
-// buildJob returns the job from file (or stdin for "-"), or from the flags.
-func buildJob(block blocks.Block, file string, fromFlags func() map[string]any, stdin io.Reader) (map[string]any, error) {
-	if file == "" {
-		return fromFlags(), nil
+// parseVars reads the --var NAME=VALUE flags; with typed, a VALUE that
+// parses as JSON (a number, a boolean) keeps its JSON type.
+func parseVars(vars []string, typed bool) (map[string]any, error) {
+	if len(vars) == 0 {
+		return nil, nil
 	}
+	vm := make(map[string]any, len(vars))
+	for _, kv := range vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--var %q: write NAME=VALUE", kv)
+		}
+		vm[k] = v
+		if typed {
+			dec := json.NewDecoder(strings.NewReader(v))
+			dec.UseNumber()
+			var j any
+			if dec.Decode(&j) == nil && !dec.More() {
+				vm[k] = j
+			}
+		}
+	}
+	return vm, nil
+}
+
+// readJobFile reads the job from file, or from stdin for "-".
+func readJobFile(block sfblocks.Block, file string, stdin io.Reader) ([]byte, error) {
 	var data []byte
 	var err error
 	if file == "-" {
@@ -197,11 +197,39 @@ func buildJob(block blocks.Block, file string, fromFlags func() map[string]any, 
 	if err != nil {
 		return nil, fmt.Errorf("read the %s job: %w", block, err)
 	}
-	var m map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return nil, errors.New("the job file is not a JSON object: " + err.Error())
+	return data, nil
+}
+
+// withVariables adds the --var variables to a job read from a file (they
+// win over the file's own of the same name), keeping every other key as
+// written. A job that is not one JSON object is refused here, since its
+// variables cannot be added.
+func withVariables(data []byte, vars map[string]any) ([]byte, error) {
+	if len(vars) == 0 {
+		return data, nil
 	}
-	return m, nil
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var job map[string]json.RawMessage
+	if err := dec.Decode(&job); err != nil || job == nil {
+		return nil, errors.New("the job file is not a JSON object, so --var cannot be added to it")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("the job file has data after its JSON object; send exactly one object")
+	}
+	merged := map[string]json.RawMessage{}
+	if raw, ok := job["variables"]; ok && json.Unmarshal(raw, &merged) != nil {
+		return nil, errors.New(`the job file's "variables" is not an object, so --var cannot be added to it`)
+	}
+	for k, v := range vars {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("--var %s: %w", k, err)
+		}
+		merged[k] = b
+	}
+	var err error
+	if job["variables"], err = json.Marshal(merged); err != nil {
+		return nil, err
+	}
+	return json.Marshal(job)
 }

@@ -14,7 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"golang.org/x/time/rate"
+
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
 )
@@ -53,7 +55,7 @@ type dlqFlags struct {
 
 func (f *dlqFlags) add(fs *flag.FlagSet) {
 	addConnFlags(fs, &f.conn, &f.natsURL)
-	fs.StringVar(&f.prefix, "prefix", envOr("SFBLOCKS_PREFIX", worker.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
+	fs.StringVar(&f.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
 	fs.StringVar(&f.block, "block", "", "only dead letters of this block (search or insert)")
 	fs.StringVar(&f.account, "account", "", "only dead letters of this account")
 	fs.StringVar(&f.code, "code", "", "only dead letters with this error code (e.g. AUTH_FAILED)")
@@ -64,8 +66,8 @@ func (f *dlqFlags) add(fs *flag.FlagSet) {
 
 // filter builds the client filter from the flags and the IDs.
 func (f *dlqFlags) filter(refs []string, now time.Time) (client.DLQFilter, error) {
-	flt := client.DLQFilter{Refs: refs, Block: blocks.Block(f.block), Account: f.account, Code: blocks.Code(strings.ToUpper(f.code))}
-	if f.block != "" && f.block != string(blocks.Search) && f.block != string(blocks.Insert) {
+	flt := client.DLQFilter{Refs: refs, Block: sfblocks.Block(f.block), Account: f.account, Code: sfblocks.Code(strings.ToUpper(f.code))}
+	if f.block != "" && f.block != string(sfblocks.Search) && f.block != string(sfblocks.Insert) {
 		return flt, fmt.Errorf("--block %q: use search or insert", f.block)
 	}
 	var err error
@@ -183,8 +185,12 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return dlqPurge(ctx, c, flt, *yes, stdout, stderr)
 	}
 	opts := client.ReplayOptions{DryRun: *dryRun, Timeout: *timeout, Concurrency: *concurrency}
-	if opts.Rate, err = parseRate(*rateFlag); err != nil {
+	perSecond, err := parseRate(*rateFlag)
+	if err != nil {
 		return err
+	}
+	if perSecond > 0 {
+		opts.Limiter = rate.NewLimiter(rate.Limit(perSecond), 1)
 	}
 	if *payloadFile != "" {
 		if opts.Payload, err = os.ReadFile(*payloadFile); err != nil {
@@ -222,11 +228,11 @@ func dlqList(ctx context.Context, c *client.Client, flt client.DLQFilter, asJSON
 	}
 	if asJSON {
 		if dls == nil {
-			dls = []*client.DeadLetter{}
+			dls = []*sfblocks.DeadLetter{}
 		}
 		out, _ := json.MarshalIndent(struct {
-			Stream      *client.DLQInfo      `json:"stream"`
-			DeadLetters []*client.DeadLetter `json:"dead_letters"`
+			Stream      *client.DLQInfo        `json:"stream"`
+			DeadLetters []*sfblocks.DeadLetter `json:"dead_letters"`
 		}{info, dls}, "", "  ")
 		fmt.Fprintln(stdout, string(out))
 		return nil

@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
-	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
@@ -42,15 +42,15 @@ func dlqCmd(t *testing.T, natsURL string, args ...string) (int, string, string) 
 }
 
 // listDeadLetters returns the dead letters `dlq ls --json` prints for the filter args.
-func listDeadLetters(t *testing.T, natsURL string, args ...string) []client.DeadLetter {
+func listDeadLetters(t *testing.T, natsURL string, args ...string) []sfblocks.DeadLetter {
 	t.Helper()
 	code, out, errOut := dlqCmd(t, natsURL, append([]string{"ls", "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("dlq ls: exit %d: %s", code, errOut)
 	}
 	var got struct {
-		Stream      client.DLQInfo      `json:"stream"`
-		DeadLetters []client.DeadLetter `json:"dead_letters"`
+		Stream      client.DLQInfo        `json:"stream"`
+		DeadLetters []sfblocks.DeadLetter `json:"dead_letters"`
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("dlq ls --json: %v\n%s", err, out)
@@ -121,8 +121,8 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep, err := c.DoDurable(context.Background(), blocks.Insert, job)
-			if rep == nil || rep.Error == nil || rep.Error.Code != blocks.CodeAuthFailed {
+			rep, err := c.DoDurable(context.Background(), sfblocks.Insert, job)
+			if rep == nil || rep.Error == nil || rep.Error.Code != sfblocks.CodeAuthFailed {
 				t.Errorf("job %v: reply %+v, %v; want AUTH_FAILED", job["id"], rep, err)
 			}
 		}()
@@ -133,7 +133,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 		t.Fatalf("%d AUTH_FAILED dead letters, want %d", len(dls), n)
 	}
 	for _, dl := range dls {
-		if dl.Reason != worker.ReasonPermanent || dl.Attempts != 1 || dl.Path != "durable" {
+		if dl.Reason != sfblocks.ReasonPermanent || dl.Attempts != 1 || dl.Path != "durable" {
 			t.Errorf("dead letter %+v", dl)
 		}
 	}
@@ -148,8 +148,8 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 		t.Errorf("dlq ls table:\n%s", out)
 	}
 	code, out, _ = dlqCmd(t, natsURL, "show", "call-0")
-	var shown client.DeadLetter
-	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || shown.JobID != "call-0" || shown.Error.Code != blocks.CodeAuthFailed || shown.Seq == 0 {
+	var shown sfblocks.DeadLetter
+	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || shown.JobID != "call-0" || shown.Error.Code != sfblocks.CodeAuthFailed || shown.Seq == 0 {
 		t.Fatalf("dlq show call-0: %d\n%s", code, out)
 	}
 	if code, out, _ := dlqCmd(t, natsURL, "show", fmt.Sprint(shown.Seq)); code != 0 || !strings.Contains(out, `"job_id": "call-0"`) {
@@ -183,7 +183,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	// A dead letter of a job whose success is kept: the replay is answered
 	// from the kept result and creates nothing.
 	envelope, _ := json.Marshal(shown)
-	if _, err := js.Publish(context.Background(), "sfblocks.dlq.insert."+worker.ResultKey("call-0"), envelope); err != nil {
+	if _, err := js.Publish(context.Background(), "sfblocks.dlq.insert."+sfblocks.ResultKey("call-0"), envelope); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ = dlqCmd(t, natsURL, "replay", "call-0")
@@ -192,7 +192,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	}
 
 	// A permanent failure fixed with an edited payload.
-	rep, _ := c.DoDurable(context.Background(), blocks.Insert, map[string]any{"id": "contact-1", "object": "Contact", "fields": map[string]any{"FirstName": "Ada"}})
+	rep, _ := c.DoDurable(context.Background(), sfblocks.Insert, map[string]any{"id": "contact-1", "object": "Contact", "fields": map[string]any{"FirstName": "Ada"}})
 	if rep == nil || rep.Error == nil || rep.Error.SalesforceCode != "REQUIRED_FIELD_MISSING" {
 		t.Fatalf("reply %+v", rep)
 	}
@@ -214,13 +214,13 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "succeeded 1") || sim.Stats().RecordsCreated != created+1 {
 		t.Errorf("replay with an edited payload: %d\n%s", code, out)
 	}
-	if kept, err := c.Result(context.Background(), "contact-1"); err != nil || kept.Status != blocks.StatusOK {
+	if kept, err := c.Result(context.Background(), "contact-1"); err != nil || kept.Status != sfblocks.StatusOK {
 		t.Errorf("kept result of contact-1: %+v %v", kept, err)
 	}
 
 	// Synchronous insert failures are dead-lettered; purge asks first.
 	for i := 0; i < 2; i++ {
-		_, _ = c.Do(context.Background(), blocks.Insert, map[string]any{"id": fmt.Sprintf("sync-%d", i), "object": "Contact", "fields": map[string]any{}})
+		_, _ = c.Do(context.Background(), sfblocks.Insert, map[string]any{"id": fmt.Sprintf("sync-%d", i), "object": "Contact", "fields": map[string]any{}})
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(listDeadLetters(t, natsURL, "--block", "insert")) < 2 && time.Now().Before(deadline) {

@@ -18,10 +18,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
-	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
 )
 
@@ -212,15 +211,15 @@ func fleetSim(t *testing.T) (*sfsim.Server, string) {
 // collector gathers the replies of durable jobs by job id.
 type collector struct {
 	mu      sync.Mutex
-	replies map[string][]*blocks.Reply
+	replies map[string][]*sfblocks.Reply
 	bad     []string
 }
 
 func collect(t *testing.T, nc *nats.Conn, subject string) *collector {
 	t.Helper()
-	c := &collector{replies: map[string][]*blocks.Reply{}}
+	c := &collector{replies: map[string][]*sfblocks.Reply{}}
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		var r blocks.Reply
+		var r sfblocks.Reply
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if err := json.Unmarshal(m.Data, &r); err != nil || r.ID == "" {
@@ -247,10 +246,10 @@ func (c *collector) answered() int {
 
 // fleetJob is an idempotent insert: an upsert of a Task on External_Id__c
 // = the job id, so a job run twice still makes one record.
-func fleetJob(id string) *client.InsertRequest {
-	return &client.InsertRequest{ID: id, Object: "Task",
+func fleetJob(id string) *sfblocks.InsertRequest {
+	return &sfblocks.InsertRequest{ID: id, Object: "Task",
 		Fields:     map[string]any{"Subject": "fleet job " + id},
-		ExternalID: &client.ExternalID{Field: "External_Id__c", Value: id}}
+		ExternalID: &sfblocks.ExternalID{Field: "External_Id__c", Value: id}}
 }
 
 // publishAll publishes the jobs with 8 publishers, retrying a publish that
@@ -268,7 +267,7 @@ func publishAll(c *client.Client, ids []string, replyTo string) error {
 				var err error
 				for try := 0; try < 20; try++ {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					_, err = c.PublishDurable(ctx, blocks.Insert, fleetJob(ids[i]), client.WithReplyTo(replyTo))
+					_, err = c.PublishDurable(ctx, sfblocks.Insert, fleetJob(ids[i]), client.WithReplyTo(replyTo))
 					cancel()
 					if err == nil {
 						break
@@ -317,7 +316,7 @@ func checkReplies(t *testing.T, col *collector, ids []string) (redelivered int) 
 		}
 		again := len(rs) > 1
 		for _, r := range rs {
-			if r.Status != blocks.StatusOK || r.ObjectID == "" {
+			if r.Status != sfblocks.StatusOK || r.ObjectID == "" {
 				t.Errorf("job %s: reply %+v, want status ok with an object id", id, r)
 			}
 			if r.ObjectID != rs[0].ObjectID {
@@ -366,13 +365,13 @@ func checkDrained(t *testing.T, nc *nats.Conn) {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		st, err := js.Stream(ctx, worker.DefaultJobsStream)
+		st, err := js.Stream(ctx, sfblocks.DefaultJobsStream)
 		ok := err == nil
 		state = fmt.Sprint(err)
 		if ok {
 			state = fmt.Sprintf("stream msgs %d", st.CachedInfo().State.Msgs)
 			ok = st.CachedInfo().State.Msgs == 0
-			for _, b := range worker.Blocks {
+			for _, b := range sfblocks.Blocks() {
 				ci, err := st.Consumer(ctx, string(b))
 				if err != nil {
 					ok, state = false, err.Error()

@@ -18,9 +18,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
-	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -124,7 +125,7 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 		args       []string
 		stdin      string
 		wantCode   int
-		wantStatus string
+		wantStatus sfblocks.Status
 		wantInOut  string
 	}{
 		{"soql search with a variable", []string{"call", "search", "--nats-url", url,
@@ -150,7 +151,7 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out, errOut)
 			}
-			var reply blocks.Reply
+			var reply sfblocks.Reply
 			if err := json.Unmarshal([]byte(out), &reply); err != nil {
 				t.Fatalf("stdout is not a JSON reply: %v\n%s", err, out)
 			}
@@ -178,7 +179,7 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 		}
 	}
 	// sfblocks status shows what the worker reports (every 5 s).
-	var statuses []accountStatus
+	var statuses []worker.AccountStatus
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		code, out, errOut := runCmd(t, ctx, "status", "--nats-url", url, "--json")

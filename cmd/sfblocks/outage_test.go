@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
@@ -167,13 +167,13 @@ func runOutage(t *testing.T, tc outageCase) {
 			case <-tick.C:
 			}
 			id := fmt.Sprintf("%s%05d", tc.prefix, i)
-			req := &client.InsertRequest{ID: id, Object: "Task", Fields: map[string]any{"Subject": "outage " + id}}
+			req := &sfblocks.InsertRequest{ID: id, Object: "Task", Fields: map[string]any{"Subject": "outage " + id}}
 			upsert := i%2 == 1
 			if upsert {
-				req.ExternalID = &client.ExternalID{Field: "External_Id__c", Value: id}
+				req.ExternalID = &sfblocks.ExternalID{Field: "External_Id__c", Value: id}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err := c.PublishDurable(ctx, blocks.Insert, req, client.WithReplyTo(replyTo))
+			_, err := c.PublishDurable(ctx, sfblocks.Insert, req, client.WithReplyTo(replyTo))
 			cancel()
 			if err != nil {
 				loadDone <- fmt.Errorf("publishing %s: %w", id, err)
@@ -259,7 +259,7 @@ func runOutage(t *testing.T, tc outageCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadLettered := map[string]*client.DeadLetter{}
+	deadLettered := map[string]*sfblocks.DeadLetter{}
 	for _, dl := range dls {
 		deadLettered[dl.JobID] = dl
 	}
@@ -304,12 +304,12 @@ func runOutage(t *testing.T, tc outageCase) {
 		}
 		dl := deadLettered[j.id]
 		switch {
-		case r.Status == blocks.StatusOK && r.ObjectID != "" && dl == nil:
+		case r.Status == sfblocks.StatusOK && r.ObjectID != "" && dl == nil:
 			ok++
 			if perSubject[j.id] != 1 {
 				t.Errorf("job %s (upsert %v, %s the outage): %d records, want 1", j.id, j.upsert, j.phase, perSubject[j.id])
 			}
-		case tc.ambiguousOK && !j.upsert && dl != nil && dl.Reason == worker.ReasonAmbiguousCreate && r.Status == blocks.StatusFailed:
+		case tc.ambiguousOK && !j.upsert && dl != nil && dl.Reason == sfblocks.ReasonAmbiguousCreate && r.Status == sfblocks.StatusFailed:
 			// The simulator drops the connection before it reads the
 			// record: nothing was created, and the operator checks
 			// before replaying.
@@ -391,14 +391,14 @@ func timeSyncSearches(t *testing.T, c *client.Client, sim *sfsim.Server, n int) 
 	before := simCalls(sim.Stats())
 	lat := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
-		req := &client.SearchRequest{ID: fmt.Sprintf("sync-%d", i), Query: "SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'",
+		req := &sfblocks.SearchRequest{ID: fmt.Sprintf("sync-%d", i), Query: "SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'",
 			Variables: map[string]any{"ANI": "+1 415 555 0100"}}
 		start := time.Now()
 		rep, err := c.Search(context.Background(), req)
 		lat = append(lat, time.Since(start))
-		var be *blocks.Error
-		if rep == nil || rep.Error == nil || rep.Error.Code != blocks.CodeSalesforceUnavailable || !rep.Error.Retryable ||
-			!errors.As(err, &be) || be.Code != blocks.CodeSalesforceUnavailable {
+		var be *sfblocks.Error
+		if rep == nil || rep.Error == nil || rep.Error.Code != sfblocks.CodeSalesforceUnavailable || !rep.Error.Retryable ||
+			!errors.As(err, &be) || be.Code != sfblocks.CodeSalesforceUnavailable {
 			t.Fatalf("sync search %d while the breaker is open: reply %+v, err %v; want SALESFORCE_UNAVAILABLE, retryable", i, rep, err)
 		}
 		if i == 0 && !strings.Contains(rep.Error.Message, "circuit breaker is open") {
@@ -454,7 +454,7 @@ func waitStatusOpen(t *testing.T, natsURL string, deadline time.Time) string {
 		if code != 0 {
 			t.Fatalf("status: exit %d: %s", code, errOut)
 		}
-		var st []accountStatus
+		var st []worker.AccountStatus
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
@@ -71,7 +72,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.configPath, "config", envOr("SFBLOCKS_CONFIG", ""), "accounts config file (JSON); empty starts the Salesforce simulator with a development account (env SFBLOCKS_CONFIG)")
 	fs.StringVar(&c.simAddr, "sim-addr", envOr("SFBLOCKS_SIM_ADDR", "127.0.0.1:8443"), "listen address of the simulator started when no --config is given")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("SFBLOCKS_METRICS_ADDR", "127.0.0.1:9464"), "address of /metrics, /healthz and /readyz; empty turns them off (env SFBLOCKS_METRICS_ADDR)")
-	fs.StringVar(&c.prefix, "prefix", envOr("SFBLOCKS_PREFIX", worker.DefaultPrefix), "subject prefix: jobs arrive on PREFIX.search and PREFIX.insert (env SFBLOCKS_PREFIX)")
+	fs.StringVar(&c.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix: jobs arrive on PREFIX.search and PREFIX.insert (env SFBLOCKS_PREFIX)")
 	fs.StringVar(&c.queueGroup, "queue-group", envOr("SFBLOCKS_QUEUE_GROUP", worker.DefaultQueueGroup), "NATS queue group shared by the fleet (env SFBLOCKS_QUEUE_GROUP)")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", envInt("SFBLOCKS_MAX_IN_FLIGHT", worker.DefaultMaxInFlight), "jobs one worker runs at once (env SFBLOCKS_MAX_IN_FLIGHT)")
 	fs.IntVar(&c.maxBacklog, "max-backlog", envInt("SFBLOCKS_MAX_BACKLOG", -1), "synchronous jobs that may wait for a slot when all are busy; more are answered at once with a retryable SALESFORCE_UNAVAILABLE (worker saturated); -1 means 4 × --max-in-flight (env SFBLOCKS_MAX_BACKLOG)")
@@ -153,7 +154,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
 	}
 
-	log.Info().Str("search", w.Subject(blocks.Search)).Str("insert", w.Subject(blocks.Insert)).
+	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
 	if err := env.reportStatus(ctx, log); err != nil {
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
@@ -185,7 +186,7 @@ func (env *environment) reportStatus(ctx context.Context, log zerolog.Logger) er
 		return err
 	}
 	host, _ := os.Hostname()
-	return reportStatus(ctx, js, fmt.Sprintf("%s-%d", host, os.Getpid()), env.status, log)
+	return worker.ReportStatus(ctx, js, fmt.Sprintf("%s-%d", host, os.Getpid()), collectStatus(env.status), worker.StatusConfig{Logger: log})
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
@@ -327,7 +328,7 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		return nil, fmt.Errorf("--breaker-failure-percent %d is outside 0..100 (0 means the default, 50)", env.cfg.breakerFailurePct)
 	}
 	bs.FailureRatio = float64(env.cfg.breakerFailurePct) / 100
-	bs.Logger, bs.Registerer = &log, reg
+	bs.Logger, bs.Registerer = log, reg
 	breakers, err := breaker.NewSet(bs)
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker flags: %w", err)
@@ -338,7 +339,7 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		Store:         env.store,
 		HTTPClient:    tokenHC,
 		HTTPClientFor: func(account string) *http.Client { return breakers.For(account).Client(tokenHC) },
-		Logger:        &log,
+		Logger:        log,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strconv"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/worker"
 )
 
@@ -18,7 +19,7 @@ type durableFlags struct {
 // defaults (see worker.DurableConfig).
 func (d *durableFlags) addFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&d.enabled, "durable", envBool("SFBLOCKS_DURABLE", true), "also pull durable jobs from the JetStream work queue on PREFIX.jobs.search and PREFIX.jobs.insert; needs JetStream (env SFBLOCKS_DURABLE)")
-	fs.StringVar(&d.cfg.Stream, "jobs-stream", envOr("SFBLOCKS_JOBS_STREAM", worker.DefaultJobsStream), "JetStream work-queue stream of the durable jobs (env SFBLOCKS_JOBS_STREAM)")
+	fs.StringVar(&d.cfg.Stream, "jobs-stream", envOr("SFBLOCKS_JOBS_STREAM", sfblocks.DefaultJobsStream), "JetStream work-queue stream of the durable jobs (env SFBLOCKS_JOBS_STREAM)")
 	fs.DurationVar(&d.cfg.ResultsTTL, "results-ttl", envDuration("SFBLOCKS_RESULTS_TTL", worker.DefaultResultsTTL), "how long finished durable jobs' results are kept, so a redelivered job never runs twice (env SFBLOCKS_RESULTS_TTL)")
 	fs.DurationVar(&d.cfg.DuplicateWindow, "duplicate-window", envDuration("SFBLOCKS_DUPLICATE_WINDOW", worker.DefaultDuplicateWindow), "window in which a durable job published again with the same id is dropped (env SFBLOCKS_DUPLICATE_WINDOW)")
 	fs.DurationVar(&d.cfg.AckWait, "ack-wait", envDuration("SFBLOCKS_ACK_WAIT", worker.DefaultAckWait), "how long before the jobs of a dead worker are delivered to another one; running jobs signal progress every third of it (env SFBLOCKS_ACK_WAIT)")
@@ -26,7 +27,7 @@ func (d *durableFlags) addFlags(fs *flag.FlagSet) {
 	fs.IntVar(&d.cfg.MaxAttempts, "max-attempts", envInt("SFBLOCKS_MAX_ATTEMPTS", worker.DefaultMaxAttempts), "most runs of a durable job failing with a retryable error before it is dead-lettered; 1 turns retries off (env SFBLOCKS_MAX_ATTEMPTS)")
 	fs.DurationVar(&d.cfg.RetryBackoff, "retry-backoff", envDuration("SFBLOCKS_RETRY_BACKOFF", worker.DefaultRetryBackoff), "wait before a failed durable job's second attempt; doubles each attempt, with jitter (env SFBLOCKS_RETRY_BACKOFF)")
 	fs.DurationVar(&d.cfg.MaxRetryBackoff, "max-retry-backoff", envDuration("SFBLOCKS_MAX_RETRY_BACKOFF", worker.DefaultMaxRetryBackoff), "longest wait between two attempts (env SFBLOCKS_MAX_RETRY_BACKOFF)")
-	fs.StringVar(&d.cfg.DLQStream, "dlq-stream", envOr("SFBLOCKS_DLQ_STREAM", worker.DefaultDLQStream), "dead-letter stream, capturing PREFIX.dlq.> (env SFBLOCKS_DLQ_STREAM)")
+	fs.StringVar(&d.cfg.DLQStream, "dlq-stream", envOr("SFBLOCKS_DLQ_STREAM", sfblocks.DefaultDLQStream), "dead-letter stream, capturing PREFIX.dlq.> (env SFBLOCKS_DLQ_STREAM)")
 	fs.DurationVar(&d.cfg.DLQMaxAge, "dlq-max-age", envDuration("SFBLOCKS_DLQ_MAX_AGE", worker.DefaultDLQMaxAge), "how long dead letters are kept (env SFBLOCKS_DLQ_MAX_AGE)")
 	fs.Int64Var(&d.cfg.DLQMaxMsgs, "dlq-max-msgs", int64(envInt("SFBLOCKS_DLQ_MAX_MSGS", 0)), "cap on dead letters; 0 for none. When full, new dead letters are refused and their jobs handed back, never dropped (env SFBLOCKS_DLQ_MAX_MSGS)")
 	fs.Int64Var(&d.cfg.DLQMaxBytes, "dlq-max-bytes", int64(envInt("SFBLOCKS_DLQ_MAX_BYTES", 0)), "cap on the dead-letter stream's size in bytes; 0 for none; as --dlq-max-msgs when full (env SFBLOCKS_DLQ_MAX_BYTES)")

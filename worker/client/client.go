@@ -10,20 +10,18 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
 
 // Defaults of the client options.
 const (
-	// DefaultPrefix matches the worker's default subject prefix.
-	DefaultPrefix = "sfblocks"
 	// DefaultTimeout bounds a request whose context has no deadline; it is
 	// a little longer than the workers' default job timeout (30s) so the
 	// worker's own TIMEOUT reply arrives first.
 	DefaultTimeout = 35 * time.Second
 )
 
-// Transport errors, wrapped in a *blocks.Error (see [Client.Do]).
+// Transport errors, wrapped in a *sfblocks.Error (see [Client.Do]).
 var (
 	// ErrNoWorkers: no worker is subscribed to the block's subject.
 	ErrNoWorkers = errors.New("client: no sfblocks worker is listening (is the worker running and on the same prefix?)")
@@ -79,7 +77,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: nil NATS connection", ErrInvalidOption)
 	}
-	c := &Client{nc: nc, prefix: DefaultPrefix, timeout: DefaultTimeout, bucket: DefaultResultsBucket}
+	c := &Client{nc: nc, prefix: sfblocks.DefaultPrefix, timeout: DefaultTimeout, bucket: sfblocks.DefaultResultsBucket}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
 			return nil, err
@@ -89,13 +87,13 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 }
 
 // Search runs the Search block. See [Client.Do] for the results.
-func (c *Client) Search(ctx context.Context, req *SearchRequest) (*blocks.Reply, error) {
-	return c.Do(ctx, blocks.Search, req)
+func (c *Client) Search(ctx context.Context, req *sfblocks.SearchRequest) (*sfblocks.Reply, error) {
+	return c.Do(ctx, sfblocks.Search, req)
 }
 
 // Insert runs the Insert block. See [Client.Do] for the results.
-func (c *Client) Insert(ctx context.Context, req *InsertRequest) (*blocks.Reply, error) {
-	return c.Do(ctx, blocks.Insert, req)
+func (c *Client) Insert(ctx context.Context, req *sfblocks.InsertRequest) (*sfblocks.Reply, error) {
+	return c.Do(ctx, sfblocks.Insert, req)
 }
 
 // Do sends request (a struct marshalled to JSON, or json.RawMessage / []byte
@@ -103,13 +101,13 @@ func (c *Client) Insert(ctx context.Context, req *InsertRequest) (*blocks.Reply,
 // client timeout when ctx has none). It returns:
 //
 //   - the reply and nil when the job succeeded (status ok or no_data);
-//   - the reply and a *blocks.Error built from reply.error when the job
-//     failed (errors.Is(err, &blocks.Error{Code: ...}) matches its code);
-//   - nil and a *blocks.Error for transport failures: code
+//   - the reply and a *sfblocks.Error built from reply.error when the job
+//     failed (errors.Is(err, &sfblocks.Error{Code: ...}) matches its code);
+//   - nil and a *sfblocks.Error for transport failures: code
 //     SALESFORCE_UNAVAILABLE wrapping [ErrNoWorkers], TIMEOUT wrapping
 //     [ErrTimeout] (and ctx's error), INTERNAL wrapping [ErrBadReply] or the
 //     NATS error. All but ErrBadReply are retryable.
-func (c *Client) Do(ctx context.Context, block blocks.Block, request any) (*blocks.Reply, error) {
+func (c *Client) Do(ctx context.Context, block sfblocks.Block, request any) (*sfblocks.Reply, error) {
 	data, err := encodeRequest(request)
 	if err != nil {
 		return nil, err
@@ -119,7 +117,7 @@ func (c *Client) Do(ctx context.Context, block blocks.Block, request any) (*bloc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	subject := c.prefix + "." + string(block)
+	subject := sfblocks.Subject(c.prefix, block)
 	msg, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data})
 	if err != nil {
 		return nil, transportError(subject, err)
@@ -138,47 +136,41 @@ func encodeRequest(request any) ([]byte, error) {
 	}
 	data, err := json.Marshal(request)
 	if err != nil {
-		return nil, &blocks.Error{Code: blocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
+		return nil, &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
 	}
 	return data, nil
 }
 
 // decodeReply turns a reply received from subject into Do's results.
-func decodeReply(subject string, data []byte) (*blocks.Reply, error) {
-	var reply blocks.Reply
+func decodeReply(subject string, data []byte) (*sfblocks.Reply, error) {
+	var reply sfblocks.Reply
 	if err := json.Unmarshal(data, &reply); err != nil || reply.Status == "" {
 		if err == nil {
 			err = errors.New("missing status")
 		}
-		return nil, &blocks.Error{Code: blocks.CodeInternal, Message: fmt.Sprintf("%v from %s: %v", ErrBadReply, subject, err), Err: fmt.Errorf("%w: %w", ErrBadReply, err)}
+		return nil, &sfblocks.Error{Code: sfblocks.CodeInternal, Message: fmt.Sprintf("%v from %s: %v", ErrBadReply, subject, err), Err: fmt.Errorf("%w: %w", ErrBadReply, err)}
 	}
-	if reply.Status != blocks.StatusFailed {
+	if reply.Status != sfblocks.StatusFailed {
 		return &reply, nil
 	}
-	e := &blocks.Error{Code: blocks.CodeInternal, Message: "job failed without error details",
-		ResultCode: reply.ResultCode, ResultBody: reply.ResultBody}
-	if reply.Error != nil {
-		e.Code, e.Message = reply.Error.Code, reply.Error.Message
-		e.SalesforceCode, e.Retryable = reply.Error.SalesforceCode, reply.Error.Retryable
-	}
-	return &reply, e
+	return &reply, reply.AsError()
 }
 
 func transportError(subject string, err error) error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true,
+		return &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
 			Message: fmt.Sprintf("no sfblocks worker listens on %s; start a worker or check the prefix", subject),
 			Err:     fmt.Errorf("%w: %w", ErrNoWorkers, err)}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return &blocks.Error{Code: blocks.CodeTimeout, Retryable: true,
+		return &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
 			Message: fmt.Sprintf("no reply on %s before the deadline; the job may still have run", subject),
 			Err:     fmt.Errorf("%w: %w", ErrTimeout, err)}
 	case errors.Is(err, context.Canceled):
-		return &blocks.Error{Code: blocks.CodeTimeout, Retryable: true,
+		return &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
 			Message: "request cancelled before the reply; the job may still have run", Err: err}
 	default:
-		return &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true,
+		return &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
 			Message: fmt.Sprintf("NATS request on %s failed: %v", subject, err), Err: err}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
@@ -46,7 +47,7 @@ func startWorker(t *testing.T, s *server.Server, h worker.Handler, opts ...worke
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Start(); err != nil {
+	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
@@ -55,19 +56,19 @@ func startWorker(t *testing.T, s *server.Server, h worker.Handler, opts ...worke
 // echo answers ok (insert: with an object id), or fails when the request's
 // account is "fail", or waits for release when it is "slow".
 func echo(release <-chan struct{}) worker.HandlerFunc {
-	return func(ctx context.Context, block blocks.Block, payload []byte) *blocks.Reply {
+	return func(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply {
 		if strings.Contains(string(payload), `"account":"slow"`) {
 			<-release
 			return blocks.FailureReply("slow", context.DeadlineExceeded)
 		}
 		if strings.Contains(string(payload), `"account":"fail"`) {
-			return &blocks.Reply{ID: "f", Status: blocks.StatusFailed, ResultCode: 400, ResultBody: `[{"errorCode":"INVALID_FIELD"}]`,
-				Error: &blocks.ErrorInfo{Code: blocks.CodeSalesforceError, Message: "No such column", SalesforceCode: "INVALID_FIELD"}}
+			return &sfblocks.Reply{ID: "f", Status: sfblocks.StatusFailed, ResultCode: 400, ResultBody: `[{"errorCode":"INVALID_FIELD"}]`,
+				Error: &sfblocks.ErrorInfo{Code: sfblocks.CodeSalesforceError, Message: "No such column", SalesforceCode: "INVALID_FIELD"}}
 		}
 		n := 0
-		r := &blocks.Reply{ID: string(block), Account: "main", Status: blocks.StatusNoData, Count: &n}
-		if block == blocks.Insert {
-			r = &blocks.Reply{ID: string(block), Account: "main", Status: blocks.StatusOK, ObjectID: "003xx"}
+		r := &sfblocks.Reply{ID: string(block), Account: "main", Status: sfblocks.StatusNoData, Count: &n}
+		if block == sfblocks.Insert {
+			r = &sfblocks.Reply{ID: string(block), Account: "main", Status: sfblocks.StatusOK, ObjectID: "003xx"}
 		}
 		return r
 	}
@@ -82,23 +83,23 @@ func TestRoundTrip(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	rep, err := c.Search(ctx, &client.SearchRequest{Query: "SELECT Id FROM Contact"})
-	if err != nil || rep.Status != blocks.StatusNoData || rep.ID != "search" || rep.Attempt != 1 {
+	rep, err := c.Search(ctx, &sfblocks.SearchRequest{Query: "SELECT Id FROM Contact"})
+	if err != nil || rep.Status != sfblocks.StatusNoData || rep.ID != "search" || rep.Attempt != 1 {
 		t.Errorf("Search = %+v, %v", rep, err)
 	}
-	rep, err = c.Insert(ctx, &client.InsertRequest{Object: "Contact", Fields: map[string]any{"LastName": "Doe"}})
-	if err != nil || rep.Status != blocks.StatusOK || rep.ObjectID != "003xx" {
+	rep, err = c.Insert(ctx, &sfblocks.InsertRequest{Object: "Contact", Fields: map[string]any{"LastName": "Doe"}})
+	if err != nil || rep.Status != sfblocks.StatusOK || rep.ObjectID != "003xx" {
 		t.Errorf("Insert = %+v, %v", rep, err)
 	}
 
-	rep, err = c.Search(ctx, &client.SearchRequest{Account: "fail", Query: "SELECT Nope FROM Contact"})
-	if rep == nil || rep.Status != blocks.StatusFailed {
+	rep, err = c.Search(ctx, &sfblocks.SearchRequest{Account: "fail", Query: "SELECT Nope FROM Contact"})
+	if rep == nil || rep.Status != sfblocks.StatusFailed {
 		t.Fatalf("failed job: reply %+v, want the failed reply", rep)
 	}
-	if !errors.Is(err, &blocks.Error{Code: blocks.CodeSalesforceError}) {
+	if !errors.Is(err, sfblocks.ErrSalesforceError) {
 		t.Errorf("err = %v, want SALESFORCE_ERROR", err)
 	}
-	var be *blocks.Error
+	var be *sfblocks.Error
 	if !errors.As(err, &be) || be.SalesforceCode != "INVALID_FIELD" || be.ResultCode != 400 || be.Retryable {
 		t.Errorf("err details = %+v", be)
 	}
@@ -114,26 +115,26 @@ func TestTransportErrors(t *testing.T) {
 		name     string
 		opts     []client.Option
 		ctx      func() (context.Context, context.CancelFunc)
-		req      *client.SearchRequest
+		req      *sfblocks.SearchRequest
 		wantErr  error
-		wantCode blocks.Code
+		wantCode sfblocks.Code
 	}{
 		{
 			name: "no workers on that prefix", opts: []client.Option{client.WithPrefix("other")},
 			ctx: func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
-			req: &client.SearchRequest{}, wantErr: client.ErrNoWorkers, wantCode: blocks.CodeSalesforceUnavailable,
+			req: &sfblocks.SearchRequest{}, wantErr: client.ErrNoWorkers, wantCode: sfblocks.CodeSalesforceUnavailable,
 		},
 		{
 			name: "context deadline",
 			ctx: func() (context.Context, context.CancelFunc) {
 				return context.WithTimeout(context.Background(), 200*time.Millisecond)
 			},
-			req: &client.SearchRequest{Account: "slow"}, wantErr: client.ErrTimeout, wantCode: blocks.CodeTimeout,
+			req: &sfblocks.SearchRequest{Account: "slow"}, wantErr: client.ErrTimeout, wantCode: sfblocks.CodeTimeout,
 		},
 		{
 			name: "client timeout without deadline", opts: []client.Option{client.WithTimeout(200 * time.Millisecond)},
 			ctx: func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) },
-			req: &client.SearchRequest{Account: "slow"}, wantErr: client.ErrTimeout, wantCode: blocks.CodeTimeout,
+			req: &sfblocks.SearchRequest{Account: "slow"}, wantErr: client.ErrTimeout, wantCode: sfblocks.CodeTimeout,
 		},
 	}
 	for _, tc := range tests {
@@ -148,7 +149,7 @@ func TestTransportErrors(t *testing.T) {
 			if rep != nil {
 				t.Errorf("reply = %+v, want nil", rep)
 			}
-			if !errors.Is(err, tc.wantErr) || !errors.Is(err, &blocks.Error{Code: tc.wantCode}) {
+			if !errors.Is(err, tc.wantErr) || !errors.Is(err, &sfblocks.Error{Code: tc.wantCode}) {
 				t.Errorf("err = %v, want %v with code %s", err, tc.wantErr, tc.wantCode)
 			}
 		})
@@ -162,7 +163,7 @@ func TestPrefixAndRawPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := c.Do(context.Background(), blocks.Insert, []byte(`{"object":"Contact","fields":{}}`))
+	rep, err := c.Do(context.Background(), sfblocks.Insert, []byte(`{"object":"Contact","fields":{}}`))
 	if err != nil || rep.ObjectID != "003xx" {
 		t.Errorf("Do = %+v, %v", rep, err)
 	}
@@ -180,7 +181,7 @@ func TestBadReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := client.New(connect(t, s))
-	if _, err := c.Search(context.Background(), &client.SearchRequest{}); !errors.Is(err, client.ErrBadReply) {
+	if _, err := c.Search(context.Background(), &sfblocks.SearchRequest{}); !errors.Is(err, client.ErrBadReply) {
 		t.Errorf("err = %v, want ErrBadReply", err)
 	}
 }

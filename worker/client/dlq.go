@@ -11,7 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
 
 // Dead-letter errors.
@@ -23,35 +23,6 @@ var (
 	ErrNoDeadLetter = errors.New("client: no such dead letter")
 )
 
-// DeadLetter is one message of the dead-letter stream: the envelope the
-// worker writes (package worker's DeadLetter, a test checks they agree),
-// plus where it is stored.
-type DeadLetter struct {
-	// Seq is the dead letter's stream sequence; [Client.GetDeadLetter]
-	// takes it as well as the job id.
-	Seq uint64 `json:"seq"`
-	// Stored is when the dead letter was stored.
-	Stored time.Time `json:"stored"`
-
-	JobID         string              `json:"job_id"`
-	Block         blocks.Block        `json:"block"`
-	Account       string              `json:"account,omitempty"`
-	Path          string              `json:"path"`
-	Reason        string              `json:"reason"`
-	Subject       string              `json:"subject"`
-	Payload       json.RawMessage     `json:"payload,omitempty"`
-	PayloadBase64 []byte              `json:"payload_base64,omitempty"`
-	Headers       map[string][]string `json:"headers,omitempty"`
-	Error         blocks.ErrorInfo    `json:"error"`
-	ResultCode    int                 `json:"result_code,omitempty"`
-	ResultBody    string              `json:"result_body,omitempty"`
-	Attempts      int                 `json:"attempts"`
-	FirstFailure  time.Time           `json:"first_failure"`
-	LastFailure   time.Time           `json:"last_failure"`
-	Replays       int                 `json:"replays,omitempty"`
-	ReplayOf      uint64              `json:"replay_of,omitempty"`
-}
-
 // DLQFilter selects dead letters; its zero value selects all of them.
 type DLQFilter struct {
 	// Refs are job ids or stream sequences; when set, only these (and the
@@ -59,9 +30,9 @@ type DLQFilter struct {
 	Refs []string
 	// Block, Account and Code keep dead letters with exactly that block,
 	// account and error code.
-	Block   blocks.Block
+	Block   sfblocks.Block
 	Account string
-	Code    blocks.Code
+	Code    sfblocks.Code
 	// Since and Until bound when the dead letter was stored.
 	Since, Until time.Time
 	// Limit is the most dead letters returned (the oldest first); 0 means
@@ -74,7 +45,7 @@ func (f DLQFilter) Empty() bool {
 	return len(f.Refs) == 0 && f.Block == "" && f.Account == "" && f.Code == "" && f.Since.IsZero() && f.Until.IsZero()
 }
 
-func (f DLQFilter) match(dl *DeadLetter) bool {
+func (f DLQFilter) match(dl *sfblocks.DeadLetter) bool {
 	return (f.Block == "" || dl.Block == f.Block) && (f.Account == "" || dl.Account == f.Account) &&
 		(f.Code == "" || dl.Error.Code == f.Code) &&
 		(f.Since.IsZero() || !dl.Stored.Before(f.Since)) && (f.Until.IsZero() || dl.Stored.Before(f.Until))
@@ -94,7 +65,7 @@ type DLQInfo struct {
 	Discard string `json:"discard"`
 }
 
-func (c *Client) dlqSubject(block blocks.Block) string {
+func (c *Client) dlqSubject(block sfblocks.Block) string {
 	if block == "" {
 		return c.prefix + ".dlq.>"
 	}
@@ -140,8 +111,8 @@ func (c *Client) DLQInfo(ctx context.Context) (*DLQInfo, error) {
 		MaxMsgs: info.Config.MaxMsgs, MaxBytes: info.Config.MaxBytes, Discard: d}, nil
 }
 
-func decodeDeadLetter(data []byte, seq uint64, stored time.Time) (*DeadLetter, error) {
-	var dl DeadLetter
+func decodeDeadLetter(data []byte, seq uint64, stored time.Time) (*sfblocks.DeadLetter, error) {
+	var dl sfblocks.DeadLetter
 	if err := json.Unmarshal(data, &dl); err != nil {
 		return nil, fmt.Errorf("client: dead letter %d is not a JSON envelope: %w", seq, err)
 	}
@@ -151,9 +122,9 @@ func decodeDeadLetter(data []byte, seq uint64, stored time.Time) (*DeadLetter, e
 
 // ListDeadLetters returns the dead letters f selects, oldest first. It
 // reads the stream with an ordered consumer that starts at f.Since.
-func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*DeadLetter, error) {
+func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*sfblocks.DeadLetter, error) {
 	if len(f.Refs) > 0 {
-		var out []*DeadLetter
+		var out []*sfblocks.DeadLetter
 		for _, ref := range f.Refs {
 			dl, err := c.GetDeadLetter(ctx, ref)
 			if err != nil {
@@ -184,7 +155,7 @@ func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*DeadLette
 	if err != nil {
 		return nil, transportError(c.dlqSubject(""), err)
 	}
-	var out []*DeadLetter
+	var out []*sfblocks.DeadLetter
 	for {
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(500*time.Millisecond))
 		if err != nil {
@@ -223,7 +194,7 @@ func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*DeadLette
 // GetDeadLetter returns one dead letter by stream sequence (a number) or
 // job id (searched under both blocks). It fails with [ErrNoDeadLetter]
 // when there is none.
-func (c *Client) GetDeadLetter(ctx context.Context, ref string) (*DeadLetter, error) {
+func (c *Client) GetDeadLetter(ctx context.Context, ref string) (*sfblocks.DeadLetter, error) {
 	s, err := c.dlqStream(ctx)
 	if err != nil {
 		return nil, err
@@ -238,8 +209,8 @@ func (c *Client) GetDeadLetter(ctx context.Context, ref string) (*DeadLetter, er
 		}
 		// Not a sequence after all: perhaps a numeric job id.
 	}
-	for _, b := range []blocks.Block{blocks.Insert, blocks.Search} {
-		m, err := s.GetLastMsgForSubject(ctx, c.prefix+".dlq."+string(b)+"."+ResultKey(ref))
+	for _, b := range []sfblocks.Block{sfblocks.Insert, sfblocks.Search} {
+		m, err := s.GetLastMsgForSubject(ctx, sfblocks.DLQSubject(c.prefix, b, ref))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
@@ -262,7 +233,7 @@ func (c *Client) PurgeDeadLetters(ctx context.Context, f DLQFilter) (int, error)
 	return c.deleteDeadLetters(ctx, dls)
 }
 
-func (c *Client) deleteDeadLetters(ctx context.Context, dls []*DeadLetter) (int, error) {
+func (c *Client) deleteDeadLetters(ctx context.Context, dls []*sfblocks.DeadLetter) (int, error) {
 	if len(dls) == 0 {
 		return 0, nil
 	}

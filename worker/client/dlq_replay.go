@@ -12,16 +12,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/time/rate"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/sfblocks/sfblocks/blocks"
-)
-
-// Replay headers, as package worker reads them.
-const (
-	headerJobID    = "Sfblocks-Job-Id"
-	headerReplayOf = "Sfblocks-Replay-Of"
-	headerReplays  = "Sfblocks-Replays"
+	"github.com/sfblocks/sfblocks"
 )
 
 // Defaults of [ReplayOptions].
@@ -34,13 +27,21 @@ const (
 	DefaultReplayTimeout = 3 * time.Minute
 )
 
+// Limiter paces replays; Wait blocks until the next one may go, or fails
+// when ctx ends.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
 // ReplayOptions configures [Client.ReplayDeadLetters]. The zero value
 // replays every selected dead letter, 8 at a time, without a rate limit.
 type ReplayOptions struct {
 	// DryRun lists what would be replayed and publishes nothing.
 	DryRun bool
-	// Rate is the most replays published per second; 0 means no limit.
-	Rate float64
+	// Limiter, when set, paces the replays: each one waits for it before
+	// it is published. A *rate.Limiter of golang.org/x/time/rate fits (as
+	// `sfblocks dlq replay --rate` uses); nil means no limit.
+	Limiter Limiter
 	// Concurrency is how many replays wait for their reply at once.
 	// Defaults to 8.
 	Concurrency int
@@ -65,12 +66,12 @@ const (
 
 // ReplayResult is the outcome of one dead letter's replay.
 type ReplayResult struct {
-	Seq     uint64        `json:"seq"`
-	JobID   string        `json:"job_id"`
-	Block   blocks.Block  `json:"block"`
-	Outcome string        `json:"outcome"`
-	Reply   *blocks.Reply `json:"reply,omitempty"`
-	Error   string        `json:"error,omitempty"`
+	Seq     uint64          `json:"seq"`
+	JobID   string          `json:"job_id"`
+	Block   sfblocks.Block  `json:"block"`
+	Outcome string          `json:"outcome"`
+	Reply   *sfblocks.Reply `json:"reply,omitempty"`
+	Error   string          `json:"error,omitempty"`
 }
 
 // ReplaySummary counts a replay's outcomes.
@@ -158,14 +159,12 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 
-	var lim *rate.Limiter
-	if o.Rate > 0 {
-		lim = rate.NewLimiter(rate.Limit(o.Rate), 1)
-	}
-	sem := make(chan struct{}, o.Concurrency)
-	var wg sync.WaitGroup
-	var fatalOnce sync.Once
-	var fatal error
+	// Each replay is published and awaited on its own goroutine, at most
+	// Concurrency at once. A publish that fails for a reason other than a
+	// duplicate (NATS down, no stream) stops the whole replay: the group's
+	// context ends, and the replays still waiting keep their dead letters.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
 	for i, dl := range dls {
 		res := ReplayResult{Seq: dl.Seq, JobID: dl.JobID, Block: dl.Block}
 		payload, why := replayPayload(dl, o.Payload)
@@ -179,52 +178,42 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 			settled(i, res)
 			continue
 		}
-		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
-				fatalOnce.Do(func() { fatal = err })
+		if o.Limiter != nil {
+			if err := o.Limiter.Wait(gctx); err != nil {
 				break
 			}
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			fatalOnce.Do(func() { fatal = ctx.Err() })
-		}
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		token := strconv.FormatUint(dl.Seq, 10)
-		ch := make(chan *nats.Msg, 1)
-		wmu.Lock()
-		waiters[token] = ch
-		wmu.Unlock()
-		if err := c.publishReplay(ctx, dl, payload, inbox+"."+token); err != nil {
-			<-sem
-			var dup *duplicateError
-			if errors.As(err, &dup) {
+		g.Go(func() error {
+			token := strconv.FormatUint(dl.Seq, 10)
+			ch := make(chan *nats.Msg, 1)
+			wmu.Lock()
+			waiters[token] = ch
+			wmu.Unlock()
+			defer func() {
+				wmu.Lock()
+				delete(waiters, token)
+				wmu.Unlock()
+			}()
+			if err := c.publishReplay(gctx, dl, payload, inbox+"."+token); err != nil {
+				var dup *duplicateError
+				if !errors.As(err, &dup) {
+					return err
+				}
 				res.Outcome, res.Error = ReplayFailedAgain, err.Error()
 				settled(i, res)
-				continue
+				return nil
 			}
-			fatalOnce.Do(func() { fatal = err })
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			res := c.awaitReplay(ctx, dl, ch, res, o.Timeout)
-			wmu.Lock()
-			delete(waiters, token)
-			wmu.Unlock()
-			settled(i, res)
-		}()
+			settled(i, c.awaitReplay(gctx, dl, ch, res, o.Timeout))
+			return nil
+		})
 	}
-	wg.Wait()
-	if fatal != nil {
-		return sum, fatal
+	if err := g.Wait(); err != nil {
+		return sum, err
 	}
-	return sum, nil
+	return sum, ctx.Err()
 }
 
 type duplicateError struct{ msgID string }
@@ -235,14 +224,14 @@ func (e *duplicateError) Error() string {
 
 // replayPayload returns the payload to publish with the job id in it, or
 // why the dead letter is skipped.
-func replayPayload(dl *DeadLetter, edited []byte) ([]byte, string) {
+func replayPayload(dl *sfblocks.DeadLetter, edited []byte) ([]byte, string) {
 	payload := []byte(dl.Payload)
 	if edited != nil {
 		payload = edited
-	} else if dl.Error.Code == blocks.CodeInvalidRequest {
+	} else if dl.Error.Code == sfblocks.CodeInvalidRequest {
 		return nil, "the job as sent is invalid (INVALID_REQUEST); replay it with an edited payload"
 	}
-	if dl.Block != blocks.Search && dl.Block != blocks.Insert {
+	if dl.Block != sfblocks.Search && dl.Block != sfblocks.Insert {
 		return nil, fmt.Sprintf("unknown block %q", dl.Block)
 	}
 	var obj map[string]json.RawMessage
@@ -259,29 +248,29 @@ func replayPayload(dl *DeadLetter, edited []byte) ([]byte, string) {
 }
 
 // publishReplay publishes one replay and waits for the stream's PubAck.
-func (c *Client) publishReplay(ctx context.Context, dl *DeadLetter, payload []byte, replyTo string) error {
+func (c *Client) publishReplay(ctx context.Context, dl *sfblocks.DeadLetter, payload []byte, replyTo string) error {
 	js, err := c.jetStream()
 	if err != nil {
 		return transportError(c.durableSubject(dl.Block), err)
 	}
 	msg := &nats.Msg{Subject: c.durableSubject(dl.Block), Data: payload, Header: nats.Header{}}
 	for k, v := range dl.Headers {
-		if strings.HasPrefix(k, "Nats-") || strings.HasPrefix(k, "Sfblocks-") || k == HeaderReplyTo {
+		if strings.HasPrefix(k, "Nats-") || strings.HasPrefix(k, "Sfblocks-") || k == sfblocks.HeaderReplyTo {
 			continue
 		}
 		msg.Header[k] = v
 	}
-	msg.Header.Set(headerJobID, dl.JobID)
-	msg.Header.Set(headerReplayOf, strconv.FormatUint(dl.Seq, 10))
-	msg.Header.Set(headerReplays, strconv.Itoa(dl.Replays+1))
-	msg.Header.Set(HeaderReplyTo, replyTo)
+	msg.Header.Set(sfblocks.HeaderJobID, dl.JobID)
+	msg.Header.Set(sfblocks.HeaderReplayOf, strconv.FormatUint(dl.Seq, 10))
+	msg.Header.Set(sfblocks.HeaderReplays, strconv.Itoa(dl.Replays+1))
+	msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	msgID := dl.JobID + "/replay/" + strconv.FormatUint(dl.Seq, 10)
 	pctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	ack, err := js.PublishMsg(pctx, msg, jetstream.WithMsgID(msgID))
 	switch {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-		return &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true,
+		return &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
 			Message: fmt.Sprintf("no JetStream stream takes %s; start a worker with the durable path on this prefix", msg.Subject),
 			Err:     fmt.Errorf("%w: %w", ErrNoStream, err)}
 	case err != nil:
@@ -294,21 +283,21 @@ func (c *Client) publishReplay(ctx context.Context, dl *DeadLetter, payload []by
 
 // awaitReplay waits for one replay's reply and deletes the dead letter on
 // success.
-func (c *Client) awaitReplay(ctx context.Context, dl *DeadLetter, ch chan *nats.Msg, res ReplayResult, timeout time.Duration) ReplayResult {
+func (c *Client) awaitReplay(ctx context.Context, dl *sfblocks.DeadLetter, ch chan *nats.Msg, res ReplayResult, timeout time.Duration) ReplayResult {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case m := <-ch:
 		reply, _ := decodeReply(c.durableSubject(dl.Block), m.Data)
 		res.Reply = reply
-		if reply == nil || reply.Status == blocks.StatusFailed {
+		if reply == nil || reply.Status == sfblocks.StatusFailed {
 			res.Outcome = ReplayFailedAgain
 			if reply != nil && reply.Error != nil {
 				res.Error = string(reply.Error.Code) + ": " + reply.Error.Message
 			}
 			return res
 		}
-		if _, err := c.deleteDeadLetters(context.WithoutCancel(ctx), []*DeadLetter{dl}); err != nil {
+		if _, err := c.deleteDeadLetters(context.WithoutCancel(ctx), []*sfblocks.DeadLetter{dl}); err != nil {
 			res.Error = "replayed, but its dead letter could not be deleted: " + err.Error()
 		}
 		res.Outcome = ReplaySucceeded

@@ -3,17 +3,17 @@
 // request/reply.
 //
 //	c, err := client.New(nc)
-//	reply, err := c.Search(ctx, &client.SearchRequest{Query: "SELECT Id FROM Contact WHERE Phone = '$(phone)'", Variables: map[string]any{"phone": "+33..."}})
+//	reply, err := c.Search(ctx, &sfblocks.SearchRequest{Query: "SELECT Id FROM Contact WHERE Phone = '$(phone)'", Variables: map[string]any{"phone": "+33..."}})
 //	switch {
-//	case errors.Is(err, &blocks.Error{Code: blocks.CodeTimeout}): // failure exit, maybe retry
+//	case errors.Is(err, sfblocks.ErrTimeout): // failure exit, maybe retry
 //	case err != nil: // failure exit
-//	case reply.Status == blocks.StatusNoData: // "no data" exit
+//	case reply.Status == sfblocks.StatusNoData: // "no data" exit
 //	default: // "ok" exit: reply.First, reply.Records
 //	}
 //
-// A job that failed returns both its reply and a *blocks.Error carrying the
+// A job that failed returns both its reply and a *sfblocks.Error carrying the
 // reply's code, so errors.Is matches on the code. Transport problems (no
-// worker listening, the context's deadline) also return a *blocks.Error, with
+// worker listening, the context's deadline) also return a *sfblocks.Error, with
 // codes SALESFORCE_UNAVAILABLE and TIMEOUT, wrapping [ErrNoWorkers] or
 // [ErrTimeout].
 //

@@ -2,9 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,19 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
-	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks"
 )
 
-// Durable jobs: names shared with the worker (package worker holds the same
-// values; a test checks they agree).
-const (
-	// DefaultResultsBucket is the workers' default results bucket.
-	DefaultResultsBucket = "sfblocks_results"
-	// HeaderReplyTo carries a durable job's reply subject.
-	HeaderReplyTo = "Reply-To"
-)
-
-// Durable-job errors, wrapped in a *blocks.Error.
+// Durable-job errors, wrapped in a *sfblocks.Error.
 var (
 	// ErrNoStream: no JetStream stream captures the durable job subject
 	// (no worker with the durable path ever started on this prefix, or
@@ -39,7 +27,7 @@ var (
 )
 
 // WithResultsBucket sets the workers' results bucket, read by
-// [Client.Result] and [Client.DoDurable]. Defaults to "sfblocks_results".
+// [Client.Result] and [Client.DoDurable]. Defaults to [sfblocks.DefaultResultsBucket].
 func WithResultsBucket(bucket string) Option {
 	return func(c *Client) error {
 		if !bucketRe.MatchString(bucket) {
@@ -72,20 +60,9 @@ func WithReplyTo(subject string) PublishOption {
 	}
 }
 
-// ResultKey returns the results-bucket key of a job id: the id in unpadded
-// base64url, or "h=" and the hex SHA-256 of ids longer than 192 bytes. It
-// matches worker.ResultKey.
-func ResultKey(jobID string) string {
-	if len(jobID) <= 192 {
-		return base64.RawURLEncoding.EncodeToString([]byte(jobID))
-	}
-	sum := sha256.Sum256([]byte(jobID))
-	return "h=" + hex.EncodeToString(sum[:])
-}
-
 // durableSubject is where durable jobs of block are published.
-func (c *Client) durableSubject(block blocks.Block) string {
-	return c.prefix + ".jobs." + string(block)
+func (c *Client) durableSubject(block sfblocks.Block) string {
+	return sfblocks.JobsSubject(c.prefix, block)
 }
 
 // jetStream returns the client's JetStream handle, created on first use.
@@ -147,7 +124,7 @@ func jobPayload(request any) ([]byte, string, error) {
 	id := nuid.Next()
 	obj["id"], _ = json.Marshal(id)
 	if data, err = json.Marshal(obj); err != nil {
-		return nil, "", &blocks.Error{Code: blocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
+		return nil, "", &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
 	}
 	return data, id, nil
 }
@@ -160,15 +137,15 @@ func jobPayload(request any) ([]byte, string, error) {
 // failed publish is safe. With [WithReplyTo] the worker publishes the reply
 // there; either way the result is kept and [Client.Result] reads it.
 //
-// Errors are *blocks.Error: INVALID_REQUEST (request not encodable, bad
+// Errors are *sfblocks.Error: INVALID_REQUEST (request not encodable, bad
 // option), SALESFORCE_UNAVAILABLE wrapping [ErrNoStream] (no stream takes
 // the subject) or the NATS error, TIMEOUT (no PubAck before ctx's deadline
 // or the client timeout). All but INVALID_REQUEST are retryable.
-func (c *Client) PublishDurable(ctx context.Context, block blocks.Block, request any, opts ...PublishOption) (string, error) {
+func (c *Client) PublishDurable(ctx context.Context, block sfblocks.Block, request any, opts ...PublishOption) (string, error) {
 	var o publishOptions
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
-			return "", &blocks.Error{Code: blocks.CodeInvalidRequest, Message: err.Error(), Err: err}
+			return "", &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: err.Error(), Err: err}
 		}
 	}
 	data, id, err := jobPayload(request)
@@ -180,7 +157,7 @@ func (c *Client) PublishDurable(ctx context.Context, block blocks.Block, request
 }
 
 // publishDurable publishes one job and returns its PubAck.
-func (c *Client) publishDurable(ctx context.Context, block blocks.Block, data []byte, id, replyTo string) (*jetstream.PubAck, error) {
+func (c *Client) publishDurable(ctx context.Context, block sfblocks.Block, data []byte, id, replyTo string) (*jetstream.PubAck, error) {
 	js, err := c.jetStream()
 	if err != nil {
 		return nil, transportError(c.durableSubject(block), err)
@@ -193,12 +170,12 @@ func (c *Client) publishDurable(ctx context.Context, block blocks.Block, data []
 	subject := c.durableSubject(block)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	if replyTo != "" {
-		msg.Header.Set(HeaderReplyTo, replyTo)
+		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	}
 	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	switch {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-		return nil, &blocks.Error{Code: blocks.CodeSalesforceUnavailable, Retryable: true,
+		return nil, &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
 			Message: fmt.Sprintf("no JetStream stream takes %s; start a worker with the durable path on this prefix", subject),
 			Err:     fmt.Errorf("%w: %w", ErrNoStream, err)}
 	case err != nil:
@@ -220,10 +197,10 @@ func (c *Client) publishDurable(ctx context.Context, block blocks.Block, data []
 // last time (the reply may have been lost while NATS restarted).
 //
 // Results are as for [Client.Do]: the reply and nil (ok, no_data); the reply
-// and a *blocks.Error with its code (failed); nil and a *blocks.Error for
+// and a *sfblocks.Error with its code (failed); nil and a *sfblocks.Error for
 // transport failures (see [Client.PublishDurable]; TIMEOUT wrapping
 // [ErrTimeout] when no reply came: the job is stored and will still run).
-func (c *Client) DoDurable(ctx context.Context, block blocks.Block, request any) (*blocks.Reply, error) {
+func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request any) (*sfblocks.Reply, error) {
 	data, id, err := jobPayload(request)
 	if err != nil {
 		return nil, err
@@ -263,12 +240,12 @@ func (c *Client) DoDurable(ctx context.Context, block blocks.Block, request any)
 }
 
 // awaitResult watches the kept result of id until it appears or ctx ends.
-func (c *Client) awaitResult(ctx context.Context, id string) (*blocks.Reply, error) {
+func (c *Client) awaitResult(ctx context.Context, id string) (*sfblocks.Reply, error) {
 	kv, err := c.resultsKV(ctx)
 	if err != nil {
 		return nil, transportError(c.bucket, err)
 	}
-	watch, err := kv.Watch(ctx, ResultKey(id))
+	watch, err := kv.Watch(ctx, sfblocks.ResultKey(id))
 	if err != nil {
 		return nil, transportError(c.bucket, err)
 	}
@@ -287,19 +264,19 @@ func (c *Client) awaitResult(ctx context.Context, id string) (*blocks.Reply, err
 }
 
 // Result returns the kept result of a finished durable job, as [Client.Do]
-// returns replies (a failed job gives its reply and a *blocks.Error). It
-// returns a *blocks.Error wrapping [ErrNoResult] when none is kept (the job
+// returns replies (a failed job gives its reply and a *sfblocks.Error). It
+// returns a *sfblocks.Error wrapping [ErrNoResult] when none is kept (the job
 // has not finished, the id is unknown, or the result expired), or a
 // transport error (e.g. the results bucket does not exist yet).
-func (c *Client) Result(ctx context.Context, jobID string) (*blocks.Reply, error) {
+func (c *Client) Result(ctx context.Context, jobID string) (*sfblocks.Reply, error) {
 	kv, err := c.resultsKV(ctx)
 	if err != nil {
 		return nil, transportError(c.bucket, err)
 	}
-	e, err := kv.Get(ctx, ResultKey(jobID))
+	e, err := kv.Get(ctx, sfblocks.ResultKey(jobID))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return nil, &blocks.Error{Code: blocks.CodeTimeout, Retryable: true,
+		return nil, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
 			Message: "no result is kept for job " + jobID + " (not finished yet, unknown, or expired)", Err: ErrNoResult}
 	case err != nil:
 		return nil, transportError(c.bucket, err)

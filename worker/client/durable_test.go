@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
@@ -18,16 +19,16 @@ var fastDurable = worker.WithDurable(worker.DurableConfig{AckWait: time.Second, 
 
 // counting echoes the job's id and counts runs.
 func counting(n *atomic.Int64) worker.HandlerFunc {
-	return func(_ context.Context, block blocks.Block, payload []byte) *blocks.Reply {
+	return func(_ context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply {
 		n.Add(1)
 		var p struct {
 			ID string `json:"id"`
 		}
 		_ = json.Unmarshal(payload, &p)
 		if strings.Contains(string(payload), `"account":"fail"`) {
-			return blocks.FailureReply(p.ID, &blocks.Error{Code: blocks.CodeSalesforceError, Message: "refused", SalesforceCode: "INVALID_FIELD"})
+			return blocks.FailureReply(p.ID, &sfblocks.Error{Code: sfblocks.CodeSalesforceError, Message: "refused", SalesforceCode: "INVALID_FIELD"})
 		}
-		return &blocks.Reply{ID: p.ID, Status: blocks.StatusOK, ObjectID: "003" + p.ID}
+		return &sfblocks.Reply{ID: p.ID, Status: sfblocks.StatusOK, ObjectID: "003" + p.ID}
 	}
 }
 
@@ -42,8 +43,8 @@ func TestDoDurable(t *testing.T) {
 	ctx := context.Background()
 
 	// No id: one is generated and written into the job.
-	rep, err := c.DoDurable(ctx, blocks.Insert, &client.InsertRequest{Object: "Task"})
-	if err != nil || rep.Status != blocks.StatusOK || rep.ID == "" || rep.ObjectID != "003"+rep.ID || rep.Attempt != 1 {
+	rep, err := c.DoDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{Object: "Task"})
+	if err != nil || rep.Status != sfblocks.StatusOK || rep.ID == "" || rep.ObjectID != "003"+rep.ID || rep.Attempt != 1 {
 		t.Fatalf("DoDurable = %+v, %v", rep, err)
 	}
 	kept, err := c.Result(ctx, rep.ID)
@@ -53,11 +54,11 @@ func TestDoDurable(t *testing.T) {
 
 	// The same id again within the duplicate window: nothing new is
 	// stored, and the kept result answers.
-	rep1, err := c.DoDurable(ctx, blocks.Insert, map[string]any{"id": "dup-1", "object": "Task"})
+	rep1, err := c.DoDurable(ctx, sfblocks.Insert, map[string]any{"id": "dup-1", "object": "Task"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep2, err := c.DoDurable(ctx, blocks.Insert, json.RawMessage(`{"id":"dup-1","object":"Task"}`))
+	rep2, err := c.DoDurable(ctx, sfblocks.Insert, json.RawMessage(`{"id":"dup-1","object":"Task"}`))
 	if err != nil || rep2.ObjectID != rep1.ObjectID {
 		t.Errorf("second DoDurable = %+v, %v; want the first result", rep2, err)
 	}
@@ -66,8 +67,8 @@ func TestDoDurable(t *testing.T) {
 	}
 
 	// A failed job gives its reply and a coded error, as Do.
-	rep, err = c.DoDurable(ctx, blocks.Search, &client.SearchRequest{ID: "f1", Account: "fail"})
-	if rep == nil || rep.Status != blocks.StatusFailed || !errors.Is(err, &blocks.Error{Code: blocks.CodeSalesforceError}) {
+	rep, err = c.DoDurable(ctx, sfblocks.Search, &sfblocks.SearchRequest{ID: "f1", Account: "fail"})
+	if rep == nil || rep.Status != sfblocks.StatusFailed || !errors.Is(err, sfblocks.ErrSalesforceError) {
 		t.Errorf("failed job: %+v, %v", rep, err)
 	}
 }
@@ -88,7 +89,7 @@ func TestPublishDurableAndResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := c.PublishDurable(ctx, blocks.Insert, &client.InsertRequest{ID: "p-1", Object: "Task"}, client.WithReplyTo(inbox))
+	id, err := c.PublishDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{ID: "p-1", Object: "Task"}, client.WithReplyTo(inbox))
 	if err != nil || id != "p-1" {
 		t.Fatalf("PublishDurable = %q, %v", id, err)
 	}
@@ -97,7 +98,7 @@ func TestPublishDurableAndResult(t *testing.T) {
 		t.Fatalf("reply = %v, %v", msg, err)
 	}
 	// Fire and forget: the result is kept.
-	id, err = c.PublishDurable(ctx, blocks.Insert, &client.InsertRequest{Object: "Task"})
+	id, err = c.PublishDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{Object: "Task"})
 	if err != nil || id == "" {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestPublishDurableAndResult(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := c.PublishDurable(ctx, blocks.Insert, &client.InsertRequest{}, client.WithReplyTo("a.>")); !errors.Is(err, client.ErrInvalidOption) {
+	if _, err := c.PublishDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{}, client.WithReplyTo("a.>")); !errors.Is(err, client.ErrInvalidOption) {
 		t.Errorf("bad reply subject: %v", err)
 	}
 }
@@ -125,19 +126,19 @@ func TestDurableWithoutStream(t *testing.T) {
 	c, _ := client.New(connect(t, s), client.WithPrefix("nobody"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := c.PublishDurable(ctx, blocks.Search, &client.SearchRequest{})
-	if !errors.Is(err, client.ErrNoStream) || !errors.Is(err, &blocks.Error{Code: blocks.CodeSalesforceUnavailable}) {
+	_, err := c.PublishDurable(ctx, sfblocks.Search, &sfblocks.SearchRequest{})
+	if !errors.Is(err, client.ErrNoStream) || !errors.Is(err, sfblocks.ErrSalesforceUnavailable) {
 		t.Errorf("PublishDurable without a stream = %v, want ErrNoStream", err)
 	}
 }
 
 func TestResultKeyMatchesWorker(t *testing.T) {
 	for _, id := range []string{"job-1", "a.b c:d/é*>", strings.Repeat("x", 192), strings.Repeat("y", 193)} {
-		if client.ResultKey(id) != worker.ResultKey(id) {
-			t.Errorf("ResultKey(%q): client %q, worker %q", id, client.ResultKey(id), worker.ResultKey(id))
+		if sfblocks.ResultKey(id) != sfblocks.ResultKey(id) {
+			t.Errorf("ResultKey(%q): client %q, worker %q", id, sfblocks.ResultKey(id), sfblocks.ResultKey(id))
 		}
 	}
-	if client.DefaultResultsBucket != worker.DefaultResultsBucket || client.HeaderReplyTo != worker.HeaderReplyTo {
+	if sfblocks.DefaultResultsBucket != sfblocks.DefaultResultsBucket || sfblocks.HeaderReplyTo != sfblocks.HeaderReplyTo {
 		t.Error("client and worker disagree on the results bucket or the Reply-To header")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 )
@@ -46,7 +47,7 @@ func BenchmarkQuery(b *testing.B) {
 			if !errors.Is(err, breaker.ErrOpen) {
 				b.Fatalf("err = %v; want fail fast", err)
 			}
-			if je := blocks.AsError(err); je.Code != blocks.CodeSalesforceUnavailable {
+			if je := blocks.AsError(err); je.Code != sfblocks.CodeSalesforceUnavailable {
 				b.Fatalf("job error %s", je.Code)
 			}
 		}

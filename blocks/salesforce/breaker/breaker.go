@@ -56,8 +56,8 @@ type Settings struct {
 	// successes in a row close the breaker. Defaults to 3.
 	HalfOpenProbes int
 	// Logger receives one line per state change (warn when opening, info
-	// otherwise). Defaults to zerolog.Nop().
-	Logger *zerolog.Logger
+	// otherwise). The zero value logs nothing.
+	Logger zerolog.Logger
 	// Registerer, when set, gets the breaker metrics (see the package
 	// documentation). Defaults to none.
 	Registerer prometheus.Registerer
@@ -170,10 +170,7 @@ func NewSet(s Settings) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := &Set{s: s, log: zerolog.Nop(), breakers: map[string]*Breaker{}}
-	if s.Logger != nil {
-		set.log = s.Logger.With().Str("component", "breaker").Logger()
-	}
+	set := &Set{s: s, log: s.Logger.With().Str("component", "breaker").Logger(), breakers: map[string]*Breaker{}}
 	if s.Registerer != nil {
 		if set.metrics, err = newMetrics(s.Registerer); err != nil {
 			return nil, err

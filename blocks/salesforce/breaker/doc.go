@@ -7,7 +7,7 @@
 // at the HTTP transport: every request for the account, data calls and
 // token requests alike, passes the account's [Breaker]:
 //
-//	set, err := breaker.NewSet(breaker.Settings{Logger: &log, Registerer: reg})
+//	set, err := breaker.NewSet(breaker.Settings{Logger: log, Registerer: reg})
 //	b := set.For("prod")
 //	c, err := salesforce.New(ts, salesforce.WithHTTPClient(b.Client(salesforce.SharedHTTPClient())))
 //	// and auth.CacheOptions{HTTPClientFor: func(a string) *http.Client { return set.For(a).Client(tokenClient) }}

@@ -88,7 +88,7 @@ func setup(tb testing.TB, s breaker.Settings, names ...string) *harness {
 		})
 	}
 	log := zerolog.New(h.logs)
-	s.Logger, s.Registerer = &log, h.reg
+	s.Logger, s.Registerer = log, h.reg
 	s.OnStateChange = func(name string, from, to breaker.State) {
 		select {
 		case h.accounts[name].events <- event{from, to}:

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
@@ -98,7 +99,7 @@ func TestTripsOnSalesforceFailuresThenFailsFast(t *testing.T) {
 					t.Fatalf("Classify = %s; want transient", salesforce.Classify(err))
 				}
 				je := blocks.AsError(err)
-				if je.Code != blocks.CodeSalesforceUnavailable || !je.Retryable ||
+				if je.Code != sfblocks.CodeSalesforceUnavailable || !je.Retryable ||
 					!strings.Contains(je.Message, `"prod"`) || !strings.Contains(je.Message, "circuit breaker is open") {
 					t.Fatalf("job error = %+v", je)
 				}
@@ -288,7 +289,7 @@ func TestHalfOpen(t *testing.T) {
 		if !errors.As(err, &oe) || oe.State != breaker.StateHalfOpen || !oe.RetryAt.After(time.Now().Add(-time.Second)) {
 			t.Fatalf("err = %v; want the breaker's half-open refusal", err)
 		}
-		if je := blocks.AsError(err); je.Code != blocks.CodeSalesforceUnavailable || !je.Retryable {
+		if je := blocks.AsError(err); je.Code != sfblocks.CodeSalesforceUnavailable || !je.Retryable {
 			t.Fatalf("job error = %+v", je)
 		}
 		wg.Wait()
@@ -320,7 +321,7 @@ func TestTokenEndpointFailuresShareTheBreaker(t *testing.T) {
 		t.Fatalf("token requests = %d; want %d", n, breaker.DefaultConsecutiveFailures)
 	}
 	je := blocks.AsError(err)
-	if je.Code != blocks.CodeSalesforceUnavailable || !je.Retryable || !strings.Contains(je.Message, `"prod"`) {
+	if je.Code != sfblocks.CodeSalesforceUnavailable || !je.Retryable || !strings.Contains(je.Message, `"prod"`) {
 		t.Fatalf("job error = %+v", je)
 	}
 

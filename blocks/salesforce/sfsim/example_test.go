@@ -7,8 +7,9 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 )
 
 // Start a simulator, get a token with the client credentials flow on the

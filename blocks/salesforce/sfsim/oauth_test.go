@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 )
 
 const testCallback = "http://127.0.0.1:9999/callback"
@@ -607,5 +608,14 @@ func TestMyDomainHostOption(t *testing.T) {
 	status, body = post("localhost")
 	if status != http.StatusBadRequest || body["error_description"] != "request not supported on this domain" {
 		t.Fatalf("on another host: %d %v", status, body)
+	}
+}
+
+func TestOrgAndUserIDsCarryTheirChecksum(t *testing.T) {
+	if want := sfID("00D", "000000001"); OrgID != want {
+		t.Errorf("OrgID = %s, want %s", OrgID, want)
+	}
+	if want := "005Hs0000000001" + idChecksum("005Hs0000000001"); UserID != want {
+		t.Errorf("UserID = %s, want %s", UserID, want)
 	}
 }

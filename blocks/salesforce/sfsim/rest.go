@@ -71,14 +71,14 @@ func (s *Server) authenticate(r *http.Request) (*session, bool) {
 // Sforce-Limit-Info. It reports false, charging nothing, past the limit.
 func (s *Server) chargeRequest(w http.ResponseWriter) bool {
 	s.mu.Lock()
-	used, max := s.apiUsed, s.opts.DailyAPILimit
-	ok := used < max
+	used, limit := s.apiUsed, s.opts.DailyAPILimit
+	ok := used < limit
 	if ok {
 		s.apiUsed++
 		used++
 	}
 	s.mu.Unlock()
-	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", used, max))
+	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", used, limit))
 	return ok
 }
 
@@ -224,15 +224,12 @@ type limitInfo struct {
 }
 
 func (s *Server) limits(w http.ResponseWriter) {
-	used, max := s.APIUsage()
-	remaining := max - used
-	if remaining < 0 {
-		remaining = 0
-	}
+	used, limit := s.APIUsage()
+	remaining := max(limit-used, 0)
 	out := map[string]limitInfo{
 		"ConcurrentAsyncGetReportInstances": {200, 200},
 		"ConcurrentSyncReportRuns":          {20, 20},
-		"DailyApiRequests":                  {max, remaining},
+		"DailyApiRequests":                  {limit, remaining},
 		"DailyAsyncApexExecutions":          {250000, 250000},
 		"DailyBulkApiBatches":               {15000, 15000},
 		"DailyBulkV2QueryFileStorageMB":     {976562, 976562},

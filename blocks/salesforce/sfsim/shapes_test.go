@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 	"golang.org/x/oauth2"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 )
 
 // shapesDir holds response bodies transcribed from Salesforce's documentation.

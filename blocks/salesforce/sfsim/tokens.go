@@ -11,12 +11,13 @@ import (
 	"time"
 )
 
-// The simulated org and its one pre-authorized admin user.
-var (
+// The simulated org and its one pre-authorized admin user (a test checks
+// that both carry the right checksum suffix).
+const (
 	// OrgID is the simulated org's 18-character ID.
-	OrgID = sfID("00D", "000000001")
+	OrgID = "00D000000000001EAA"
 	// UserID is the 18-character ID of the admin user every token acts as.
-	UserID = "005Hs0000000001" + idChecksum("005Hs0000000001")
+	UserID = "005Hs0000000001IAA"
 )
 
 // idURL is the identity URL token responses carry as "id".

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	sfblocks "github.com/sfblocks/sfblocks"
 )
 
 // row is one stored record. vals maps canonical field names to stored
@@ -56,13 +54,13 @@ func New() *DB {
 }
 
 // Default returns [New] loaded with the seed data embedded in the module
-// (sfblocks.SeedData, testdata/seed/*.json): about 100 Accounts, 300
+// ([SeedData], seed/*.json): about 100 Accounts, 300
 // Contacts, 150 Cases, 100 Leads and 200 Tasks, including the fixtures
 // Account "Acme Corporation", Contact "Ada Byron" (Phone "+1 415 555 0100",
 // Email "ada@example.com") and Contact "Siobhan O'Brien".
 func Default() (*DB, error) {
 	db := New()
-	if err := db.LoadSeed(sfblocks.SeedData, "testdata/seed"); err != nil {
+	if err := db.LoadSeed(SeedData, "seed"); err != nil {
 		return nil, err
 	}
 	return db, nil

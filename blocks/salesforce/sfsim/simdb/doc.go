@@ -16,6 +16,5 @@
 // Parsing lives in package soql; this package resolves names against the
 // schema (INVALID_FIELD, INVALID_TYPE), checks literal types and evaluates.
 // Seed data is generated deterministically by TestGenerateSeed (run it with
-// -update-seed) into testdata/seed at the module root and embedded by the
-// module root package as sfblocks.SeedData.
+// -update-seed) into this package's seed/ folder and embedded as [SeedData].
 package simdb

@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-var updateSeed = flag.Bool("update-seed", false, "regenerate testdata/seed/*.json at the module root")
+var updateSeed = flag.Bool("update-seed", false, "regenerate seed/*.json in this package")
 
-// seedDir is testdata/seed at the module root, relative to this package.
-var seedDir = filepath.Join("..", "..", "..", "..", "testdata", "seed")
+// seedDir holds the seed files embedded by seed.go.
+var seedDir = "seed"
 
 // TestGenerateSeed is the seed generator. It rebuilds the seed records
 // deterministically and checks that the committed files match; with

@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks/worker/workertest"
+)
+
+func TestReportAndReadStatus(t *testing.T) {
+	s := startServer(t)
+	js, err := jetstream.New(connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if got, err := ReadStatus(ctx, js, StatusConfig{}); err != nil || got != nil {
+		t.Fatalf("ReadStatus before any report = %v, %v; want none and no error", got, err)
+	}
+	until := time.Date(2026, 12, 1, 14, 3, 27, 0, time.UTC)
+	collect := func(breakerState string) func() []AccountStatus {
+		return func() []AccountStatus {
+			return []AccountStatus{
+				{Account: "prod", Breaker: breakerState, BreakerOpenUntil: &until, Token: TokenStatus{State: "valid"}, APIUsed: 10, APIMax: 100},
+				{Account: "backoffice", Breaker: "closed", Token: TokenStatus{State: "failed", ErrorCode: "AUTH_FAILED"}},
+			}
+		}
+	}
+	cfg := StatusConfig{Interval: 50 * time.Millisecond, TTL: time.Minute}
+	ctxA, stopA := context.WithCancel(ctx)
+	defer stopA()
+	if err := ReportStatus(ctxA, js, "host-a", collect("open"), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctxB, stopB := context.WithCancel(ctx)
+	defer stopB()
+	if err := ReportStatus(ctxB, js, "host-b", collect("closed"), cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []AccountStatus
+	workertest.WaitFor(t, 5*time.Second, "four reports", func() bool {
+		got, err = ReadStatus(ctx, js, cfg)
+		return err == nil && len(got) == 4
+	})
+	wantOrder := []string{"backoffice/host-a", "backoffice/host-b", "prod/host-a", "prod/host-b"}
+	for i, st := range got {
+		if st.Account+"/"+st.Worker != wantOrder[i] {
+			t.Errorf("report %d = %s/%s, want %s (sorted by account, then worker)", i, st.Account, st.Worker, wantOrder[i])
+		}
+		if st.UpdatedAt.IsZero() {
+			t.Errorf("report %d has no UpdatedAt", i)
+		}
+	}
+	if p := got[2]; p.Breaker != "open" || p.BreakerOpenUntil == nil || !p.BreakerOpenUntil.Equal(until) || p.APIUsed != 10 || p.Token.State != "valid" {
+		t.Errorf("prod/host-a = %+v", p)
+	}
+	if b := got[0]; b.Token.ErrorCode != "AUTH_FAILED" {
+		t.Errorf("backoffice/host-a token = %+v", b.Token)
+	}
+
+	// A worker that stops removes its entries.
+	stopA()
+	workertest.WaitFor(t, 5*time.Second, "host-a's entries removed", func() bool {
+		got, err = ReadStatus(ctx, js, cfg)
+		return err == nil && len(got) == 2 && got[0].Worker == "host-b" && got[1].Worker == "host-b"
+	})
+}
