@@ -241,30 +241,3 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 		})
 	}
 }
-
-// The client reads the envelope the worker writes.
-func TestDeadLetterEnvelopeMatchesClient(t *testing.T) {
-	now := time.Now().UTC().Truncate(time.Second)
-	dl := newDeadLetter(sfblocks.Insert, sfblocks.PathDurable, sfblocks.ReasonAttemptsExhausted, "j-1", "sfblocks.jobs.insert", []byte(`{"id":"j-1"}`),
-		nats.Header{"A": []string{"b"}}, blocks.FailureReply("j-1", &sfblocks.Error{Code: sfblocks.CodeTimeout, Message: "m", Retryable: true, ResultCode: 504, ResultBody: "x"}),
-		failureState{Attempts: 5, FirstFailure: now, LastFailure: now})
-	dl.Replays, dl.ReplayOf = 2, 9
-	data, _ := json.Marshal(dl)
-	var got sfblocks.DeadLetter
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatal(err)
-	}
-	back, _ := json.Marshal(got)
-	var roundTrip map[string]any
-	_ = json.Unmarshal(back, &roundTrip)
-	delete(roundTrip, "seq")
-	delete(roundTrip, "stored")
-	want, _ := json.Marshal(dl)
-	var wantMap map[string]any
-	_ = json.Unmarshal(want, &wantMap)
-	a, _ := json.Marshal(roundTrip)
-	b, _ := json.Marshal(wantMap)
-	if string(a) != string(b) {
-		t.Errorf("client envelope\n%s\nworker envelope\n%s", a, b)
-	}
-}

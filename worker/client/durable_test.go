@@ -131,14 +131,3 @@ func TestDurableWithoutStream(t *testing.T) {
 		t.Errorf("PublishDurable without a stream = %v, want ErrNoStream", err)
 	}
 }
-
-func TestResultKeyMatchesWorker(t *testing.T) {
-	for _, id := range []string{"job-1", "a.b c:d/é*>", strings.Repeat("x", 192), strings.Repeat("y", 193)} {
-		if sfblocks.ResultKey(id) != sfblocks.ResultKey(id) {
-			t.Errorf("ResultKey(%q): client %q, worker %q", id, sfblocks.ResultKey(id), sfblocks.ResultKey(id))
-		}
-	}
-	if sfblocks.DefaultResultsBucket != sfblocks.DefaultResultsBucket || sfblocks.HeaderReplyTo != sfblocks.HeaderReplyTo {
-		t.Error("client and worker disagree on the results bucket or the Reply-To header")
-	}
-}

@@ -33,7 +33,6 @@ var (
 	errInvalidClient    = oauthError{"invalid_client", "invalid client credentials"}
 	errUnsupportedGrant = oauthError{"unsupported_grant_type", "grant type not supported"}
 	errExpiredToken     = oauthError{"invalid_grant", "expired access/refresh token"}
-	errAuthFailure      = oauthError{"invalid_grant", "authentication failure"}
 	errInvalidCode      = oauthError{"invalid_grant", "invalid authorization code"}
 	errExpiredCode      = oauthError{"invalid_grant", "expired authorization code"}
 	errRedirectMismatch = oauthError{"invalid_grant", "redirect_uri must match configuration"}

@@ -107,14 +107,13 @@ type refreshToken struct {
 }
 
 type authCode struct {
-	code          string
-	clientID      string
-	redirectURI   string
-	challenge     string
-	scope         string
-	expiresAt     time.Time
-	used          bool
-	challengeUsed bool
+	code        string
+	clientID    string
+	redirectURI string
+	challenge   string
+	scope       string
+	expiresAt   time.Time
+	used        bool
 }
 
 type tokenStore struct {
