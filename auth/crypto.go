@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -129,4 +130,32 @@ func (c *Cipher) Open(sealed, aad []byte) ([]byte, error) {
 		return nil, newError(CodeTokenKey, "", "stored token failed authentication (altered, or stored under another account's name)", nil)
 	}
 	return pt, nil
+}
+
+// KeyFile returns the cipher of the key kept in the file at path, creating
+// the file (mode 0600, its directory 0700) with a fresh key on first use.
+// Development mode keeps its key this way beside the embedded server's
+// store; production fleets give every worker the same key through
+// SFBLOCKS_TOKEN_KEY or SFBLOCKS_TOKEN_KEY_FILE instead.
+func KeyFile(path string) (*Cipher, error) {
+	lookup := func(k string) (string, bool) {
+		if k == EnvTokenKeyFile {
+			return path, true
+		}
+		return "", false
+	}
+	if _, err := os.Stat(path); err == nil {
+		return CipherFromEnv(lookup)
+	}
+	c, encoded, err := GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("auth: creating the key file's directory: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(encoded+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("auth: writing the key file: %w", err)
+	}
+	return c, nil
 }

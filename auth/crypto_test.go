@@ -77,3 +77,26 @@ func TestCipherFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyFileCreatesThenReuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dir", "token.key")
+	first, err := KeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file = %v, %v; want mode 0600", fi, err)
+	}
+	sealed, err := first.Seal([]byte("refresh-token"), aad("prod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := KeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := again.Open(sealed, aad("prod")); err != nil || string(got) != "refresh-token" {
+		t.Errorf("the second KeyFile did not read the same key: %q, %v", got, err)
+	}
+}

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"golang.org/x/oauth2"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 )
 
 func startSim(t *testing.T, opts sfsim.Options) *sfsim.Server {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"crypto/rand"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 

@@ -111,7 +111,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sfm := newSalesforceMetrics(reg)
+	sfm, err := salesforce.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 
 	accounts, err := env.accounts(ctx, log, sfm, reg)
 	if err != nil {
@@ -272,7 +275,7 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 			log.Warn().Msg(err.Error())
 			return auth.NewMemoryStore(), nil
 		}
-		if cipher, err = devTokenKey(filepath.Join(dataDir, "token.key")); err != nil {
+		if cipher, err = auth.KeyFile(filepath.Join(dataDir, "token.key")); err != nil {
 			return nil, err
 		}
 		log.Info().Str("key_file", filepath.Join(dataDir, "token.key")).
@@ -293,36 +296,11 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 	return store, nil
 }
 
-// devTokenKey reads the development key file, creating it with a fresh key
-// on first use.
-func devTokenKey(path string) (*auth.Cipher, error) {
-	lookup := func(k string) (string, bool) {
-		if k == auth.EnvTokenKeyFile {
-			return path, true
-		}
-		return "", false
-	}
-	if _, err := os.Stat(path); err == nil {
-		return auth.CipherFromEnv(lookup)
-	}
-	c, encoded, err := auth.GenerateKey()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, []byte(encoded+"\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("write the development token key: %w", err)
-	}
-	return c, nil
-}
-
 // accounts builds one Salesforce client per configured account, all sharing
 // the token cache and the HTTP connection pool. Each account's data calls
 // and token requests pass that account's circuit breaker, which sits above
 // the request metrics: calls it refuses never count as requests.
-func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforceMetrics, reg prometheus.Registerer) (blocks.Accounts, error) {
+func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforce.Metrics, reg prometheus.Registerer) (blocks.Accounts, error) {
 	bs := env.cfg.breaker
 	if env.cfg.breakerFailurePct < 0 || env.cfg.breakerFailurePct > 100 {
 		return nil, fmt.Errorf("--breaker-failure-percent %d is outside 0..100 (0 means the default, 50)", env.cfg.breakerFailurePct)
@@ -333,8 +311,8 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker flags: %w", err)
 	}
-	hc := m.instrument(salesforce.SharedHTTPClient(), "data")
-	tokenHC := m.instrument(http.DefaultClient, "token")
+	hc := m.Instrument(salesforce.SharedHTTPClient(), salesforce.KindData)
+	tokenHC := m.Instrument(http.DefaultClient, salesforce.KindToken)
 	cache, err := auth.NewCache(env.auth, auth.CacheOptions{
 		Store:         env.store,
 		HTTPClient:    tokenHC,
@@ -354,7 +332,7 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		c, err := salesforce.New(ts,
 			salesforce.WithAPIVersion(a.APIVersion),
 			salesforce.WithHTTPClient(breakers.For(a.Name).Client(hc)),
-			salesforce.WithUsageObserver(func(u salesforce.Usage) { m.observeUsage(name, u) }))
+			salesforce.WithUsageObserver(func(u salesforce.Usage) { m.ObserveUsage(name, u) }))
 		if err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}

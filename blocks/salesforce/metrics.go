@@ -1,27 +1,43 @@
-package main
+package salesforce
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
-// salesforceMetrics are the collectors for what the worker asks of
-// Salesforce: REST calls and token requests (counted and timed at the HTTP
-// transport, so every call is seen, retries included) and the org's API
-// usage from Sforce-Limit-Info.
-type salesforceMetrics struct {
+// Kinds of HTTP request to Salesforce, the "kind" label of [Metrics].
+const (
+	// KindData is a REST API call (query, search, create...).
+	KindData = "data"
+	// KindToken is a request to the OAuth token endpoint: a token refresh.
+	KindToken = "token"
+)
+
+// Metrics are the Prometheus collectors of what a worker asks of
+// Salesforce: HTTP requests counted and timed at the transport (so every
+// request is seen, retries included) and each org's API usage from
+// Sforce-Limit-Info:
+//
+//	sfblocks_salesforce_requests_total{kind,code,method}
+//	sfblocks_salesforce_request_duration_seconds{kind,code,method}
+//	sfblocks_salesforce_api_usage_used{account}
+//	sfblocks_salesforce_api_usage_max{account}
+//
+// No URL becomes a label, so no token or record value reaches a metric.
+type Metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	used     *prometheus.GaugeVec
 	max      *prometheus.GaugeVec
 }
 
-func newSalesforceMetrics(reg prometheus.Registerer) *salesforceMetrics {
-	m := &salesforceMetrics{
+// NewMetrics returns the collectors, registered with reg when it is not
+// nil; it fails when reg already holds collectors of the same names.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "sfblocks", Subsystem: "salesforce", Name: "requests_total",
 			Help: "HTTP requests to Salesforce by kind (data: REST API, token: OAuth token endpoint, i.e. token refreshes), method and status code.",
@@ -40,13 +56,19 @@ func newSalesforceMetrics(reg prometheus.Registerer) *salesforceMetrics {
 			Help: "Daily API request allocation of the org of an account, from the Sforce-Limit-Info header.",
 		}, []string{"account"}),
 	}
-	reg.MustRegister(m.calls, m.duration, m.used, m.max)
-	return m
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.calls, m.duration, m.used, m.max} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("salesforce: registering metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
 }
 
-// instrument returns a copy of hc whose transport counts and times requests
-// under kind. The URL, and so no token, ever becomes a label.
-func (m *salesforceMetrics) instrument(hc *http.Client, kind string) *http.Client {
+// Instrument returns a copy of hc whose transport counts and times its
+// requests under kind ([KindData] or [KindToken]).
+func (m *Metrics) Instrument(hc *http.Client, kind string) *http.Client {
 	rt := hc.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
@@ -59,7 +81,8 @@ func (m *salesforceMetrics) instrument(hc *http.Client, kind string) *http.Clien
 	return &out
 }
 
-func (m *salesforceMetrics) observeUsage(account string, u salesforce.Usage) {
+// ObserveUsage records an org's API usage; pass it to [WithUsageObserver].
+func (m *Metrics) ObserveUsage(account string, u Usage) {
 	m.used.WithLabelValues(account).Set(float64(u.Used))
 	m.max.WithLabelValues(account).Set(float64(u.Max))
 }
