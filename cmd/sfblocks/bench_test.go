@@ -2,133 +2,100 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
+	"io"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/cmd/sfblocks/internal/bench"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
-// buildBinary builds sfblocks into a temporary directory: bench starts its
-// workers and baseline as processes of this binary (in a test,
-// os.Executable is the test binary).
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sfblocks")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func TestBenchEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and starts worker processes")
-	}
-	bin := buildBinary(t)
-	jsonPath := filepath.Join(t.TempDir(), "bench.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	code, out, errOut := runCmd(t, ctx, "bench", "--binary", bin, "--path", "sync,durable,baseline",
-		"--duration", "1s", "--warmup", "200ms", "--rounds", "1", "--clients", "4",
-		"--mix", "search=0.75,insert=0.25", "--json", jsonPath)
-	if code != 0 {
-		t.Fatalf("bench exited %d\nstdout: %s\nstderr: %s", code, out, errOut)
-	}
-	for _, col := range []string{"jobs/s", "p50 ms", "p90 ms", "p99 ms", "errors", "SF calls/job", "token reqs", "peak RSS MB",
-		"ratio sync/baseline", "ratio durable/sync"} {
-		if !strings.Contains(out, col) {
-			t.Errorf("table lacks %q:\n%s", col, out)
-		}
-	}
-
-	data, err := os.ReadFile(jsonPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep struct {
-		Runs   []map[string]any `json:"runs"`
-		Ratios []struct {
-			Name   string  `json:"name"`
-			Median float64 `json:"median"`
-		} `json:"ratios"`
-	}
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatalf("--json output: %v\n%s", err, data)
-	}
-	seen := map[string]bool{}
-	for _, r := range rep.Runs {
-		path, _ := r["path"].(string)
-		seen[path] = true
-		for _, field := range []string{"jobs_per_s", "p50_ms", "p90_ms", "p99_ms", "errors", "sf_calls_per_job", "token_requests", "peak_rss_mb", "jobs"} {
-			if _, ok := r[field]; !ok {
-				t.Errorf("%s run lacks %q: %v", path, field, r)
-			}
-		}
-		if jps, _ := r["jobs_per_s"].(float64); jps <= 0 {
-			t.Errorf("%s run: jobs_per_s %v, want > 0", path, r["jobs_per_s"])
-		}
-		if errs, _ := r["errors"].(float64); errs != 0 {
-			t.Errorf("%s run had %v failed jobs: %v", path, errs, r["error_codes"])
-		}
-		// Every job makes exactly one Salesforce call (search: one query
-		// page; insert: one upsert), give or take jobs at the window edges.
-		if c, _ := r["sf_calls_per_job"].(float64); c < 0.5 || c > 1.5 {
-			t.Errorf("%s run: %v Salesforce calls per job, want about 1", path, c)
-		}
-	}
-	for _, p := range []string{pathSync, pathDurable, pathBaseline} {
-		if !seen[p] {
-			t.Errorf("no %s run in the report", p)
-		}
-	}
-	if len(rep.Ratios) != 3 {
-		t.Errorf("ratios %+v, want sync/baseline, durable/sync and durable/baseline", rep.Ratios)
-	}
-}
-
-func TestBenchHelpers(t *testing.T) {
-	mixes := []struct {
-		given      string
-		wantSearch float64
-		wantErr    bool
+// TestBenchFlags: every flag lands in its field of bench.Config, and no
+// flag's default differs from bench.DefaultConfig.
+func TestBenchFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		want    func(*bench.Config) // applied to DefaultConfig
+		wantErr string
 	}{
-		{"search=1", 1, false},
-		{"search=0.8,insert=0.2", 0.8, false},
-		{"search=3, insert=1", 0.75, false},
-		{"insert=1", 0, false},
-		{"search=0,insert=0", 0, true},
-		{"update=1", 0, true},
-		{"search=-1", 0, true},
-		{"search", 0, true},
+		{"defaults", nil, func(*bench.Config) {}, ""},
+		{"every flag", []string{"--preset", "floors", "--path", "durable, baseline", "--clients", "3", "--latency", "100ms",
+			"--workers", "4", "--max-in-flight", "64", "--duration", "2s", "--warmup", "0s", "--rounds", "1",
+			"--mix", "search=0.8,insert=0.2", "--json", "out.json", "--format", "json", "--binary", "/tmp/sfb",
+			"--worker-log-level", "warn", "--job-timeout", "3s"}, func(c *bench.Config) {
+			c.Preset, c.Paths, c.Clients, c.Latency = "floors", []bench.Path{bench.PathDurable, bench.PathBaseline}, 3, 100*time.Millisecond
+			c.Workers, c.MaxInFlight, c.Duration, c.Warmup, c.Rounds = 4, 64, 2*time.Second, 0, 1
+			c.Mix, c.JSONFile, c.Format, c.Binary = bench.Mix{Search: 0.8}, "out.json", "json", "/tmp/sfb"
+			c.WorkerLogLevel, c.JobTimeout = "warn", 3*time.Second
+		}, ""},
+		{"bad path", []string{"--path", "sync,bogus"}, nil, `--path "bogus": use sync, durable or baseline`},
+		{"bad mix", []string{"--mix", "search=x"}, nil, `--mix "search=x"`},
+		{"unknown flag", []string{"--bogus"}, nil, "usage"},
 	}
-	for _, tt := range mixes {
-		m, err := parseMix(tt.given)
-		if (err != nil) != tt.wantErr || (!tt.wantErr && m.search != tt.wantSearch) {
-			t.Errorf("parseMix(%q) = %v, %v; want search share %v, error %v", tt.given, m.search, err, tt.wantSearch, tt.wantErr)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := benchFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("benchFlags(%q): %v, want an error saying %q", tt.args, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := bench.DefaultConfig()
+			tt.want(&want)
+			want.Progress = io.Discard
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("benchFlags(%q) =\n%+v\nwant\n%+v", tt.args, got, want)
+			}
+		})
 	}
+}
 
-	lat := &loadResult{}
-	for i := 1; i <= 100; i++ {
-		lat.latencies = append(lat.latencies, time.Duration(i)*time.Millisecond)
+// TestBenchCommand runs bench and bench-baseline through run, for what the
+// command adds to the package: the exit status and where messages go.
+func TestBenchCommand(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "missing")
+	tests := []struct {
+		args       []string
+		wantCode   int
+		wantStderr string
+		wantStdout string
+	}{
+		{[]string{"bench", "--path", "bogus"}, 1, "sfblocks bench: --path \"bogus\": use sync, durable or baseline", ""},
+		{[]string{"bench", "--clients", "0"}, 1, "--clients, --workers, --max-in-flight and --rounds must be positive", ""},
+		{[]string{"bench", "--format", "csv"}, 1, `--format "csv": use table or json`, ""},
+		{[]string{"bench", "--bogus"}, 2, "flag provided but not defined: -bogus", ""},
+		{[]string{"bench", "extra"}, 2, "unexpected arguments: [extra]", ""},
+		{[]string{"bench", "-h"}, 0, "-worker-log-level string", ""},
+		{[]string{"help", "bench"}, 0, "--preset floors runs the issue's five measurements", ""},
+		// The bench starts (NATS, simulator), its first run cannot: the
+		// error names the binary, and the empty table is still printed.
+		{[]string{"bench", "--binary", missing, "--duration", "1s", "--rounds", "1"}, 1, "sfblocks bench: round 1, sync: start worker-0 (" + missing, "  round  scenario"},
+		{[]string{"bench-baseline"}, 2, "--instance-url and a positive --max-in-flight are required", ""},
+		{[]string{"bench-baseline", "--instance-url", "http://127.0.0.1:1", "--max-in-flight", "0"}, 2, "--instance-url and a positive --max-in-flight are required", ""},
+		{[]string{"bench-baseline", "-h"}, 0, "-api-version string", ""},
 	}
-	for _, tt := range []struct {
-		p    float64
-		want time.Duration
-	}{{0.5, 50 * time.Millisecond}, {0.9, 90 * time.Millisecond}, {0.99, 99 * time.Millisecond}} {
-		if got := lat.percentile(tt.p); got != tt.want {
-			t.Errorf("percentile(%v) = %v, want %v", tt.p, got, tt.want)
-		}
-	}
-	if got := median([]float64{3, 1, 2}); got != 2 {
-		t.Errorf("median = %v, want 2", got)
-	}
-	if got := rotate([]string{"a", "b", "c"}, 4); strings.Join(got, "") != "bca" {
-		t.Errorf("rotate = %v", got)
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			code, out, errOut := runCmd(t, ctx, tt.args...)
+			if code != tt.wantCode || !strings.Contains(errOut, tt.wantStderr) || !strings.HasPrefix(out, tt.wantStdout) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, stdout starting %q, stderr holding %q", code, out, errOut, tt.wantCode, tt.wantStdout, tt.wantStderr)
+			}
+		})
 	}
 
 	// The baseline command works but is not advertised.
@@ -137,7 +104,45 @@ func TestBenchHelpers(t *testing.T) {
 	if !strings.Contains(usageOut.String(), "bench ") || strings.Contains(usageOut.String(), "bench-baseline") {
 		t.Errorf("usage should list bench and hide bench-baseline:\n%s", usageOut.String())
 	}
-	if code, _, errOut := runCmd(t, context.Background(), "bench", "--path", "bogus"); code != 1 || !strings.Contains(errOut, "use sync, durable or baseline") {
-		t.Errorf("bench --path bogus: exit %d, stderr %q", code, errOut)
+}
+
+// TestBenchBaselineCommand runs the hidden command as the bench starts it:
+// its flags, the secret from the environment, "ready" on stdout, and exit
+// status 0 when stopped. (t.Setenv rules out t.Parallel.)
+func TestBenchBaselineCommand(t *testing.T) {
+	ns := workertest.StartNATS(t)
+	sim := workertest.StartSim(t, sfsim.Options{})
+	t.Setenv(bench.EnvSecret, sfsim.DefaultClientSecret)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr workertest.LogBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"bench-baseline", "--nats-url", ns.ClientURL(), "--instance-url", sim.MyDomainURL(), "--max-in-flight", "4"}, &stdout, &stderr)
+	}()
+	workertest.WaitFor(t, 20*time.Second, "the baseline's ready", func() bool {
+		return stdout.String() == "ready\n" || len(done) > 0
+	})
+	if len(done) > 0 {
+		t.Fatalf("bench-baseline exited %d before it was ready: %s", <-done, stderr.String())
+	}
+
+	nc := workertest.Connect(t, ns)
+	reply, err := nc.Request("sfblocks.search", []byte(`{"query":"SELECT Id, Name FROM Contact WHERE Phone = '+1 415 555 0100'"}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(reply.Data), "Ada Byron") || reply.Header.Get("Nats-Service-Error-Code") != "" {
+		t.Errorf("reply %s (headers %v), want Salesforce's answer with the seed Contact", reply.Data, reply.Header)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("bench-baseline exited %d when stopped, want 0; stderr: %s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bench-baseline did not stop within 10s of its context")
 	}
 }

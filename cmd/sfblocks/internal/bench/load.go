@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -20,27 +20,30 @@ import (
 
 // The jobs the load generator sends. The search finds one Contact of the
 // seed data (Ada Byron). The insert is an upsert of a Task keyed on
-// External_Id__c over a rotating set of benchInsertKeys values: the first
-// pass creates the records, later ones update them, so the simulator's
+// External_Id__c over a rotating set of insertKeys values: the first pass
+// creates the records, later ones update them, so the simulator's
 // in-memory org stays small however long the bench runs.
 const (
-	benchSearchJob  = `{"query":"SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'","variables":{"ANI":"+1 415 555 0100"}}`
-	benchInsertJob  = `{"object":"Task","fields":{"Subject":"Bench call $(n)","Status":"Completed"},"variables":{"n":"%d"},"external_id":{"field":"External_Id__c","value":"bench-$(n)"}}`
-	benchInsertKeys = 4096
+	searchJob  = `{"query":"SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'","variables":{"ANI":"+1 415 555 0100"}}`
+	insertJob  = `{"object":"Task","fields":{"Subject":"Bench call $(n)","Status":"Completed"},"variables":{"n":"%d"},"external_id":{"field":"External_Id__c","value":"bench-$(n)"}}`
+	insertKeys = 4096
 )
 
-// jobMix is the share of each block in the load, e.g. search=0.8,insert=0.2.
-type jobMix struct {
-	search float64 // share of searches in [0,1]; the rest are inserts
+// Mix is the share of each block in the load, e.g. search=0.8,insert=0.2.
+type Mix struct {
+	// Search is the share of searches, in [0,1]; the rest are inserts.
+	Search float64
 }
 
-func parseMix(s string) (jobMix, error) {
+// ParseMix parses a mix given as weights, "search=W,insert=W" (either may
+// be left out), as given to --mix.
+func ParseMix(s string) (Mix, error) {
 	var search, insert float64
 	for part := range strings.SplitSeq(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		f, err := strconv.ParseFloat(v, 64)
 		if !ok || err != nil || f < 0 {
-			return jobMix{}, fmt.Errorf("--mix %q: write search=WEIGHT,insert=WEIGHT with non-negative weights", s)
+			return Mix{}, fmt.Errorf("--mix %q: write search=WEIGHT,insert=WEIGHT with non-negative weights", s)
 		}
 		switch k {
 		case "search":
@@ -48,17 +51,19 @@ func parseMix(s string) (jobMix, error) {
 		case "insert":
 			insert = f
 		default:
-			return jobMix{}, fmt.Errorf("--mix %q: unknown block %q (search or insert)", s, k)
+			return Mix{}, fmt.Errorf("--mix %q: unknown block %q (search or insert)", s, k)
 		}
 	}
 	if search+insert == 0 {
-		return jobMix{}, fmt.Errorf("--mix %q: the weights add up to 0", s)
+		return Mix{}, fmt.Errorf("--mix %q: the weights add up to 0", s)
 	}
-	return jobMix{search: search / (search + insert)}, nil
+	return Mix{Search: search / (search + insert)}, nil
 }
 
-func (m jobMix) String() string {
-	return fmt.Sprintf("search=%.2g,insert=%.2g", m.search, 1-m.search)
+// String returns the mix as shares, e.g. "search=0.8,insert=0.2"; it is
+// how the report names it.
+func (m Mix) String() string {
+	return fmt.Sprintf("search=%.2g,insert=%.2g", m.Search, 1-m.Search)
 }
 
 // sendFunc sends one job and waits for its reply. It returns "" when the
@@ -113,7 +118,7 @@ type loadSpec struct {
 	clients  int
 	warmup   time.Duration
 	duration time.Duration
-	mix      jobMix
+	mix      Mix
 	timeout  time.Duration // per job
 }
 
@@ -132,6 +137,7 @@ func (r *loadResult) jobs() int64 {
 	return n
 }
 
+// percentile is the nearest-rank percentile of the latencies (p in [0,1]).
 func (r *loadResult) percentile(p float64) time.Duration {
 	if len(r.latencies) == 0 {
 		return 0
@@ -158,7 +164,7 @@ func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(op
 		errors map[string]int64
 	}
 	results := make([]clientResult, spec.clients)
-	searchJob := []byte(benchSearchJob)
+	search := []byte(searchJob)
 	var wg sync.WaitGroup
 	for i := range spec.clients {
 		wg.Go(func() {
@@ -166,11 +172,13 @@ func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(op
 			res := &results[i]
 			res.errors = map[string]int64{}
 			for phase.Load() != stopping && ctx.Err() == nil {
-				block, job := sfblocks.Search, searchJob
-				if spec.mix.search < 1 && rng.Float64() >= spec.mix.search {
+				block, job := sfblocks.Search, search
+				if spec.mix.Search < 1 && rng.Float64() >= spec.mix.Search {
 					block = sfblocks.Insert
-					job = fmt.Appendf(nil, benchInsertJob, insertSeq.Add(1)%benchInsertKeys)
+					job = fmt.Appendf(nil, insertJob, insertSeq.Add(1)%insertKeys)
 				}
+				// Cancelling ctx stops the loop, not the job in flight:
+				// it is awaited so that no run leaves work to the next.
 				jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spec.timeout)
 				start := time.Now()
 				code := send(jctx, block, job)
@@ -208,6 +216,7 @@ func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(op
 	return out
 }
 
+// sleepCtx sleeps for d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
