@@ -142,16 +142,23 @@ func (s *Server) describe(w http.ResponseWriter, c *reqCtx, object string) {
 		if f.RelationshipName != "" {
 			rel = f.RelationshipName
 		}
+		// A text area, long or not, is "plaintextarea" (a rich text area
+		// would be "richtextarea"); other types carry null.
+		var extra any
+		if f.Type == "textarea" {
+			extra = "plaintextarea"
+		}
 		fields = append(fields, map[string]any{
 			"name": f.Name, "label": f.Label, "type": f.Type, "length": f.Length,
 			"nillable": f.Nillable, "createable": f.Createable, "updateable": f.Updateable,
 			"unique": f.Unique, "externalId": f.ExternalID, "idLookup": f.IDLookup,
 			"defaultedOnCreate": f.DefaultedOnCreate, "referenceTo": ref, "relationshipName": rel,
-			"custom": strings.HasSuffix(f.Name, "__c"), "filterable": true, "sortable": f.Type != "textarea",
-			"groupable": true, "calculated": false, "autoNumber": false, "caseSensitive": false,
+			"custom": strings.HasSuffix(f.Name, "__c"), "filterable": f.Filterable, "sortable": f.Sortable,
+			"groupable": f.Groupable, "calculated": false, "autoNumber": false, "caseSensitive": f.CaseSensitive,
 			"soapType": soapType(f.Type), "nameField": f.Name == "Name",
 			"precision": 0, "scale": 0, "digits": 0, "byteLength": f.Length * 3,
 			"picklistValues": []any{}, "defaultValue": nil, "inlineHelpText": nil,
+			"extraTypeInfo": extra, "htmlFormatted": false, "encrypted": false,
 		})
 	}
 	out["fields"] = fields

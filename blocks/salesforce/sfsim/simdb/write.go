@@ -23,6 +23,7 @@ import (
 //     lookup of the wrong type → 400 MALFORMED_ID; missing parent → 400 INVALID_CROSS_REFERENCE_KEY
 //   - missing required field → 400 REQUIRED_FIELD_MISSING "Required fields are missing: [LastName]"
 //   - duplicate unique external ID → 400 DUPLICATE_VALUE "duplicate value found: ..."
+//     (compared ignoring case unless the field is case-sensitive)
 func (db *DB) Create(object string, fields map[string]any) (string, error) {
 	t := db.table(object)
 	if t == nil {
@@ -44,6 +45,12 @@ func (db *DB) Create(object string, fields map[string]any) (string, error) {
 // Upsert creates or updates the record whose field (an External ID field, or
 // Id) equals value, and reports whether it was created. The body is
 // validated as for [DB.Create] (or as an update when a record matches).
+// Matching ignores case only on a Unique field that is not case-sensitive
+// (External_Id__c); on [JobIDField] and on non-unique External IDs
+// (Legacy_Number__c) "ABC" and "abc" are different values, as Salesforce
+// documents. The lookup and the write happen under one lock, so upserts of
+// the same new value racing each other make one record: the first creates
+// it and the others update it.
 // Failures besides Create's: a field that is not an External ID →
 // 404 NOT_FOUND "Provided external ID field does not exist or is not
 // accessible: Foo"; several matches → *Error{Status: 300, Code:
@@ -72,7 +79,7 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 			return "", false, notFound()
 		}
 	} else {
-		for _, r := range t.extIx[f.Name][strings.ToLower(value)] {
+		for _, r := range t.extIx[f.Name][indexKey(f, value)] {
 			if !r.deleted {
 				matches = append(matches, r)
 			}
@@ -371,12 +378,12 @@ func (db *DB) insert(t *table, vals map[string]any, seed bool) (*row, error) {
 	vals["Id"] = id
 	setDefault("IsDeleted", false)
 	setDefault("CreatedDate", now)
-	setDefault("CreatedById", userID)
+	setDefault("CreatedById", UserID)
 	setDefault("LastModifiedDate", now)
-	setDefault("LastModifiedById", userID)
+	setDefault("LastModifiedById", UserID)
 	setDefault("SystemModstamp", now)
 	if _, ok := vals["OwnerId"]; !ok {
-		vals["OwnerId"] = userID
+		vals["OwnerId"] = UserID
 	}
 	if o.schema.Name == "Case" {
 		if _, ok := vals["CaseNumber"]; !ok || !seed {
@@ -435,7 +442,8 @@ func checkRequired(o *object, vals map[string]any) error {
 // checkUnique rejects a value of a unique field already held by another
 // live row.
 func (t *table) checkUnique(vals map[string]any, self *row) error {
-	for _, f := range t.obj.schema.Fields {
+	for i := range t.obj.schema.Fields {
+		f := &t.obj.schema.Fields[i]
 		if !f.Unique {
 			continue
 		}
@@ -443,7 +451,7 @@ func (t *table) checkUnique(vals map[string]any, self *row) error {
 		if s == "" {
 			continue
 		}
-		for _, other := range t.extIx[f.Name][strings.ToLower(s)] {
+		for _, other := range t.extIx[f.Name][indexKey(f, s)] {
 			if other != self && !other.deleted {
 				return badRequest(CodeDuplicateValue, "duplicate value found: "+f.Name+" duplicates value on record with id: "+other.id, f.Name)
 			}
@@ -455,7 +463,7 @@ func (t *table) checkUnique(vals map[string]any, self *row) error {
 func (t *table) index(r *row) {
 	for name, ix := range t.extIx {
 		if s, _ := r.vals[name].(string); s != "" {
-			k := strings.ToLower(s)
+			k := indexKey(t.obj.field(name), s)
 			ix[k] = append(ix[k], r)
 		}
 	}
@@ -464,7 +472,7 @@ func (t *table) index(r *row) {
 func (t *table) unindex(r *row) {
 	for name, ix := range t.extIx {
 		if s, _ := r.vals[name].(string); s != "" {
-			k := strings.ToLower(s)
+			k := indexKey(t.obj.field(name), s)
 			list := ix[k]
 			for i, x := range list {
 				if x == r {
