@@ -67,7 +67,17 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	r, created, _, err := db.upsertLocked(t, f, value, fields)
+	if err != nil {
+		return "", false, err
+	}
+	return r.id, created, nil
+}
 
+// upsertLocked is [DB.Upsert] once the object and field are known. It
+// returns the written row, whether it was created, and for an update the
+// row's previous values (so a batch can undo it). db.mu must be held.
+func (db *DB) upsertLocked(t *table, f *FieldSchema, value string, fields map[string]any) (*row, bool, map[string]any, error) {
 	var matches []*row
 	if f.Name == "Id" {
 		if id, ok := normalizeID(value); ok {
@@ -76,7 +86,7 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 			}
 		}
 		if len(matches) == 0 && value != "" {
-			return "", false, notFound()
+			return nil, false, nil, notFound()
 		}
 	} else {
 		for _, r := range t.extIx[f.Name][indexKey(f, value)] {
@@ -89,31 +99,32 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 	case 0:
 		vals, err := db.coerceBody(t.obj, fields, false)
 		if err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
 		if f.Name != "Id" {
 			vals[f.Name] = value
 		}
 		r, err := db.insert(t, vals, false)
 		if err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
-		return r.id, true, nil
+		return r, true, nil, nil
 	case 1:
 		vals, err := db.coerceBody(t.obj, fields, true)
 		if err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
+		prev := matches[0].vals
 		if err := db.update(t, matches[0], vals); err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
-		return matches[0].id, false, nil
+		return matches[0], false, prev, nil
 	}
 	urls := make([]string, len(matches))
 	for i, r := range matches {
 		urls[i] = recordURL(defaultVersion, t.obj.schema.Name, r.id)
 	}
-	return "", false, &Error{Status: http.StatusMultipleChoices, Code: CodeMultipleChoices,
+	return nil, false, nil, &Error{Status: http.StatusMultipleChoices, Code: CodeMultipleChoices,
 		Message: fmt.Sprintf("More than one record found for external id field %s with value %s", f.Name, value), Matches: urls}
 }
 
