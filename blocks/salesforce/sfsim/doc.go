@@ -45,7 +45,8 @@
 // SFBlocks_Job_Id__c ([simdb.JobIDField]: Text 255, Unique, case-sensitive),
 // the idempotency field an Insert job upserts on so that retries cannot
 // make a second record. Upserts of one value racing each other make one
-// record: one creates it, the rest update it. Long text areas (Description)
+// record: one creates it, the rest update it (the upsertRace fault answers
+// some of the rest DUPLICATE_VALUE, as Salesforce can). Long text areas (Description)
 // are selectable but, as in Salesforce, not filterable or sortable: describe
 // says filterable false and SOQL refuses them in WHERE (400 INVALID_FIELD
 // "field 'Description' can not be filtered in a query call") and ORDER BY.
@@ -77,8 +78,9 @@
 //
 // Faults are injected with [Server.Faults] (latency, error rates, outages
 // that answer 503 or drop connections, UNABLE_TO_LOCK_ROW on the next
-// writes, and commit-then-drop: writes that commit and then lose their
-// answer, see [CommitThenDrop]), sessions are expired with
+// writes, commit-then-drop: writes that commit and then lose their answer,
+// see [CommitThenDrop], and upsert races: DUPLICATE_VALUE for an upsert
+// that would update, see [Faults.SetUpsertRace]), sessions are expired with
 // [Server.ExpireAllSessions], and [Server.Stats] counts calls by kind,
 // token grants, records created, and records created whose answer was lost.
 //
@@ -95,6 +97,7 @@
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"lockRows":3}'
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"commitThenDrop":{"rate":0.2}}'
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"seed":7,"commitThenDrop":{"rate":0.5,"mode":"withhold","delay":"45s"}}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"upsertRace":0.3}'
 //	curl localhost:PORT/_sim/stats
 //	curl -X POST localhost:PORT/_sim/expire-sessions
 //	curl -X POST localhost:PORT/_sim/reset

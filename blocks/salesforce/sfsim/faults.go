@@ -98,6 +98,11 @@ type FaultConfig struct {
 	// (the record exists, the client never hears so); nil injects nothing.
 	// See [CommitThenDrop].
 	CommitThenDrop *CommitThenDrop `json:"commitThenDrop,omitempty"`
+	// UpsertRace is the probability in [0, 1] that an upsert which would
+	// update the one record its Unique External ID names is answered 400
+	// DUPLICATE_VALUE instead, as the loser of a race with that record's
+	// insert can be on Salesforce; see [Faults.SetUpsertRace].
+	UpsertRace float64 `json:"upsertRace,omitempty"`
 	// IncludeOAuth extends latency, error rules and outages to the
 	// /services/oauth2 endpoints; by default they hit /services/data only.
 	IncludeOAuth bool `json:"includeOAuth,omitempty"`
@@ -137,8 +142,8 @@ func (f *Faults) Config() FaultConfig {
 
 // Set replaces all settings. It fails, changing nothing, when a rule is out
 // of range (rate outside [0,1], rates summing past 1, status not 4xx/5xx,
-// unknown latency distribution or outage mode, a commitThenDrop out of range:
-// see [CommitThenDrop]).
+// unknown latency distribution or outage mode, upsertRace outside [0,1], a
+// commitThenDrop out of range: see [CommitThenDrop]).
 func (f *Faults) Set(c FaultConfig) error {
 	if err := c.validate(); err != nil {
 		return err
@@ -195,6 +200,9 @@ func (c FaultConfig) validate() error {
 	}
 	if c.LockRows < 0 {
 		return fmt.Errorf("sfsim: lockRows %d is negative", c.LockRows)
+	}
+	if err := validateUpsertRace(c.UpsertRace); err != nil {
+		return err
 	}
 	return c.CommitThenDrop.validate()
 }

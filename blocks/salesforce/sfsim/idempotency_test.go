@@ -3,6 +3,7 @@ package sfsim
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -133,5 +134,58 @@ func TestConcurrentJobIDUpsertsOverHTTP(t *testing.T) {
 	}
 	if st := s.Stats(); st.RecordsCreated != 1 || st.APICalls[KindUpsert] != racers {
 		t.Fatalf("stats: created %d, upserts %d", st.RecordsCreated, st.APICalls[KindUpsert])
+	}
+}
+
+// TestUpsertRace: with the fault on, an upsert that would update the record
+// its job id names is answered DUPLICATE_VALUE, as a race loser can be on
+// Salesforce, and still no second record appears.
+func TestUpsertRace(t *testing.T) {
+	s, tok := seeded(t, Options{})
+	if err := s.Faults().SetUpsertRace(1); err != nil {
+		t.Fatal(err)
+	}
+	u := dataURL(s, "sobjects/Task/SFBlocks_Job_Id__c/race-1")
+	first := call(t, http.MethodPatch, u, tok, `{"Subject":"Call from x"}`)
+	var created upsertResult
+	first.json(t, &created)
+	if first.status != http.StatusCreated {
+		t.Fatalf("a create cannot lose a race: %d %s", first.status, first.body)
+	}
+	second := call(t, http.MethodPatch, u, tok, `{"Subject":"Call from x"}`)
+	var errs []apiError
+	second.json(t, &errs)
+	want := apiError{Code: "DUPLICATE_VALUE", Message: "duplicate value found: SFBlocks_Job_Id__c duplicates value on record with id: " + created.ID, Fields: []string{}}
+	if second.status != http.StatusBadRequest || len(errs) != 1 || errs[0].Code != want.Code || errs[0].Message != want.Message || errs[0].Fields == nil {
+		t.Fatalf("race loser: %d %s", second.status, second.body)
+	}
+	// A plain create, a non-unique external ID and a fresh value are not races.
+	if r := call(t, http.MethodPatch, dataURL(s, "sobjects/Contact/Legacy_Number__c/LEG-1"), tok, `{"LastName":"x"}`); r.status != http.StatusCreated {
+		t.Fatalf("legacy create: %d %s", r.status, r.body)
+	}
+	if r := call(t, http.MethodPatch, dataURL(s, "sobjects/Contact/Legacy_Number__c/LEG-1"), tok, `{"LastName":"y"}`); r.status != http.StatusOK {
+		t.Fatalf("non-unique update must not race: %d %s", r.status, r.body)
+	}
+	if err := s.Faults().SetUpsertRace(0); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, http.MethodPatch, u, tok, `{"Subject":"Call from x"}`); r.status != http.StatusOK {
+		t.Fatalf("after the fault: %d %s", r.status, r.body)
+	}
+	if n := jobRecords(t, s, tok, "race-1"); n != 1 {
+		t.Fatalf("%d records", n)
+	}
+	if st := s.Stats(); st.FaultsInjected["upsertRace"] != 1 {
+		t.Fatalf("faults %v", st.FaultsInjected)
+	}
+	// Over /_sim/faults.
+	r := call(t, http.MethodPut, s.LoginURL()+"/_sim/faults", "", `{"upsertRace":0.3}`)
+	var cfg FaultConfig
+	r.json(t, &cfg)
+	if r.status != http.StatusOK || cfg.UpsertRace != 0.3 {
+		t.Fatalf("PUT upsertRace: %d %s", r.status, r.body)
+	}
+	if r := call(t, http.MethodPut, s.LoginURL()+"/_sim/faults", "", `{"upsertRace":1.5}`); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "upsertRace 1.5 is outside [0,1]") {
+		t.Fatalf("invalid upsertRace: %d %s", r.status, r.body)
 	}
 }

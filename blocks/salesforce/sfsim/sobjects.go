@@ -303,6 +303,10 @@ func (s *Server) upsert(w http.ResponseWriter, r *http.Request, c *reqCtx, objec
 		writeErrors(w, http.StatusBadRequest, le)
 		return
 	}
+	if re := s.upsertRaceError(object, field, value); re != nil {
+		writeDBError(w, re)
+		return
+	}
 	id, created, err := s.db.Upsert(object, field, value, fields)
 	if err != nil {
 		writeDBError(w, err)

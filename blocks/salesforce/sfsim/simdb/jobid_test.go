@@ -198,3 +198,29 @@ func TestConcurrentJobIDUpserts(t *testing.T) {
 		})
 	}
 }
+
+func TestMatchExternalID(t *testing.T) {
+	db := newSeededDB(t)
+	id, _, err := db.Upsert("Task", JobIDField, "m-1", map[string]any{"Subject": "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		object, field, value string
+		want                 int
+	}{
+		{"Task", JobIDField, "m-1", 1},
+		{"task", "sfblocks_job_id__c", "m-1", 1},
+		{"Task", JobIDField, "M-1", 0}, // case-sensitive
+		{"Contact", "External_Id__c", "con-0001", 1},
+		{"Contact", "Legacy_Number__c", "LEG-DUP", 2},
+		{"Task", "Subject", "m", 0}, // not an External ID
+		{"Nope", JobIDField, "m-1", 0},
+	}
+	for _, tt := range tests {
+		got := db.MatchExternalID(tt.object, tt.field, tt.value)
+		if len(got) != tt.want || (tt.want == 1 && tt.object == "Task" && got[0] != id) {
+			t.Errorf("%s.%s = %q: %v, want %d", tt.object, tt.field, tt.value, got, tt.want)
+		}
+	}
+}
