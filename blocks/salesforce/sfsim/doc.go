@@ -37,6 +37,11 @@
 //     46.0+), both with allOrNone rolling back every record, and limits.
 //     Every authenticated answer carries Sforce-Limit-Info and counts
 //     against [Options.DailyAPILimit].
+//   - /_sim/: test controls, JSON in and out, no auth: GET/PUT/DELETE
+//     /_sim/faults ([FaultConfig]), GET /_sim/stats ([Stats]), GET/PUT
+//     /_sim/usage (daily requests used), POST /_sim/expire-sessions, POST
+//     /_sim/reset (faults, stats, usage), POST /_sim/token (mint a token
+//     without OAuth, like [Server.IssueToken]).
 //
 // # The data
 //
@@ -46,8 +51,9 @@
 // the idempotency field an Insert job upserts on so that retries cannot
 // make a second record. Upserts of one value racing each other make one
 // record: one creates it, the rest update it (the upsertRace fault answers
-// some of the rest DUPLICATE_VALUE, as Salesforce can). Long text areas (Description)
-// are selectable but, as in Salesforce, not filterable or sortable: describe
+// some of the rest DUPLICATE_VALUE, as Salesforce can). Long text areas
+// (Description) are selectable but, as in Salesforce, not filterable or
+// sortable: describe
 // says filterable false and SOQL refuses them in WHERE (400 INVALID_FIELD
 // "field 'Description' can not be filtered in a query call") and ORDER BY.
 // Records written through the API are owned, created and last modified by
@@ -55,11 +61,6 @@
 // [Options.Now]; so a client can find what an earlier, unanswered attempt
 // made with SELECT Id FROM Task WHERE CreatedById = '<UserID>' AND
 // CreatedDate >= <start> AND CreatedDate <= <end> AND ... LIMIT n.
-//   - /_sim/: test controls, JSON in and out, no auth: GET/PUT/DELETE
-//     /_sim/faults ([FaultConfig]), GET /_sim/stats ([Stats]), GET/PUT
-//     /_sim/usage (daily requests used), POST /_sim/expire-sessions, POST
-//     /_sim/reset (faults, stats, usage), POST /_sim/token (mint a token
-//     without OAuth, like [Server.IssueToken]).
 //
 // # Using it from Go tests
 //
