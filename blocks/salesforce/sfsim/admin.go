@@ -8,8 +8,8 @@ import (
 // serveAdmin answers the test controls under /_sim/ (outside /services, so
 // no Salesforce client reaches them by accident). JSON in and out, no auth:
 //
-//	GET  /_sim/faults           current FaultConfig
-//	PUT  /_sim/faults           replace it (400 with {"error": ...} if invalid)
+//	GET  /_sim/faults           current FaultConfig, e.g. {"latency":{},"commitThenDrop":{"rate":0.5}}
+//	PUT  /_sim/faults           replace it (400 with {"error": ...} naming the field if invalid)
 //	DELETE /_sim/faults         remove every fault
 //	GET  /_sim/stats            Stats
 //	GET  /_sim/usage            {"used":N,"limit":M}

@@ -32,14 +32,35 @@
 //     sobjects (describeGlobal, basic info, describe, get, create, update,
 //     delete, upsert by external ID), query and queryAll with query locators
 //     and Sforce-Query-Options batch sizes, search, parameterizedSearch (GET
-//     and POST), composite/sobjects (collection create with allOrNone) and
-//     limits. Every authenticated answer carries Sforce-Limit-Info and counts
+//     and POST), composite/sobjects (collection create, POST) and
+//     composite/sobjects/{Object}/{Field} (collection upsert, PATCH, API
+//     46.0+), both with allOrNone rolling back every record, and limits.
+//     Every authenticated answer carries Sforce-Limit-Info and counts
 //     against [Options.DailyAPILimit].
 //   - /_sim/: test controls, JSON in and out, no auth: GET/PUT/DELETE
 //     /_sim/faults ([FaultConfig]), GET /_sim/stats ([Stats]), GET/PUT
 //     /_sim/usage (daily requests used), POST /_sim/expire-sessions, POST
 //     /_sim/reset (faults, stats, usage), POST /_sim/token (mint a token
 //     without OAuth, like [Server.IssueToken]).
+//
+// # The data
+//
+// Every object (Account, Contact, Case, Lead, Task) has two custom External
+// ID fields: External_Id__c (Unique, case-insensitive) and
+// SFBlocks_Job_Id__c ([simdb.JobIDField]: Text 255, Unique, case-sensitive),
+// the idempotency field an Insert job upserts on so that retries cannot
+// make a second record. Upserts of one value racing each other make one
+// record: one creates it, the rest update it (the upsertRace fault answers
+// some of the rest DUPLICATE_VALUE, as Salesforce can). Long text areas
+// (Description) are selectable but, as in Salesforce, not filterable or
+// sortable: describe
+// says filterable false and SOQL refuses them in WHERE (400 INVALID_FIELD
+// "field 'Description' can not be filtered in a query call") and ORDER BY.
+// Records written through the API are owned, created and last modified by
+// [UserID], the user whose identity URL every token carries as "id", at
+// [Options.Now]; so a client can find what an earlier, unanswered attempt
+// made with SELECT Id FROM Task WHERE CreatedById = '<UserID>' AND
+// CreatedDate >= <start> AND CreatedDate <= <end> AND ... LIMIT n.
 //
 // # Using it from Go tests
 //
@@ -58,8 +79,11 @@
 //
 // Faults are injected with [Server.Faults] (latency, error rates, outages
 // that answer 503 or drop connections, UNABLE_TO_LOCK_ROW on the next
-// writes), sessions are expired with [Server.ExpireAllSessions], and
-// [Server.Stats] counts calls by kind, token grants and records created.
+// writes, commit-then-drop: writes that commit and then lose their answer,
+// see [CommitThenDrop], and upsert races: DUPLICATE_VALUE for an upsert
+// that would update, see [Faults.SetUpsertRace]), sessions are expired with
+// [Server.ExpireAllSessions], and [Server.Stats] counts calls by kind,
+// token grants, records created, and records created whose answer was lost.
 //
 // # Running it as `sfblocks sim`
 //
@@ -72,6 +96,9 @@
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"latency":{"distribution":"normal","mean":"200ms","stdDev":"50ms"}}'
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"outage":{"mode":"refuse"}}'
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"lockRows":3}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"commitThenDrop":{"rate":0.2}}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"seed":7,"commitThenDrop":{"rate":0.5,"mode":"withhold","delay":"45s"}}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"upsertRace":0.3}'
 //	curl localhost:PORT/_sim/stats
 //	curl -X POST localhost:PORT/_sim/expire-sessions
 //	curl -X POST localhost:PORT/_sim/reset

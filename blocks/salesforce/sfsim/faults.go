@@ -94,6 +94,15 @@ type FaultConfig struct {
 	// LockRows is how many upcoming writes (create, upsert, update, and each
 	// record of a collection) fail with 400 UNABLE_TO_LOCK_ROW.
 	LockRows int `json:"lockRows,omitempty"`
+	// CommitThenDrop makes a fraction of committed writes lose their answer
+	// (the record exists, the client never hears so); nil injects nothing.
+	// See [CommitThenDrop].
+	CommitThenDrop *CommitThenDrop `json:"commitThenDrop,omitempty"`
+	// UpsertRace is the probability in [0, 1] that an upsert which would
+	// update the one record its Unique External ID names is answered 400
+	// DUPLICATE_VALUE instead, as the loser of a race with that record's
+	// insert can be on Salesforce; see [Faults.SetUpsertRace].
+	UpsertRace float64 `json:"upsertRace,omitempty"`
 	// IncludeOAuth extends latency, error rules and outages to the
 	// /services/oauth2 endpoints; by default they hit /services/data only.
 	IncludeOAuth bool `json:"includeOAuth,omitempty"`
@@ -124,17 +133,33 @@ func (f *Faults) Config() FaultConfig {
 		o := *f.cfg.Outage
 		c.Outage = &o
 	}
+	if f.cfg.CommitThenDrop != nil {
+		d := *f.cfg.CommitThenDrop
+		c.CommitThenDrop = &d
+	}
 	return c
 }
 
 // Set replaces all settings. It fails, changing nothing, when a rule is out
 // of range (rate outside [0,1], rates summing past 1, status not 4xx/5xx,
-// unknown latency distribution or outage mode).
+// unknown latency distribution or outage mode, upsertRace outside [0,1], a
+// commitThenDrop out of range: see [CommitThenDrop]).
 func (f *Faults) Set(c FaultConfig) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
 	c.Errors = append([]ErrorRule(nil), c.Errors...)
+	if c.Outage != nil {
+		o := *c.Outage
+		c.Outage = &o
+	}
+	if c.CommitThenDrop != nil {
+		d := *c.CommitThenDrop
+		c.CommitThenDrop = &d
+		if d.Rate == 0 {
+			c.CommitThenDrop = nil // rate 0 is off; GET shows it absent
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cfg = c
@@ -176,7 +201,10 @@ func (c FaultConfig) validate() error {
 	if c.LockRows < 0 {
 		return fmt.Errorf("sfsim: lockRows %d is negative", c.LockRows)
 	}
-	return nil
+	if err := validateUpsertRace(c.UpsertRace); err != nil {
+		return err
+	}
+	return c.CommitThenDrop.validate()
 }
 
 // SetLatency sets the added latency; the zero Latency removes it.

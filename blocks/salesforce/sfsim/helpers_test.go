@@ -130,3 +130,33 @@ func call(t testing.TB, method, u, token string, body any, hdr ...string) respon
 func dataURL(s *Server, path string) string {
 	return s.MyDomainURL() + "/services/data/v66.0/" + path
 }
+
+// send makes one JSON request with client and returns the answer or the
+// transport error, without failing the test: for goroutines, and for
+// requests whose connection the simulator is expected to drop.
+func send(client *http.Client, method, u, token, body string) (response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}

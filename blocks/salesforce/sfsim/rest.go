@@ -150,6 +150,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, c *reqCtx) {
 			}
 			return
 		}
+		if len(c.parts) == 4 && c.parts[1] == "sobjects" {
+			if allow(w, r, http.MethodPatch) {
+				s.collectionsUpsert(w, r, c, c.parts[2], c.parts[3])
+			}
+			return
+		}
 	}
 	s.countCall(KindOther)
 	writeErrors(w, http.StatusNotFound, apiError{Code: "NOT_FOUND", Message: msgNotFound})

@@ -103,6 +103,11 @@ type Server struct {
 	cursor *cursorStore
 	mux    *http.ServeMux
 
+	// closing is closed by Close, releasing answers the commit-then-drop
+	// fault is withholding.
+	closing   chan struct{}
+	closeOnce sync.Once
+
 	latMu          sync.Mutex
 	tokenLatency   time.Duration
 	latencyChanged chan struct{}
@@ -183,6 +188,8 @@ func New(opts Options) (*Server, error) {
 		tokens: newTokenStore(),
 		cursor: newCursorStore(opts.MaxQueryCursors, opts.QueryLocatorTimeout),
 
+		closing: make(chan struct{}),
+
 		tokenLatency:   opts.TokenLatency,
 		latencyChanged: make(chan struct{}),
 	}
@@ -220,8 +227,11 @@ func Start(addr string, opts Options) (*Server, error) {
 }
 
 // Close stops a server started with [Start]: the listener closes and open
-// connections are dropped. It is a no-op for a server built with [New].
+// connections are dropped. For a server built with [New] it only ends the
+// answers the commit-then-drop fault is withholding (closing their
+// connections), so an httptest server wrapping it can shut down.
 func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
 	s.mu.Lock()
 	srv := s.httpSrv
 	s.httpSrv = nil

@@ -1,8 +1,6 @@
 package sfsim
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,16 +140,23 @@ func (s *Server) describe(w http.ResponseWriter, c *reqCtx, object string) {
 		if f.RelationshipName != "" {
 			rel = f.RelationshipName
 		}
+		// A text area, long or not, is "plaintextarea" (a rich text area
+		// would be "richtextarea"); other types carry null.
+		var extra any
+		if f.Type == "textarea" {
+			extra = "plaintextarea"
+		}
 		fields = append(fields, map[string]any{
 			"name": f.Name, "label": f.Label, "type": f.Type, "length": f.Length,
 			"nillable": f.Nillable, "createable": f.Createable, "updateable": f.Updateable,
 			"unique": f.Unique, "externalId": f.ExternalID, "idLookup": f.IDLookup,
 			"defaultedOnCreate": f.DefaultedOnCreate, "referenceTo": ref, "relationshipName": rel,
-			"custom": strings.HasSuffix(f.Name, "__c"), "filterable": true, "sortable": f.Type != "textarea",
-			"groupable": true, "calculated": false, "autoNumber": false, "caseSensitive": false,
+			"custom": strings.HasSuffix(f.Name, "__c"), "filterable": f.Filterable, "sortable": f.Sortable,
+			"groupable": f.Groupable, "calculated": false, "autoNumber": false, "caseSensitive": f.CaseSensitive,
 			"soapType": soapType(f.Type), "nameField": f.Name == "Name",
 			"precision": 0, "scale": 0, "digits": 0, "byteLength": f.Length * 3,
 			"picklistValues": []any{}, "defaultValue": nil, "inlineHelpText": nil,
+			"extraTypeInfo": extra, "htmlFormatted": false, "encrypted": false,
 		})
 	}
 	out["fields"] = fields
@@ -247,6 +252,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, c *reqCtx, objec
 		return
 	}
 	s.stats.add(func(st *Stats) { st.RecordsCreated++ })
+	if s.loseAnswer(w, r, 1) {
+		return
+	}
 	writeJSON(w, http.StatusCreated, saveResult{ID: id, Success: true, Errors: []recordError{}})
 }
 
@@ -295,15 +303,22 @@ func (s *Server) upsert(w http.ResponseWriter, r *http.Request, c *reqCtx, objec
 		writeErrors(w, http.StatusBadRequest, le)
 		return
 	}
+	if re := s.upsertRaceError(object, field, value); re != nil {
+		writeDBError(w, re)
+		return
+	}
 	id, created, err := s.db.Upsert(object, field, value, fields)
 	if err != nil {
 		writeDBError(w, err)
 		return
 	}
-	status := http.StatusOK
+	status, n := http.StatusOK, 0
 	if created {
-		status = http.StatusCreated
+		status, n = http.StatusCreated, 1
 		s.stats.add(func(st *Stats) { st.RecordsCreated++ })
+	}
+	if s.loseAnswer(w, r, n) {
+		return
 	}
 	if versionAtLeast(c.version, 46) {
 		writeJSON(w, status, upsertResult{ID: id, Success: true, Errors: []recordError{}, Created: created})
@@ -319,103 +334,4 @@ func (s *Server) upsert(w http.ResponseWriter, r *http.Request, c *reqCtx, objec
 func versionAtLeast(v string, major int) bool {
 	n, err := strconv.Atoi(strings.TrimSuffix(v, ".0"))
 	return err == nil && n >= major
-}
-
-// collectionsBody is the POST composite/sobjects request.
-type collectionsBody struct {
-	AllOrNone bool              `json:"allOrNone"`
-	Records   []json.RawMessage `json:"records"`
-}
-
-// maxCollection is the documented cap on records in one collections request.
-const maxCollection = 200
-
-func (s *Server) collectionsCreate(w http.ResponseWriter, r *http.Request, c *reqCtx) {
-	s.countCall(KindCollections)
-	var body collectionsBody
-	if e := decodeBody(r, &body); e != nil {
-		writeErrors(w, http.StatusBadRequest, *e)
-		return
-	}
-	if len(body.Records) > maxCollection {
-		writeErrors(w, http.StatusBadRequest, apiError{
-			Code:    "EXCEEDED_ID_LIMIT",
-			Message: "record limit reached. cannot submit more than 200 records into this call",
-			Fields:  []string{},
-		})
-		return
-	}
-	results := make([]saveResult, len(body.Records))
-	created := make([]struct{ object, id string }, 0, len(body.Records))
-	failed := false
-	for i, raw := range body.Records {
-		res, object := s.createOne(raw)
-		results[i] = res
-		if res.Success {
-			created = append(created, struct{ object, id string }{object, res.ID})
-		} else {
-			failed = true
-		}
-	}
-	if body.AllOrNone && failed {
-		// Roll back: the records that went in come out again, and every
-		// record that did not fail itself reports the rollback.
-		for _, cr := range created {
-			_ = s.rollback(cr.object, cr.id)
-		}
-		for i := range results {
-			if results[i].Success {
-				results[i].Success = false
-				results[i].Errors = []recordError{{StatusCode: "ALL_OR_NONE_OPERATION_ROLLED_BACK", Message: msgRolledBack, Fields: []string{}}}
-			}
-		}
-	} else {
-		s.stats.add(func(st *Stats) { st.RecordsCreated += int64(len(created)) })
-	}
-	writeJSON(w, http.StatusOK, results)
-}
-
-// createOne creates one record of a collection and returns its SaveResult.
-func (s *Server) createOne(raw json.RawMessage) (saveResult, string) {
-	var fields map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&fields); err != nil {
-		return failResult("JSON_PARSER_ERROR", parserMessage(raw, err), nil), ""
-	}
-	if fields == nil {
-		return failResult("INVALID_TYPE", "Must send a concrete entity type.", nil), ""
-	}
-	var object string
-	if attrs, ok := fields["attributes"].(map[string]any); ok {
-		object, _ = attrs["type"].(string)
-	}
-	delete(fields, "attributes")
-	if object == "" {
-		return failResult("INVALID_TYPE", "Must send a concrete entity type.", nil), ""
-	}
-	jsonNumberToAny(fields)
-	if le, ok := s.lockFault(object, ""); ok {
-		return failResult(le.Code, le.Message, nil), object
-	}
-	id, err := s.db.Create(object, fields)
-	if err != nil {
-		if de, ok := err.(*simdb.Error); ok {
-			return failResult(de.Code, de.Message, de.Fields), object
-		}
-		return failResult("UNKNOWN_EXCEPTION", "An unexpected error occurred.", nil), object
-	}
-	return saveResult{ID: id, Success: true, Errors: []recordError{}}, object
-}
-
-func failResult(code, msg string, fields []string) saveResult {
-	if fields == nil {
-		fields = []string{}
-	}
-	return saveResult{Success: false, Errors: []recordError{{StatusCode: code, Message: msg, Fields: fields}}}
-}
-
-// rollback takes a record created earlier in an allOrNone collection out again.
-func (s *Server) rollback(object, id string) error {
-	return s.db.Delete(object, id)
 }

@@ -18,6 +18,7 @@ const (
 	KindDelete              = "delete"              // DELETE sobjects/{Object}/{id}
 	KindUpsert              = "upsert"              // PATCH sobjects/{Object}/{Field}/{value}
 	KindCollections         = "collections"         // POST composite/sobjects
+	KindCollectionsUpsert   = "collectionsUpsert"   // PATCH composite/sobjects/{Object}/{Field}
 	KindQuery               = "query"               // GET query?q=
 	KindQueryAll            = "queryAll"            // GET queryAll?q=
 	KindQueryMore           = "queryMore"           // GET query/{locator}
@@ -47,15 +48,23 @@ type Stats struct {
 	AuthorizeRequests int64 `json:"authorizeRequests"`
 	// SessionsIssued counts access tokens minted (grants and IssueToken).
 	SessionsIssued int64 `json:"sessionsIssued"`
-	// RecordsCreated counts records inserted by create, upsert and collections.
+	// RecordsCreated counts records inserted by create, upsert and
+	// collections, whether or not the client got the answer.
 	RecordsCreated int64 `json:"recordsCreated"`
+	// RecordsCreatedUnanswered counts the records among RecordsCreated whose
+	// write lost its answer to the commit-then-drop fault
+	// ([FaultConfig.CommitThenDrop]): records the client cannot know it made.
+	RecordsCreatedUnanswered int64 `json:"recordsCreatedUnanswered"`
 	// Unauthorized counts data calls answered 401 INVALID_SESSION_ID.
 	Unauthorized int64 `json:"unauthorized"`
 	// LimitExceeded counts data calls answered 403 REQUEST_LIMIT_EXCEEDED.
 	LimitExceeded int64 `json:"limitExceeded"`
 	// FaultsInjected counts answers the fault injector produced (error rate,
-	// outage, UNABLE_TO_LOCK_ROW), by kind: "error", "outage503",
-	// "outageRefuse", "lockRow".
+	// outage, UNABLE_TO_LOCK_ROW, commit-then-drop, upsert race), by kind:
+	// "error", "outage503", "outageRefuse", "lockRow", "commitThenDrop"
+	// (committed, connection closed), "commitThenWithhold" (committed, answer
+	// held until the client gave up or the delay passed, then closed) and
+	// "upsertRace" (400 DUPLICATE_VALUE instead of an update).
 	FaultsInjected map[string]int64 `json:"faultsInjected"`
 	// FamiliesRevoked counts token families revoked because a rotated-out
 	// refresh token was presented again.

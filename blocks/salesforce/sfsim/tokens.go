@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 )
 
 // The simulated org and its one pre-authorized admin user (a test checks
@@ -16,11 +18,17 @@ import (
 const (
 	// OrgID is the simulated org's 18-character ID.
 	OrgID = "00D000000000001EAA"
-	// UserID is the 18-character ID of the admin user every token acts as.
-	UserID = "005Hs0000000001IAA"
+	// UserID is the 18-character ID of the admin user every token acts as:
+	// the last segment of every token's identity URL ("id") and the
+	// CreatedById, LastModifiedById and OwnerId of every record written
+	// through the REST API, so a client can learn from its token whose
+	// records it made. It is [simdb.UserID].
+	UserID = simdb.UserID
 )
 
-// idURL is the identity URL token responses carry as "id".
+// idURL is the identity URL token responses carry as "id":
+// https://login.salesforce.com/id/<OrgID>/<UserID>, as Salesforce's
+// identity URLs are.
 func idURL() string { return "https://login.salesforce.com/id/" + OrgID + "/" + UserID }
 
 // sfID builds an 18-character Salesforce ID: the 3-character key prefix, the

@@ -13,6 +13,13 @@
 //	res, err := db.Query("SELECT Id, Name, Account.Name FROM Contact WHERE Phone = '+1 415 555 0100'",
 //		simdb.QueryOptions{APIVersion: "66.0"})
 //
+// Every object carries two custom External ID fields: External_Id__c
+// (Unique, case-insensitive) and [JobIDField] SFBlocks_Job_Id__c (Unique,
+// case-sensitive), the idempotency field sfblocks upserts on. Long text
+// areas (Description) are selectable but not filterable or sortable, as in
+// Salesforce. Records written through the API are owned, created and last
+// modified by [UserID], stamped with the clock given to [DB.SetNow].
+//
 // Parsing lives in package soql; this package resolves names against the
 // schema (INVALID_FIELD, INVALID_TYPE), checks literal types and evaluates.
 // Seed data is generated deterministically by TestGenerateSeed (run it with

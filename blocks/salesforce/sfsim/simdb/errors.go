@@ -26,6 +26,7 @@ const (
 	CodeInvalidFilterOperator   = "INVALID_QUERY_FILTER_OPERATOR"
 	CodeNumberOutsideValidRange = "NUMBER_OUTSIDE_VALID_RANGE"
 	CodeMultipleChoices         = "MULTIPLE_CHOICES"
+	CodeMissingArgument         = "MISSING_ARGUMENT"
 	msgNotFound                 = "The requested resource does not exist"
 	msgBadExternalID            = "Provided external ID field does not exist or is not accessible: "
 )

@@ -28,8 +28,13 @@ const maxOffset = 2000
 // Syntax errors are 400 MALFORMED_QUERY, unknown objects 400 INVALID_TYPE,
 // unknown fields or literals of the wrong type 400 INVALID_FIELD, malformed
 // ID literals 400 INVALID_QUERY_FILTER_OPERATOR, OFFSET above 2000 400
-// NUMBER_OUTSIDE_VALID_RANGE; all positioned messages use Salesforce's
-// "ERROR at Row:R:Column:C" form.
+// NUMBER_OUTSIDE_VALID_RANGE, a WHERE condition on a field that is not
+// filterable (a long text area) 400 INVALID_FIELD "field 'Description' can
+// not be filtered in a query call", ORDER BY such a field 400
+// MALFORMED_QUERY "field 'Description' can not be sorted in a query call";
+// all positioned messages use Salesforce's "ERROR at Row:R:Column:C" form.
+// Text comparisons ignore case except on a unique case-sensitive field
+// ([FieldSchema.CaseSensitive]).
 func (db *DB) Query(stmt string, opts QueryOptions) (*QueryResult, error) {
 	q, err := soql.Parse(stmt)
 	if err != nil {
@@ -101,6 +106,9 @@ func (db *DB) selectRows(rs *resolver, t *table, where soql.Expr, order []soql.O
 		c, err := rs.column(t.obj, o.Field)
 		if err != nil {
 			return nil, err
+		}
+		if c.field != nil && !c.field.Sortable {
+			return nil, rs.err(CodeMalformedQuery, o.Field.Pos, notSortable(c.field.Name))
 		}
 		keys = append(keys, sortKey{col: c, desc: o.Desc, nullsLast: o.NullsLast})
 	}

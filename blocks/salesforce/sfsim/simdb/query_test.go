@@ -214,6 +214,14 @@ func TestQueryErrors(t *testing.T) {
 		{"syntax", "SELECT Id FROM Contact WHERE", "MALFORMED_QUERY",
 			"\nSELECT Id FROM Contact WHERE\n                            ^\nERROR at Row:1:Column:29\nunexpected token: '<EOF>'"},
 		{"offset too big", "SELECT Id FROM Contact OFFSET 2001", "NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000"},
+		{"long text area in where", "SELECT Id FROM Task WHERE Description = 'x'", "INVALID_FIELD",
+			"\nSELECT Id FROM Task WHERE Description = 'x'\n                          ^\nERROR at Row:1:Column:27\nfield 'Description' can not be filtered in a query call"},
+		{"long text area in like", "SELECT Id FROM Case WHERE Subject = 'a' AND description LIKE '%x%'", "INVALID_FIELD",
+			"\nSELECT Id FROM Case WHERE Subject = 'a' AND description LIKE '%x%'\n                                            ^\nERROR at Row:1:Column:45\nfield 'Description' can not be filtered in a query call"},
+		{"long text area through a relationship", "SELECT Id FROM Contact WHERE Account.Description != null", "INVALID_FIELD",
+			"\nSELECT Id FROM Contact WHERE Account.Description != null\n                             ^\nERROR at Row:1:Column:30\nfield 'Description' can not be filtered in a query call"},
+		{"long text area in order by", "SELECT Id FROM Account ORDER BY Description", "MALFORMED_QUERY",
+			"\nSELECT Id FROM Account ORDER BY Description\n                                ^\nERROR at Row:1:Column:33\nfield 'Description' can not be sorted in a query call"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

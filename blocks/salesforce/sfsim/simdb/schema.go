@@ -4,14 +4,52 @@ import "strings"
 
 // FieldSchema is the describe metadata of one field (a subset of the
 // Salesforce describe "fields" entry). Type is the describe type name:
-// id, reference, string, textarea, phone, email, url, picklist, boolean,
-// int, double, currency, date or datetime.
+// id, reference, string, textarea, phone, email, url, picklist, combobox,
+// boolean, int, double, currency, date or datetime.
 type FieldSchema struct {
 	Name, Label, Type                                                                 string
 	Length                                                                            int // max characters for text types, 0 otherwise
 	Nillable, Createable, Updateable, Unique, ExternalID, IDLookup, DefaultedOnCreate bool
 	ReferenceTo                                                                       []string // for reference fields
 	RelationshipName                                                                  string   // for reference fields with a traversable relationship
+
+	// CaseSensitive is set on a Unique text field created with Salesforce's
+	// "Treat "ABC" and "abc" as different values (case sensitive)" option.
+	// Such a field alone compares case-sensitively: its uniqueness, upsert
+	// matching and SOQL comparisons (=, !=, <, IN, LIKE, ...) all tell "ABC"
+	// from "abc" (SOQL and SOSL Reference, "Comparison Operators"; Apex
+	// Developer Guide, "Upserting Records").
+	CaseSensitive bool
+	// Filterable, Sortable and Groupable say whether the field may appear in
+	// a SOQL WHERE, ORDER BY or GROUP BY. Every field is, except long text
+	// areas (textarea longer than 255 characters, such as Description):
+	// SOQL refuses them with INVALID_FIELD "field 'Description' can not be
+	// filtered in a query call" (and "... sorted ..." for ORDER BY).
+	Filterable, Sortable, Groupable bool
+}
+
+// longTextArea is the "Long Text Area" (and "Rich Text Area") field type:
+// on the wire a textarea longer than the 255 characters of a plain Text
+// Area. Salesforce documents that a WHERE condition "can be any field
+// except a long text area field, encrypted data field, or base64-encoded
+// field" (SOQL and SOSL Reference, "fieldExpression Syntax"); no seeded
+// object has encrypted or base64 fields.
+func longTextArea(f *FieldSchema) bool { return f.Type == "textarea" && f.Length > 255 }
+
+// matchFolded reports whether values of f match and collide ignoring case:
+// in uniqueness checks and upsert matching only a Unique field without the
+// case-sensitive option folds case; a non-unique External ID matches exactly
+// ("Custom field matching is case-insensitive only if the custom field has
+// the Unique and Treat "ABC" and "abc" as duplicate values (case
+// insensitive) attributes selected", Apex Developer Guide).
+func matchFolded(f *FieldSchema) bool { return f.Unique && !f.CaseSensitive }
+
+// indexKey is the external-ID index key of value s of field f.
+func indexKey(f *FieldSchema, s string) string {
+	if matchFolded(f) {
+		return strings.ToLower(s)
+	}
+	return s
 }
 
 // ObjectSchema is the describe metadata of one sObject type.
@@ -34,8 +72,11 @@ type object struct {
 
 func (o *object) field(name string) *FieldSchema { return o.fields[strings.ToLower(name)] }
 
-// userID is the owner, creator and modifier of every record.
-var userID = withSuffix("005Hs0000000001")
+// UserID is the 18-character ID of the org's one user, the admin every
+// access token of sfsim acts as: the OwnerId, CreatedById and
+// LastModifiedById of every record written through the API (seed records
+// name it too unless they carry their own).
+const UserID = "005Hs0000000001IAA"
 
 // field constructors keep the schema table readable.
 func idField() FieldSchema {
@@ -99,12 +140,23 @@ func systemFields() []FieldSchema {
 	}
 }
 
-// customFields are on every object: a unique external ID so upsert can be
-// exercised everywhere.
+// JobIDField is the idempotency field on every object: Text(255), External
+// ID, Unique and case-sensitive (Salesforce's "Treat "ABC" and "abc" as
+// different values" option), so a job identity used as its value names at
+// most one record and an upsert on it
+// (PATCH sobjects/{Object}/SFBlocks_Job_Id__c/{value}) creates that record
+// once and updates it afterwards. Seed records leave it null.
+const JobIDField = "SFBlocks_Job_Id__c"
+
+// customFields are on every object: a unique (case-insensitive) external ID
+// so upsert can be exercised everywhere, and the case-sensitive idempotency
+// field [JobIDField].
 func customFields() []FieldSchema {
 	ext := idLookup(text("External_Id__c", "External ID", 255))
 	ext.ExternalID, ext.Unique = true, true
-	return []FieldSchema{ext}
+	job := idLookup(text(JobIDField, "SFBlocks Job ID", 255))
+	job.ExternalID, job.Unique, job.CaseSensitive = true, true, true
+	return []FieldSchema{ext, job}
 }
 
 // legacyNumber is a non-unique external ID (Account and Contact), which is
@@ -267,6 +319,8 @@ func buildObjects() []*object {
 		}
 		for i := range o.schema.Fields {
 			f := &o.schema.Fields[i]
+			long := longTextArea(f)
+			f.Filterable, f.Sortable, f.Groupable = !long, !long, !long
 			o.fields[strings.ToLower(f.Name)] = f
 			if f.RelationshipName != "" {
 				o.rels[strings.ToLower(f.RelationshipName)] = f

@@ -145,18 +145,30 @@ func (db *DB) compileComparison(rs *resolver, obj *object, c *soql.Comparison) (
 		return nil, err
 	}
 	f := col.field
+	if !f.Filterable {
+		// Checked before the literal, as Salesforce does: the field itself
+		// is what cannot be filtered, whatever it is compared with.
+		return nil, rs.err(CodeInvalidField, c.Field.Pos, notFilterable(f.Name))
+	}
 	get := func(r *row) any { return db.value(r, col) }
-	caseFold := isText(f.Type) && f.Type != "id" && f.Type != "reference"
+	textual := isText(f.Type) && f.Type != "id" && f.Type != "reference"
+	// Text compares ignoring case except on a unique case-sensitive field
+	// (SOQL and SOSL Reference, "Comparison Operators").
+	caseFold := textual && !(f.Unique && f.CaseSensitive)
 
 	switch c.Op {
 	case soql.OpLike:
-		if !caseFold {
+		if !textual {
 			return nil, rs.err(CodeInvalidField, c.OpPos, "invalid operator on "+f.Type+" field")
 		}
 		pat := c.Pattern
+		match := pat.Match
+		if !caseFold {
+			match = pat.MatchCase
+		}
 		return func(r *row) bool {
 			s, ok := get(r).(string)
-			return ok && pat.Match(s)
+			return ok && match(s)
 		}, nil
 	case soql.OpIn, soql.OpNotIn:
 		ops := make([]operand, len(c.Values))
@@ -251,4 +263,17 @@ func matchOp(op soql.Op, v any, o operand, caseFold bool) bool {
 		return c >= 0
 	}
 	return false
+}
+
+// notFilterable is Salesforce's message for a WHERE condition on a field
+// whose describe says filterable false (a long text area such as
+// Description): errorCode INVALID_FIELD, positioned at the field.
+func notFilterable(field string) string {
+	return "field '" + field + "' can not be filtered in a query call"
+}
+
+// notSortable is the message for ORDER BY on a field whose describe says
+// sortable false: errorCode MALFORMED_QUERY, positioned at the field.
+func notSortable(field string) string {
+	return "field '" + field + "' can not be sorted in a query call"
 }

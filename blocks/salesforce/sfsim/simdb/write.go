@@ -23,6 +23,7 @@ import (
 //     lookup of the wrong type → 400 MALFORMED_ID; missing parent → 400 INVALID_CROSS_REFERENCE_KEY
 //   - missing required field → 400 REQUIRED_FIELD_MISSING "Required fields are missing: [LastName]"
 //   - duplicate unique external ID → 400 DUPLICATE_VALUE "duplicate value found: ..."
+//     (compared ignoring case unless the field is case-sensitive)
 func (db *DB) Create(object string, fields map[string]any) (string, error) {
 	t := db.table(object)
 	if t == nil {
@@ -44,6 +45,12 @@ func (db *DB) Create(object string, fields map[string]any) (string, error) {
 // Upsert creates or updates the record whose field (an External ID field, or
 // Id) equals value, and reports whether it was created. The body is
 // validated as for [DB.Create] (or as an update when a record matches).
+// Matching ignores case only on a Unique field that is not case-sensitive
+// (External_Id__c); on [JobIDField] and on non-unique External IDs
+// (Legacy_Number__c) "ABC" and "abc" are different values, as Salesforce
+// documents. The lookup and the write happen under one lock, so upserts of
+// the same new value racing each other make one record: the first creates
+// it and the others update it.
 // Failures besides Create's: a field that is not an External ID →
 // 404 NOT_FOUND "Provided external ID field does not exist or is not
 // accessible: Foo"; several matches → *Error{Status: 300, Code:
@@ -60,7 +67,17 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	r, created, _, err := db.upsertLocked(t, f, value, fields)
+	if err != nil {
+		return "", false, err
+	}
+	return r.id, created, nil
+}
 
+// upsertLocked is [DB.Upsert] once the object and field are known. It
+// returns the written row, whether it was created, and for an update the
+// row's previous values (so a batch can undo it). db.mu must be held.
+func (db *DB) upsertLocked(t *table, f *FieldSchema, value string, fields map[string]any) (*row, bool, map[string]any, error) {
 	var matches []*row
 	if f.Name == "Id" {
 		if id, ok := normalizeID(value); ok {
@@ -69,10 +86,10 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 			}
 		}
 		if len(matches) == 0 && value != "" {
-			return "", false, notFound()
+			return nil, false, nil, notFound()
 		}
 	} else {
-		for _, r := range t.extIx[f.Name][strings.ToLower(value)] {
+		for _, r := range t.extIx[f.Name][indexKey(f, value)] {
 			if !r.deleted {
 				matches = append(matches, r)
 			}
@@ -82,31 +99,32 @@ func (db *DB) Upsert(object, field, value string, fields map[string]any) (string
 	case 0:
 		vals, err := db.coerceBody(t.obj, fields, false)
 		if err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
 		if f.Name != "Id" {
 			vals[f.Name] = value
 		}
 		r, err := db.insert(t, vals, false)
 		if err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
-		return r.id, true, nil
+		return r, true, nil, nil
 	case 1:
 		vals, err := db.coerceBody(t.obj, fields, true)
 		if err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
+		prev := matches[0].vals
 		if err := db.update(t, matches[0], vals); err != nil {
-			return "", false, err
+			return nil, false, nil, err
 		}
-		return matches[0].id, false, nil
+		return matches[0], false, prev, nil
 	}
 	urls := make([]string, len(matches))
 	for i, r := range matches {
 		urls[i] = recordURL(defaultVersion, t.obj.schema.Name, r.id)
 	}
-	return "", false, &Error{Status: http.StatusMultipleChoices, Code: CodeMultipleChoices,
+	return nil, false, nil, &Error{Status: http.StatusMultipleChoices, Code: CodeMultipleChoices,
 		Message: fmt.Sprintf("More than one record found for external id field %s with value %s", f.Name, value), Matches: urls}
 }
 
@@ -371,12 +389,12 @@ func (db *DB) insert(t *table, vals map[string]any, seed bool) (*row, error) {
 	vals["Id"] = id
 	setDefault("IsDeleted", false)
 	setDefault("CreatedDate", now)
-	setDefault("CreatedById", userID)
+	setDefault("CreatedById", UserID)
 	setDefault("LastModifiedDate", now)
-	setDefault("LastModifiedById", userID)
+	setDefault("LastModifiedById", UserID)
 	setDefault("SystemModstamp", now)
 	if _, ok := vals["OwnerId"]; !ok {
-		vals["OwnerId"] = userID
+		vals["OwnerId"] = UserID
 	}
 	if o.schema.Name == "Case" {
 		if _, ok := vals["CaseNumber"]; !ok || !seed {
@@ -435,7 +453,8 @@ func checkRequired(o *object, vals map[string]any) error {
 // checkUnique rejects a value of a unique field already held by another
 // live row.
 func (t *table) checkUnique(vals map[string]any, self *row) error {
-	for _, f := range t.obj.schema.Fields {
+	for i := range t.obj.schema.Fields {
+		f := &t.obj.schema.Fields[i]
 		if !f.Unique {
 			continue
 		}
@@ -443,7 +462,7 @@ func (t *table) checkUnique(vals map[string]any, self *row) error {
 		if s == "" {
 			continue
 		}
-		for _, other := range t.extIx[f.Name][strings.ToLower(s)] {
+		for _, other := range t.extIx[f.Name][indexKey(f, s)] {
 			if other != self && !other.deleted {
 				return badRequest(CodeDuplicateValue, "duplicate value found: "+f.Name+" duplicates value on record with id: "+other.id, f.Name)
 			}
@@ -455,7 +474,7 @@ func (t *table) checkUnique(vals map[string]any, self *row) error {
 func (t *table) index(r *row) {
 	for name, ix := range t.extIx {
 		if s, _ := r.vals[name].(string); s != "" {
-			k := strings.ToLower(s)
+			k := indexKey(t.obj.field(name), s)
 			ix[k] = append(ix[k], r)
 		}
 	}
@@ -464,7 +483,7 @@ func (t *table) index(r *row) {
 func (t *table) unindex(r *row) {
 	for name, ix := range t.extIx {
 		if s, _ := r.vals[name].(string); s != "" {
-			k := strings.ToLower(s)
+			k := indexKey(t.obj.field(name), s)
 			list := ix[k]
 			for i, x := range list {
 				if x == r {

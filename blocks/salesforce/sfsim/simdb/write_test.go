@@ -77,7 +77,7 @@ func TestCreateAndRead(t *testing.T) {
 		t.Fatalf("created contact not found: %d", res.TotalSize)
 	}
 	r := res.Records[0]
-	want := map[string]any{"Id": id, "Name": "Alan Turing", "DoNotCall": true, "Birthdate": "1912-06-23", "CreatedDate": "2025-02-10T12:00:00.000+0000", "OwnerId": userID, "IsDeleted": false}
+	want := map[string]any{"Id": id, "Name": "Alan Turing", "DoNotCall": true, "Birthdate": "1912-06-23", "CreatedDate": "2025-02-10T12:00:00.000+0000", "OwnerId": UserID, "IsDeleted": false}
 	for k, v := range want {
 		if got, _ := r.Get(k); got != v {
 			t.Errorf("%s = %v, want %v", k, got, v)

@@ -240,6 +240,45 @@ func TestLikeMatch(t *testing.T) {
 	}
 }
 
+// TestLikeMatchCase: the case-sensitive matcher (unique case-sensitive
+// fields) agrees with Match except on case.
+func TestLikeMatchCase(t *testing.T) {
+	tests := []struct {
+		pattern, given string
+		want           bool
+	}{
+		{"Job%", "Job-1", true},
+		{"Job%", "job-1", false},
+		{"%-a", "x-a", true},
+		{"%-a", "x-A", false},
+		{"j_b", "job", true},
+		{"j_b", "JOB", false},
+		{`a\_c`, "a_c", true},
+		{"é%", "École", false},
+		{"%", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern+"~"+tt.given, func(t *testing.T) {
+			q, err := Parse("SELECT Id FROM Account WHERE Name LIKE '" + tt.pattern + "'")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := q.Where.(*Comparison).Pattern
+			if got := p.MatchCase(tt.given); got != tt.want {
+				t.Fatalf("MatchCase = %v, want %v", got, tt.want)
+			}
+			if tt.want && !p.Match(tt.given) {
+				t.Fatal("an exact match must also match ignoring case")
+			}
+			// A pattern built without its matchers compiles them on demand.
+			bare := &LikePattern{Text: p.Text, Elems: p.Elems}
+			if bare.MatchCase(tt.given) != tt.want {
+				t.Fatal("uncompiled pattern disagrees")
+			}
+		})
+	}
+}
+
 func TestDateRange(t *testing.T) {
 	now := time.Date(2024, 3, 10, 15, 0, 0, 0, time.UTC)
 	day := func(d int) time.Time { return time.Date(2024, 3, d, 0, 0, 0, 0, time.UTC) }

@@ -171,6 +171,6 @@ func globPattern(rs []termRune, contains bool) *LikePattern {
 	if contains {
 		p.Elems = append(p.Elems, LikeElem{Kind: LikeAny})
 	}
-	p.folded = compileLike(p.Elems)
+	p.folded, p.exact = compileLike(p.Elems, true), compileLike(p.Elems, false)
 	return p
 }
