@@ -43,6 +43,9 @@ type Authorizer struct {
 	log      zerolog.Logger
 	state    string
 	verifier Secret
+	// redirect is the account's redirect URL, or the one [Authorizer.Listen]
+	// bound when the account's names port 0.
+	redirect string
 }
 
 // Result describes a completed authorization; it holds no secret.
@@ -76,19 +79,21 @@ func NewAuthorizer(a *Account, opts AuthorizerOptions) (*Authorizer, error) {
 		opts.Now = time.Now
 	}
 	log := opts.Logger.With().Str("component", "auth").Str("account", a.Name).Logger()
-	return &Authorizer{acct: a, opts: opts, log: log, state: rand.Text(), verifier: Secret(oauth2.GenerateVerifier())}, nil
+	return &Authorizer{acct: a, opts: opts, log: log, state: rand.Text(), verifier: Secret(oauth2.GenerateVerifier()), redirect: a.RedirectURL}, nil
 }
 
 // AuthCodeURL is the URL the admin opens: it carries the state, the S256
 // code challenge and the scopes (api refresh_token offline_access by
 // default), and asks Salesforce to show the login page.
 func (z *Authorizer) AuthCodeURL() string {
-	return oauthConfig(z.acct, z.acct.RedirectURL).AuthCodeURL(z.state,
+	return oauthConfig(z.acct, z.redirect).AuthCodeURL(z.state,
 		oauth2.S256ChallengeOption(z.verifier.Reveal()), oauth2.SetAuthURLParam("prompt", "login consent"))
 }
 
-// RedirectURL is where Salesforce sends the browser back.
-func (z *Authorizer) RedirectURL() string { return z.acct.RedirectURL }
+// RedirectURL is where Salesforce sends the browser back: the account's
+// redirect URL, with the port [Authorizer.Listen] bound when that names
+// port 0.
+func (z *Authorizer) RedirectURL() string { return z.redirect }
 
 // ExchangeRedirectURL completes the flow from the full redirect URL the
 // admin pasted (for hosts without a browser). Errors: STATE_MISMATCH,
@@ -124,7 +129,7 @@ func (z *Authorizer) exchange(ctx context.Context, code Secret) (*Result, error)
 	if !z.verifier.IsZero() {
 		opts = append(opts, oauth2.VerifierOption(z.verifier.Reveal()))
 	}
-	tok, err := oauthConfig(z.acct, z.acct.RedirectURL).Exchange(ctx, code.Reveal(), opts...)
+	tok, err := oauthConfig(z.acct, z.redirect).Exchange(ctx, code.Reveal(), opts...)
 	if err != nil {
 		e := classify(z.acct, err)
 		if e.Code == CodeAuthFailed {
@@ -145,19 +150,43 @@ func (z *Authorizer) exchange(ctx context.Context, code Secret) (*Result, error)
 	return &Result{Account: z.acct.Name, InstanceURL: res.rec.InstanceURL, ID: res.rec.ID, Scope: res.rec.Scope, IssuedAt: res.rec.IssuedAt}, nil
 }
 
-// ServeCallback listens on the redirect URL's host and port (ln nil) or on
-// ln, serves the redirect URL's path until one callback with the right
-// state completes the exchange, and returns. Callbacks with a wrong state
-// are answered 400 and ignored (a stray request cannot end the flow). ctx
-// ends the wait.
+// Listen binds the redirect URL's host and port for
+// [Authorizer.ServeCallback]. When the redirect URL names port 0 the
+// system picks a free port, and from then on the authorizer's redirect URL
+// ([Authorizer.RedirectURL], the one in [Authorizer.AuthCodeURL] and in the
+// code exchange) carries the port bound: call Listen before handing out
+// AuthCodeURL. Port 0 suits tests and the simulator only; Salesforce
+// accepts only the callback URL registered on the app.
+func (z *Authorizer) Listen() (net.Listener, error) {
+	ru, err := url.Parse(z.redirect)
+	if err != nil {
+		return nil, newError(CodeInvalidConfig, z.acct.Name, "redirect_url is not a URL", err)
+	}
+	ln, err := net.Listen("tcp", ru.Host)
+	if err != nil {
+		return nil, newError(CodeInvalidConfig, z.acct.Name, "cannot listen on the redirect URL's address "+ru.Host+" (in use? or use ExchangeRedirectURL with the pasted URL)", err)
+	}
+	if ru.Port() == "0" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		ru.Host = net.JoinHostPort(ru.Hostname(), port)
+		z.redirect = ru.String()
+	}
+	return ln, nil
+}
+
+// ServeCallback listens on the redirect URL's host and port (ln nil; see
+// [Authorizer.Listen]) or on ln, serves the redirect URL's path until one
+// callback with the right state completes the exchange, and returns.
+// Callbacks with a wrong state are answered 400 and ignored (a stray
+// request cannot end the flow). ctx ends the wait.
 func (z *Authorizer) ServeCallback(ctx context.Context, ln net.Listener) (*Result, error) {
-	ru, err := url.Parse(z.acct.RedirectURL)
+	ru, err := url.Parse(z.redirect)
 	if err != nil {
 		return nil, newError(CodeInvalidConfig, z.acct.Name, "redirect_url is not a URL", err)
 	}
 	if ln == nil {
-		if ln, err = net.Listen("tcp", ru.Host); err != nil {
-			return nil, newError(CodeInvalidConfig, z.acct.Name, "cannot listen on the redirect URL's address "+ru.Host+" (in use? or use ExchangeRedirectURL with the pasted URL)", err)
+		if ln, err = z.Listen(); err != nil {
+			return nil, err
 		}
 	}
 	type outcome struct {

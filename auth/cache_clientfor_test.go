@@ -31,6 +31,7 @@ func (breakerOpenErr) Error() string     { return "breaker: circuit breaker for 
 func (breakerOpenErr) BreakerOpen() bool { return true }
 
 func TestCacheHTTPClientFor(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt", false)
 	a, b := f.account("a", FlowClientCredentials), f.account("b", FlowClientCredentials)
 	b.Default = false
@@ -62,6 +63,7 @@ func TestCacheHTTPClientFor(t *testing.T) {
 }
 
 func TestCacheBreakerOpenNotRetried(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt", false)
 	refused := &countingRT{err: breakerOpenErr{}}
 	_, ts := newTestCache(t, f.account("a", FlowClientCredentials), CacheOptions{

@@ -29,6 +29,7 @@ func newTestCache(t *testing.T, a *Account, opts CacheOptions) (*Cache, *TokenSo
 }
 
 func TestCacheOneRefreshForConcurrentCallers(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt-0", false)
 	a := f.account("prod", FlowWebServer)
 	a.RefreshToken = "rt-0"
@@ -82,6 +83,7 @@ func TestCacheOneRefreshForConcurrentCallers(t *testing.T) {
 }
 
 func TestCacheTransientRetriedFinalNot(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		failures     []fakeFailure
@@ -101,6 +103,7 @@ func TestCacheTransientRetriedFinalNot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFakeTokenEndpoint(t, "rt", false)
 			f.failures = tt.failures
 			a := f.account("prod", FlowWebServer)
@@ -138,6 +141,7 @@ func TestCacheTransientRetriedFinalNot(t *testing.T) {
 }
 
 func TestCacheRotationStoredBeforeUse(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt-0", true)
 	a := f.account("prod", FlowWebServer)
 	a.RefreshToken = "rt-0"
@@ -161,6 +165,7 @@ func TestCacheRotationStoredBeforeUse(t *testing.T) {
 }
 
 func TestCacheSessionTimeoutRefreshesAhead(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt", false)
 	a := f.account("prod", FlowWebServer)
 	a.RefreshToken, a.SessionTimeout = "rt", time.Hour
@@ -188,6 +193,7 @@ func TestCacheSessionTimeoutRefreshesAhead(t *testing.T) {
 }
 
 func TestCacheClientCredentials(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "", false)
 	a := f.account("cc", FlowClientCredentials)
 	_, ts := newTestCache(t, a, CacheOptions{})
@@ -198,6 +204,7 @@ func TestCacheClientCredentials(t *testing.T) {
 }
 
 func TestCacheCallerContext(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt", false)
 	gate := make(chan struct{})
 	f.gate = gate
@@ -217,6 +224,7 @@ func TestCacheCallerContext(t *testing.T) {
 }
 
 func TestUnknownAccount(t *testing.T) {
+	t.Parallel()
 	f := newFakeTokenEndpoint(t, "rt", false)
 	c, _ := newTestCache(t, f.account("prod", FlowWebServer), CacheOptions{})
 	if _, err := c.Source("nope"); !errors.Is(err, ErrUnknownAccount) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // The REST client's interfaces are satisfied structurally.
@@ -18,13 +19,14 @@ var (
 // TestClientRecoversThroughCache: real data calls through the REST client
 // across a forced expiry, two processes, one token request.
 func TestClientRecoversThroughCache(t *testing.T) {
-	sim := startSim(t, sfsim.Options{RotateRefreshTokens: true})
-	ns := startNATS(t)
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{RotateRefreshTokens: true})
+	ns := workertest.StartNATS(t)
 	c := testCipher(t)
 	a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
 	var clients []*salesforce.Client
 	for i := range 2 {
-		_, js := connectJS(t, ns)
+		_, js := workertest.JetStream(t, ns)
 		store := newKVStore(t, js, c, 5*time.Second)
 		if i == 0 {
 			seedAuthorized(t, sim, store, "prod")

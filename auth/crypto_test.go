@@ -46,6 +46,7 @@ func TestCipherRoundTripAndMismatch(t *testing.T) {
 }
 
 func TestCipherFromEnv(t *testing.T) {
+	t.Parallel()
 	key := bytes.Repeat([]byte{7}, 32)
 	file := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {

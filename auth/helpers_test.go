@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 )
 
 // fakeTokenEndpoint is a minimal Salesforce token endpoint for unit tests:
@@ -102,61 +98,6 @@ func (f *fakeTokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 func (f *fakeTokenEndpoint) account(name string, flow Flow) *Account {
 	return &Account{Name: name, LoginURL: f.srv.URL, ClientID: "fake-client", ClientSecret: Secret(f.secret), Flow: flow,
 		APIVersion: DefaultAPIVersion, Scopes: DefaultScopes(), RedirectURL: DefaultRedirectURL, Default: true}
-}
-
-// logBuffer is a concurrency-safe zerolog sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func debugLogger(t *testing.T) (zerolog.Logger, *logBuffer) {
-	t.Helper()
-	b := &logBuffer{}
-	l := zerolog.New(b).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	return l, b
-}
-
-// startNATS runs an embedded JetStream server for the test.
-func startNATS(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns
-}
-
-// connectJS opens a separate NATS connection, as another process would.
-func connectJS(t *testing.T, ns *server.Server) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
 }
 
 func testCipher(t *testing.T) *Cipher {

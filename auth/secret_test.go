@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 func TestSecretRedactsEverywhere(t *testing.T) {
 	const v = "super-secret-value"
 	s := Secret(v)
-	log, buf := debugLogger(t)
+	log, buf := workertest.NewLogger()
 	log.Info().Stringer("s", s).Interface("i", s).Object("o", s).Msg("x")
 	js, _ := json.Marshal(map[string]any{"s": s, "p": &s})
 	txt, _ := s.MarshalText()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // secretSet collects every secret value a test's flows handle.
@@ -36,7 +37,8 @@ func (s *secretSet) addRecord(rec *Record) {
 // logging into a buffer and checks that no secret value appears in any log
 // line or error string.
 func TestNoSecretInLogsOrErrors(t *testing.T) {
-	log, buf := debugLogger(t)
+	t.Parallel()
+	log, buf := workertest.NewLogger()
 	secrets := &secretSet{vals: map[string]string{}}
 	var errs []error
 	keep := func(err error) {
@@ -44,10 +46,10 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 			errs = append(errs, err)
 		}
 	}
-	sim := startSim(t, sfsim.Options{RotateRefreshTokens: true})
-	ns := startNATS(t)
+	sim := workertest.StartSim(t, sfsim.Options{RotateRefreshTokens: true})
+	ns := workertest.StartNATS(t)
 	c := testCipher(t)
-	_, js := connectJS(t, ns)
+	_, js := workertest.JetStream(t, ns)
 	store := newKVStore(t, js, c, 2*time.Second)
 	ctx := ctxT(t)
 	secrets.add("consumer secret", sfsim.DefaultClientSecret)

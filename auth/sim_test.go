@@ -13,18 +13,9 @@ import (
 	"time"
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 	"golang.org/x/oauth2"
 )
-
-func startSim(t *testing.T, opts sfsim.Options) *sfsim.Server {
-	t.Helper()
-	s, err := sfsim.Start("127.0.0.1:0", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
 
 func simAccount(sim *sfsim.Server, name string, flow Flow, loginURL string) *Account {
 	return &Account{Name: name, LoginURL: loginURL, ClientID: sfsim.DefaultClientID, ClientSecret: Secret(sfsim.DefaultClientSecret),
@@ -71,15 +62,17 @@ func callLimits(ctx context.Context, ts *TokenSource) error {
 }
 
 func TestSimExactlyOneTokenRequestAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	for _, rotate := range []bool{false, true} {
 		t.Run(fmt.Sprintf("rotation=%v", rotate), func(t *testing.T) {
-			sim := startSim(t, sfsim.Options{RotateRefreshTokens: rotate, TokenLatency: 20 * time.Millisecond})
-			ns := startNATS(t)
+			t.Parallel()
+			sim := workertest.StartSim(t, sfsim.Options{RotateRefreshTokens: rotate, TokenLatency: 20 * time.Millisecond})
+			ns := workertest.StartNATS(t)
 			c := testCipher(t)
 			a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
 			var sources []*TokenSource
 			for i := range 4 {
-				_, js := connectJS(t, ns)
+				_, js := workertest.JetStream(t, ns)
 				store := newKVStore(t, js, c, 5*time.Second)
 				if i == 0 {
 					seedAuthorized(t, sim, store, "prod")
@@ -122,12 +115,13 @@ func TestSimExactlyOneTokenRequestAcrossProcesses(t *testing.T) {
 }
 
 func TestSimRevokedRefreshTokenFailsOnce(t *testing.T) {
-	sim := startSim(t, sfsim.Options{})
-	ns := startNATS(t)
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{})
+	ns := workertest.StartNATS(t)
 	c := testCipher(t)
 	a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
-	_, js1 := connectJS(t, ns)
-	_, js2 := connectJS(t, ns)
+	_, js1 := workertest.JetStream(t, ns)
+	_, js2 := workertest.JetStream(t, ns)
 	s1, s2 := newKVStore(t, js1, c, 5*time.Second), newKVStore(t, js2, c, 5*time.Second)
 	it := seedAuthorized(t, sim, s1, "prod")
 	_, ts1 := newTestCache(t, a, CacheOptions{Store: s1})
@@ -152,7 +146,8 @@ func TestSimRevokedRefreshTokenFailsOnce(t *testing.T) {
 }
 
 func TestSimClientCredentials(t *testing.T) {
-	sim := startSim(t, sfsim.Options{})
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{})
 	tests := []struct {
 		name     string
 		loginURL string
@@ -200,7 +195,8 @@ func authorizeVia(t *testing.T, z *Authorizer) string {
 }
 
 func TestSimAuthorize(t *testing.T) {
-	sim := startSim(t, sfsim.Options{})
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{})
 	a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
 	tests := []struct {
 		name     string
@@ -218,6 +214,7 @@ func TestSimAuthorize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			store := NewMemoryStore()
 			z, err := NewAuthorizer(a, AuthorizerOptions{Store: store})
 			if err != nil {
@@ -243,11 +240,9 @@ func TestSimAuthorize(t *testing.T) {
 }
 
 func TestSimAuthorizeServeCallbackThenRefresh(t *testing.T) {
-	sim := startSim(t, sfsim.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{})
+	ln := workertest.Listen(t)
 	a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
 	a.RedirectURL = "http://" + ln.Addr().String() + "/oauth/callback"
 	store := NewMemoryStore()
@@ -283,5 +278,76 @@ func TestSimAuthorizeServeCallbackThenRefresh(t *testing.T) {
 	}
 	if n := sim.Stats().TokenGrants["refresh_token"]; n != 1 {
 		t.Fatalf("refresh grants = %d", n)
+	}
+}
+
+// TestAuthorizerListen: a redirect URL on port 0 is bound on a port the
+// system picks, and the URL handed out and used in the exchange carries
+// that port; a real port is bound as given, and the URL is left as it is.
+func TestAuthorizerListen(t *testing.T) {
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{})
+	taken := workertest.Listen(t).Addr().String()
+	tests := []struct {
+		name     string
+		redirect string
+		wantCode string
+	}{
+		{name: "port 0 on an address", redirect: "http://127.0.0.1:0/oauth/callback"},
+		{name: "port 0 on localhost", redirect: "http://localhost:0/cb?x=1"},
+		{name: "real port in use", redirect: "http://" + taken + "/oauth/callback", wantCode: CodeInvalidConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
+			a.RedirectURL = tt.redirect
+			store := NewMemoryStore()
+			z, err := NewAuthorizer(a, AuthorizerOptions{Store: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := z.Listen()
+			if tt.wantCode != "" {
+				if CodeOf(err) != tt.wantCode || !strings.Contains(err.Error(), taken) || z.RedirectURL() != tt.redirect {
+					t.Fatalf("Listen = %v, redirect %s; want %s naming %s and the URL unchanged", err, z.RedirectURL(), tt.wantCode, taken)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			want, _ := url.Parse(tt.redirect)
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			want.Host = net.JoinHostPort(want.Hostname(), port)
+			if port == "0" || z.RedirectURL() != want.String() {
+				t.Fatalf("RedirectURL = %s, want %s (the port bound)", z.RedirectURL(), want)
+			}
+			if u, _ := url.Parse(z.AuthCodeURL()); u.Query().Get("redirect_uri") != want.String() {
+				t.Fatalf("AuthCodeURL redirect_uri = %s, want %s", u.Query().Get("redirect_uri"), want)
+			}
+			// The browser follows the simulator's redirect to the bound
+			// port, and the exchange (same redirect_uri) succeeds.
+			ctx := ctxT(t)
+			type out struct {
+				res *Result
+				err error
+			}
+			done := make(chan out, 1)
+			go func() { r, err := z.ServeCallback(ctx, ln); done <- out{r, err} }()
+			resp, err := http.Get(z.AuthCodeURL())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			o := <-done
+			if o.err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("callback: %d %v", resp.StatusCode, o.err)
+			}
+			if rec, _, _ := store.Load(ctx, "prod"); rec == nil || rec.RefreshToken.IsZero() {
+				t.Fatalf("no refresh token stored: %+v", rec)
+			}
+		})
 	}
 }

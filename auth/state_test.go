@@ -4,10 +4,12 @@ import (
 	"testing"
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 func TestTokenSourceState(t *testing.T) {
-	sim := startSim(t, sfsim.Options{})
+	t.Parallel()
+	sim := workertest.StartSim(t, sfsim.Options{})
 	_, good := newTestCache(t, simAccount(sim, "good", FlowClientCredentials, sim.MyDomainURL()), CacheOptions{})
 	_, bad := newTestCache(t, simAccount(sim, "bad", FlowClientCredentials, sim.LoginURL()), CacheOptions{})
 

@@ -10,6 +10,7 @@ import (
 )
 
 func TestFileStoreEncryptedAtRest(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c := testCipher(t)
 	s, err := NewFileStore(dir, c)

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 func TestKVStoreEncryptedAtRest(t *testing.T) {
-	ns := startNATS(t)
-	_, js := connectJS(t, ns)
+	t.Parallel()
+	ns := workertest.StartNATS(t)
+	_, js := workertest.JetStream(t, ns)
 	c := testCipher(t)
 	s := newKVStore(t, js, c, time.Second)
 	ctx := ctxT(t)
@@ -63,9 +65,10 @@ func TestKVStoreEncryptedAtRest(t *testing.T) {
 }
 
 func TestKVLeaseExclusiveAndTakeover(t *testing.T) {
-	ns := startNATS(t)
-	_, js1 := connectJS(t, ns)
-	nc2, js2 := connectJS(t, ns)
+	t.Parallel()
+	ns := workertest.StartNATS(t)
+	_, js1 := workertest.JetStream(t, ns)
+	nc2, js2 := workertest.JetStream(t, ns)
 	c := testCipher(t)
 	s1 := newKVStore(t, js1, c, 300*time.Millisecond)
 	s2 := newKVStore(t, js2, c, 300*time.Millisecond)
@@ -115,9 +118,10 @@ func TestKVLeaseExclusiveAndTakeover(t *testing.T) {
 // token request until killed; worker B waits, takes over the stale lease,
 // and refreshes.
 func TestKVHolderDiesMidRefresh(t *testing.T) {
-	ns := startNATS(t)
-	ncA, jsA := connectJS(t, ns)
-	_, jsB := connectJS(t, ns)
+	t.Parallel()
+	ns := workertest.StartNATS(t)
+	ncA, jsA := workertest.JetStream(t, ns)
+	_, jsB := workertest.JetStream(t, ns)
 	c := testCipher(t)
 	f := newFakeTokenEndpoint(t, "rt", false)
 	a := f.account("prod", FlowWebServer)
@@ -168,16 +172,18 @@ func TestKVHolderDiesMidRefresh(t *testing.T) {
 // TestKVExactlyOneRefreshAcrossProcesses runs four caches on four NATS
 // connections against the fake endpoint; the sim version is in sim_test.go.
 func TestKVExactlyOneRefreshAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	for _, rotate := range []bool{false, true} {
 		t.Run(map[bool]string{false: "no rotation", true: "rotation"}[rotate], func(t *testing.T) {
-			ns := startNATS(t)
+			t.Parallel()
+			ns := workertest.StartNATS(t)
 			c := testCipher(t)
 			f := newFakeTokenEndpoint(t, "rt", rotate)
 			a := f.account("prod", FlowWebServer)
 			a.RefreshToken = "rt"
 			var sources []*TokenSource
 			for range 4 {
-				_, js := connectJS(t, ns)
+				_, js := workertest.JetStream(t, ns)
 				_, ts := newTestCache(t, a, CacheOptions{Store: newKVStore(t, js, c, 5*time.Second)})
 				sources = append(sources, ts)
 			}

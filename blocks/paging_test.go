@@ -55,6 +55,7 @@ func pagingServer(t *testing.T, total, pageSize int) (*salesforce.Client, *atomi
 }
 
 func TestPagingToMaxRecords(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name         string
 		total, page  int
@@ -71,6 +72,7 @@ func TestPagingToMaxRecords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			c, requests := pagingServer(t, tt.total, tt.page)
 			ex := newTestExecutor(t, c)
 			r := ex.Handle(context.Background(), sfblocks.Search, fmt.Appendf(nil, `{"query":"SELECT Id FROM Contact","max_records":%d}`, tt.maxRecords))
@@ -93,6 +95,7 @@ func TestPagingToMaxRecords(t *testing.T) {
 // cases: pasting the value in unescaped, as Bright Pattern does, finds
 // records that the escaped statement does not.
 func TestSimNaiveSubstitutionInjects(t *testing.T) {
+	t.Parallel()
 	ex, s := simExecutor(t)
 	c, err := salesforce.New(salesforce.StaticToken(s.IssueToken("").AccessToken, s.InstanceURL()))
 	if err != nil {

@@ -10,17 +10,14 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // simExecutor starts a simulator and returns an executor whose default
 // account talks to it through a real salesforce.Client.
 func simExecutor(t *testing.T) (*Executor, *sfsim.Server) {
 	t.Helper()
-	s, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := workertest.StartSim(t, sfsim.Options{})
 	c, err := salesforce.New(salesforce.StaticToken(s.IssueToken("").AccessToken, s.InstanceURL()))
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +42,7 @@ func handleJSON(t *testing.T, ex *Executor, block sfblocks.Block, job any) *sfbl
 type m = map[string]any
 
 func TestSimSearch(t *testing.T) {
+	t.Parallel()
 	ex, _ := simExecutor(t)
 	tests := []struct {
 		name       string
@@ -113,6 +111,7 @@ func TestSimSearch(t *testing.T) {
 }
 
 func TestSimPaging(t *testing.T) {
+	t.Parallel()
 	ex, s := simExecutor(t)
 	total := s.DB().Count("Contact")
 	if total < 250 {
@@ -151,6 +150,7 @@ func TestSimPaging(t *testing.T) {
 }
 
 func TestSimInsert(t *testing.T) {
+	t.Parallel()
 	ex, s := simExecutor(t)
 	before := s.DB().Count("Contact")
 
@@ -179,6 +179,7 @@ func TestSimInsert(t *testing.T) {
 }
 
 func TestSimFailures(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name          string
 		setup         func(s *sfsim.Server)
@@ -217,6 +218,7 @@ func TestSimFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ex, s := simExecutor(t)
 			if tt.setup != nil {
 				tt.setup(s)
@@ -237,11 +239,8 @@ func TestSimFailures(t *testing.T) {
 }
 
 func TestSimExpiredSession(t *testing.T) {
-	s, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	t.Parallel()
+	s := workertest.StartSim(t, sfsim.Options{})
 	c, err := salesforce.New(salesforce.StaticToken("00D000000000001!AQnotatoken", s.InstanceURL()))
 	if err != nil {
 		t.Fatal(err)

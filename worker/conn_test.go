@@ -11,26 +11,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
-func startAuthServer(t *testing.T, opts *server.Options) *server.Server {
-	t.Helper()
-	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
 func TestConnectAuth(t *testing.T) {
-	userSrv := startAuthServer(t, &server.Options{Username: "sf", Password: "hunter2-pw"})
-	tokenSrv := startAuthServer(t, &server.Options{Authorization: "tok-s3cret"})
+	t.Parallel()
+	userSrv := workertest.StartNATS(t, workertest.WithoutJetStream, func(o *server.Options) { o.Username, o.Password = "sf", "hunter2-pw" })
+	tokenSrv := workertest.StartNATS(t, workertest.WithoutJetStream, func(o *server.Options) { o.Authorization = "tok-s3cret" })
 
 	kp, err := nkeys.CreateUser()
 	if err != nil {
@@ -42,7 +29,7 @@ func TestConnectAuth(t *testing.T) {
 	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	nkeySrv := startAuthServer(t, &server.Options{Nkeys: []*server.NkeyUser{{Nkey: pub}}})
+	nkeySrv := workertest.StartNATS(t, workertest.WithoutJetStream, func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} })
 
 	tests := []struct {
 		name    string
@@ -57,7 +44,7 @@ func TestConnectAuth(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs workertest.LogBuffer
 			tc.cfg.Logger = zerolog.New(&logs)
 			tc.cfg.ConnectTimeout = 2 * time.Second
 			nc, err := Connect(tc.cfg)
@@ -76,7 +63,7 @@ func TestConnectAuth(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Connect: %v", err)
 			}
-			waitFor(t, func() bool { return strings.Contains(logs.String(), "NATS connected") })
+			workertest.WaitFor(t, 10*time.Second, "the \"NATS connected\" log line", func() bool { return strings.Contains(logs.String(), "NATS connected") })
 			nc.Close()
 			for _, secret := range []string{"hunter2-pw", "tok-s3cret", string(seed)} {
 				if strings.Contains(logs.String(), secret) {

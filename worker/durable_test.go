@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // durableFast is a durable config with short waits for tests.
@@ -34,19 +34,6 @@ func publishJob(t *testing.T, js jetstream.JetStream, subject, id, replyTo strin
 		t.Fatalf("publishing job %s: %v", id, err)
 	}
 	return ack
-}
-
-// waitUntil polls cond (state without a notification to await) until it
-// holds or 10s passed.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func consumerInfo(t *testing.T, js jetstream.JetStream, block sfblocks.Block) *jetstream.ConsumerInfo {
@@ -76,12 +63,13 @@ func streamMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 }
 
 func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	// Three workers starting at once create or update the same objects.
 	errs := make(chan error, 3)
 	for i := 0; i < 3; i++ {
 		go func() {
-			w, err := New(connect(t, s), newFake(false), WithMaxInFlight(4),
+			w, err := New(workertest.Connect(t, s), newFake(false), WithMaxInFlight(4),
 				WithDurable(DurableConfig{MaxDeliver: 3, MaxAttempts: 3, AckWait: 5 * time.Second, ResultsTTL: time.Hour}))
 			if err == nil {
 				err = w.Start(context.Background())
@@ -95,7 +83,7 @@ func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
 			t.Fatalf("concurrent start: %v", err)
 		}
 	}
-	js, _ := jetstream.New(connect(t, s))
+	js, _ := jetstream.New(workertest.Connect(t, s))
 	st, err := js.Stream(context.Background(), sfblocks.DefaultJobsStream)
 	if err != nil {
 		t.Fatal(err)
@@ -123,10 +111,11 @@ func TestDurableSetupIsIdempotentAndConfigured(t *testing.T) {
 }
 
 func TestDurableRoundTripAndKeptResult(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(false)
-	startWorker(t, connect(t, s), f, WithDurable(durableFast))
-	nc := connect(t, s)
+	startWorker(t, workertest.Connect(t, s), f, WithDurable(durableFast))
+	nc := workertest.Connect(t, s)
 	js, _ := jetstream.New(nc)
 	r := newReplies(t, nc)
 
@@ -142,7 +131,7 @@ func TestDurableRoundTripAndKeptResult(t *testing.T) {
 	}
 	// Without Reply-To the job still runs and its result is kept.
 	publishJob(t, js, "sfblocks.jobs.search", "no-reply", "")
-	waitUntil(t, "the kept result of no-reply", func() bool {
+	workertest.WaitFor(t, 10*time.Second, "the kept result of no-reply", func() bool {
 		_, err := kv.Get(context.Background(), sfblocks.ResultKey("no-reply"))
 		return err == nil
 	})
@@ -160,15 +149,16 @@ func TestDurableRoundTripAndKeptResult(t *testing.T) {
 	if got := f.calls.Load(); got != 2 {
 		t.Errorf("handler ran %d times, want 2 (the kept result answers the third)", got)
 	}
-	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
+	workertest.WaitFor(t, 10*time.Second, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
 }
 
 // A worker that died after keeping a result but before acking: the
 // redelivery is answered with the kept result and never runs the job.
 func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	// A first worker creates the stream, then stops.
-	w0, err := New(connect(t, s), newFake(false), WithDurable(durableFast))
+	w0, err := New(workertest.Connect(t, s), newFake(false), WithDurable(durableFast))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +168,7 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 	if err := w0.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	nc := connect(t, s)
+	nc := workertest.Connect(t, s)
 	js, _ := jetstream.New(nc)
 	r := newReplies(t, nc)
 	publishJob(t, js, "sfblocks.jobs.insert", "job-1", "reply.job-1")
@@ -208,7 +198,7 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 
 	f := newFake(false)
 	m := newTestMetrics(t)
-	startWorker(t, connect(t, s), f, WithDurable(durableFast), WithMetrics(m))
+	startWorker(t, workertest.Connect(t, s), f, WithDurable(durableFast), WithMetrics(m))
 	got := map[string]*sfblocks.Reply{}
 	for i := 0; i < 2; i++ {
 		msg, rep := r.next(t)
@@ -225,7 +215,7 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 		t.Errorf("handler ran for %v, want only job-2", f.ids)
 	}
 	r.none(t)
-	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
+	workertest.WaitFor(t, 10*time.Second, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
 	if v := counterValue(t, m.DurableReplayed.WithLabelValues("insert")); v != 1 {
 		t.Errorf("replayed = %v, want 1", v)
 	}
@@ -237,10 +227,11 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 // The durable path shares the in-flight limit: jobs beyond it stay in the
 // stream, not in a client buffer.
 func TestDurableSharesInFlightLimit(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(true)
-	w := startWorker(t, connect(t, s), f, WithMaxInFlight(3), WithDurable(durableFast))
-	nc := connect(t, s)
+	w := startWorker(t, workertest.Connect(t, s), f, WithMaxInFlight(3), WithDurable(durableFast))
+	nc := workertest.Connect(t, s)
 	js, _ := jetstream.New(nc)
 	r := newReplies(t, nc)
 	for i := 0; i < 10; i++ {
@@ -273,9 +264,10 @@ func TestDurableSharesInFlightLimit(t *testing.T) {
 // Stop finishes and acks the jobs in flight; jobs not started stay in the
 // stream for the next worker; nothing is answered twice.
 func TestDurableDrain(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(true)
-	nc1 := connect(t, s)
+	nc1 := workertest.Connect(t, s)
 	w, err := New(nc1, f, WithMaxInFlight(2), WithDurable(durableFast))
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +275,7 @@ func TestDurableDrain(t *testing.T) {
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	nc := connect(t, s)
+	nc := workertest.Connect(t, s)
 	js, _ := jetstream.New(nc)
 	r := newReplies(t, nc)
 	for i := 0; i < 6; i++ {
@@ -292,7 +284,7 @@ func TestDurableDrain(t *testing.T) {
 	f.waitEntered(t, 2)
 	stopped := make(chan error, 1)
 	go func() { stopped <- w.Stop(context.Background()) }()
-	waitUntil(t, "Ready to report draining", func() bool { return errors.Is(w.Ready(), ErrDraining) })
+	workertest.WaitFor(t, 10*time.Second, "Ready to report draining", func() bool { return errors.Is(w.Ready(), ErrDraining) })
 	close(f.release)
 	if err := <-stopped; err != nil {
 		t.Fatalf("Stop = %v", err)
@@ -309,7 +301,7 @@ func TestDurableDrain(t *testing.T) {
 	}
 	// The next worker takes the rest.
 	f2 := newFake(false)
-	startWorker(t, connect(t, s), f2, WithDurable(durableFast))
+	startWorker(t, workertest.Connect(t, s), f2, WithDurable(durableFast))
 	for i := 0; i < 4; i++ {
 		_, rep := r.next(t)
 		seen[rep.ID]++
@@ -326,13 +318,9 @@ func TestDurableDrain(t *testing.T) {
 }
 
 func TestDurableSetupFailsWithoutJetStream(t *testing.T) {
-	s := startAuthServer(t, &server.Options{}) // no JetStream
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	w, err := New(nc, newFake(false), WithDurable(DurableConfig{SetupTimeout: 2 * time.Second}))
+	t.Parallel()
+	s := workertest.StartNATS(t, workertest.WithoutJetStream)
+	w, err := New(workertest.Connect(t, s), newFake(false), WithDurable(DurableConfig{SetupTimeout: 2 * time.Second}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,8 +330,9 @@ func TestDurableSetupFailsWithoutJetStream(t *testing.T) {
 }
 
 func TestDurableConfigValidation(t *testing.T) {
-	s := startServer(t)
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
 	tests := []struct {
 		name  string
 		given DurableConfig

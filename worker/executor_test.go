@@ -12,6 +12,7 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // fakeAPI is an in-memory Salesforce: Query returns one Contact unless the
@@ -42,6 +43,7 @@ func (fakeAPI) Upsert(context.Context, string, string, string, map[string]any) (
 
 // TestWithExecutor runs the real blocks.Executor behind the worker.
 func TestWithExecutor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		subject    string
@@ -65,9 +67,9 @@ func TestWithExecutor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t)
-	startWorker(t, connect(t, s), exec)
-	nc := connect(t, s)
+	s := workertest.StartNATS(t)
+	startWorker(t, workertest.Connect(t, s), exec)
+	nc := workertest.Connect(t, s)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			msg, err := nc.Request(tc.subject, []byte(tc.payload), 5*time.Second)

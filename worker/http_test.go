@@ -7,9 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 func newTestMetrics(t *testing.T) *Metrics {
@@ -42,7 +44,8 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, string) {
 }
 
 func TestMetricsAndHealthEndpoints(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
@@ -51,7 +54,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	if _, err := NewMetrics(reg); err == nil {
 		t.Error("registering the metrics twice on one registry should fail")
 	}
-	w, err := New(connect(t, s), newFake(false), WithMetrics(m))
+	w, err := New(workertest.Connect(t, s), newFake(false), WithMetrics(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +70,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	if code, _ := get(t, srv, "/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz running = %d", code)
 	}
-	r := newReplies(t, connect(t, s))
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.search", "m1")
 	r.send(t, "sfblocks.insert", "m2")
 	r.next(t)
@@ -105,9 +108,10 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 }
 
 func TestReadyzNotConnected(t *testing.T) {
-	s := startServer(t)
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
 	w := startWorker(t, nc, newFake(false))
 	nc.Close()
-	waitFor(t, func() bool { return w.Ready() != nil })
+	workertest.WaitFor(t, 10*time.Second, "Ready to report the closed connection", func() bool { return w.Ready() != nil })
 }

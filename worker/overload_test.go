@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // TestOverloadIsAnsweredNotDropped floods a worker whose jobs are held with
@@ -22,6 +23,7 @@ import (
 // gets an answer, the ones beyond the backlog at once and without running,
 // and no more jobs than the limit ever run together.
 func TestOverloadIsAnsweredNotDropped(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name           string
 		limit, backlog int // backlog -1: the default
@@ -34,15 +36,16 @@ func TestOverloadIsAnsweredNotDropped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startServer(t)
+			t.Parallel()
+			s := workertest.StartNATS(t)
 			f := newFake(true)
 			m := newTestMetrics(t)
 			opts := []Option{WithMaxInFlight(tc.limit), WithMetrics(m)}
 			if tc.backlog >= 0 {
 				opts = append(opts, WithMaxBacklog(tc.backlog))
 			}
-			startWorker(t, connect(t, s), f, opts...)
-			nc := connect(t, s)
+			startWorker(t, workertest.Connect(t, s), f, opts...)
+			nc := workertest.Connect(t, s)
 
 			type answer struct {
 				id  string

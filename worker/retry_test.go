@@ -13,6 +13,7 @@ import (
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // retryFast retries quickly so the tests stay short.
@@ -23,11 +24,7 @@ var retryFast = DurableConfig{AckWait: 2 * time.Second, FetchWait: 200 * time.Mi
 // against it (account "sim"), with the durable path on.
 func simWorker(t *testing.T, cfg DurableConfig) (*sfsim.Server, *nats.Conn, jetstream.JetStream, *Metrics) {
 	t.Helper()
-	sim, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := workertest.StartSim(t, sfsim.Options{})
 	tok := sim.IssueToken("api")
 	api, err := salesforce.New(salesforce.StaticToken(tok.AccessToken, tok.InstanceURL))
 	if err != nil {
@@ -37,10 +34,10 @@ func simWorker(t *testing.T, cfg DurableConfig) (*sfsim.Server, *nats.Conn, jets
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t)
+	s := workertest.StartNATS(t)
 	m := newTestMetrics(t)
-	startWorker(t, connect(t, s), exec, WithDurable(cfg), WithMetrics(m))
-	nc := connect(t, s)
+	startWorker(t, workertest.Connect(t, s), exec, WithDurable(cfg), WithMetrics(m))
+	nc := workertest.Connect(t, s)
 	js, _ := jetstream.New(nc)
 	return sim, nc, js, m
 }
@@ -87,6 +84,7 @@ func dlqMsgs(t *testing.T, js jetstream.JetStream) uint64 {
 }
 
 func TestDurableRetriesLockRowToSuccess(t *testing.T) {
+	t.Parallel()
 	sim, nc, js, m := simWorker(t, retryFast)
 	r := newReplies(t, nc)
 	sim.Faults().LockNextWrites(2)
@@ -104,7 +102,7 @@ func TestDurableRetriesLockRowToSuccess(t *testing.T) {
 	if created != 1 || retried != 2 {
 		t.Errorf("records created %d, retries %v; want 1 and 2", created, retried)
 	}
-	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
+	workertest.WaitFor(t, 10*time.Second, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
 	if n := dlqMsgs(t, js); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
 	}
@@ -117,6 +115,7 @@ func TestDurableRetriesLockRowToSuccess(t *testing.T) {
 }
 
 func TestDurablePermanentFailureDeadLetteredAtOnce(t *testing.T) {
+	t.Parallel()
 	sim, nc, js, m := simWorker(t, retryFast)
 	r := newReplies(t, nc)
 	payload := `{"id":"perm-1","object":"Contact","fields":{"FirstName":"NoLast"}}`
@@ -139,7 +138,7 @@ func TestDurablePermanentFailureDeadLetteredAtOnce(t *testing.T) {
 		t.Errorf("dead letter = %+v", dl)
 	}
 	r.none(t)
-	waitUntil(t, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
+	workertest.WaitFor(t, 10*time.Second, "an empty stream", func() bool { return streamMsgs(t, js) == 0 })
 	if v := counterValue(t, m.DeadLettered.WithLabelValues("insert", "durable", sfblocks.ReasonPermanent)); v != 1 || sim.Stats().RecordsCreated != 0 {
 		t.Errorf("dead-lettered %v, records %d", v, sim.Stats().RecordsCreated)
 	}
@@ -147,6 +146,7 @@ func TestDurablePermanentFailureDeadLetteredAtOnce(t *testing.T) {
 }
 
 func TestDurableAttemptsExhausted(t *testing.T) {
+	t.Parallel()
 	sim, nc, js, m := simWorker(t, retryFast)
 	r := newReplies(t, nc)
 	if err := sim.Faults().AddErrorRate(sfsim.ErrorRule{Rate: 1, Status: 503}); err != nil {
@@ -181,6 +181,7 @@ func TestDurableAttemptsExhausted(t *testing.T) {
 // A plain create whose outcome is unknown (TIMEOUT) is dead-lettered, not
 // retried: a retry could create a second record.
 func TestDurableAmbiguousCreateNotRetried(t *testing.T) {
+	t.Parallel()
 	sim, nc, js, _ := simWorker(t, retryFast)
 	r := newReplies(t, nc)
 	if err := sim.Faults().SetLatency(sfsim.Latency{Fixed: sfsim.Duration(300 * time.Millisecond)}); err != nil {
@@ -199,6 +200,7 @@ func TestDurableAmbiguousCreateNotRetried(t *testing.T) {
 }
 
 func TestSyncFailuresDeadLettered(t *testing.T) {
+	t.Parallel()
 	sim, nc, js, _ := simWorker(t, retryFast)
 	_ = sim
 	tests := []struct {
@@ -224,7 +226,7 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 			}
 			var dl *sfblocks.DeadLetter
 			if tc.wantDLQ {
-				waitUntil(t, "the dead letter", func() bool { dl, _ = deadLetter(t, js, tc.block, tc.id); return dl != nil })
+				workertest.WaitFor(t, 10*time.Second, "the dead letter", func() bool { dl, _ = deadLetter(t, js, tc.block, tc.id); return dl != nil })
 				if dl.Path != "sync" || dl.Reason != sfblocks.ReasonSyncFailure || dl.Attempts != 1 || string(dl.Payload) != tc.payload {
 					t.Errorf("dead letter = %+v", dl)
 				}
@@ -234,7 +236,7 @@ func TestSyncFailuresDeadLettered(t *testing.T) {
 			if _, err := nc.Request("sfblocks.insert", []byte(`{"id":"probe-`+tc.id+`","object":"Contact","fields":{}}`), 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			waitUntil(t, "the probe's dead letter", func() bool { d, _ := deadLetter(t, js, sfblocks.Insert, "probe-"+tc.id); return d != nil })
+			workertest.WaitFor(t, 10*time.Second, "the probe's dead letter", func() bool { d, _ := deadLetter(t, js, sfblocks.Insert, "probe-"+tc.id); return d != nil })
 			if d, _ := deadLetter(t, js, tc.block, tc.id); d != nil {
 				t.Errorf("unexpected dead letter %+v", d)
 			}

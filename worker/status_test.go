@@ -11,8 +11,9 @@ import (
 )
 
 func TestReportAndReadStatus(t *testing.T) {
-	s := startServer(t)
-	js, err := jetstream.New(connect(t, s))
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	js, err := jetstream.New(workertest.Connect(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}

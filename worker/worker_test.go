@@ -16,14 +16,16 @@ import (
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 func TestConcurrentJobs(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	const n = 20
 	f := newFake(true)
-	startWorker(t, connect(t, s), f, WithMaxInFlight(64))
-	r := newReplies(t, connect(t, s))
+	startWorker(t, workertest.Connect(t, s), f, WithMaxInFlight(64))
+	r := newReplies(t, workertest.Connect(t, s))
 	for i := 0; i < n; i++ {
 		r.send(t, "sfblocks.search", fmt.Sprintf("job-%d", i))
 	}
@@ -48,11 +50,12 @@ func TestConcurrentJobs(t *testing.T) {
 }
 
 func TestInFlightLimit(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	const limit, n = 3, 12
 	f := newFake(true)
-	w := startWorker(t, connect(t, s), f, WithMaxInFlight(limit))
-	r := newReplies(t, connect(t, s))
+	w := startWorker(t, workertest.Connect(t, s), f, WithMaxInFlight(limit))
+	r := newReplies(t, workertest.Connect(t, s))
 	for i := 0; i < n; i++ {
 		r.send(t, "sfblocks.insert", fmt.Sprintf("j%d", i))
 	}
@@ -74,15 +77,16 @@ func TestInFlightLimit(t *testing.T) {
 }
 
 func TestQueueGroupSharesJobs(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	const workers, n = 3, 60
 	fakes := make([]*fakeHandler, workers)
 	for i := range fakes {
 		fakes[i] = newFake(false)
 		fakes[i].tag = fmt.Sprint("w", i)
-		startWorker(t, connect(t, s), fakes[i]) // nothing configured but the URL
+		startWorker(t, workertest.Connect(t, s), fakes[i]) // nothing configured but the URL
 	}
-	r := newReplies(t, connect(t, s))
+	r := newReplies(t, workertest.Connect(t, s))
 	for i := 0; i < n; i++ {
 		r.send(t, "sfblocks.search", fmt.Sprint("q", i))
 	}
@@ -110,14 +114,15 @@ func TestQueueGroupSharesJobs(t *testing.T) {
 }
 
 func TestDrainFinishesJobsInFlight(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	held := newFake(true)
-	a := startWorker(t, connect(t, s), held, WithMaxInFlight(2))
+	a := startWorker(t, workertest.Connect(t, s), held, WithMaxInFlight(2))
 	other := newFake(false)
 	other.tag = "b"
-	startWorker(t, connect(t, s), other)
+	startWorker(t, workertest.Connect(t, s), other)
 
-	r := newReplies(t, connect(t, s))
+	r := newReplies(t, workertest.Connect(t, s))
 	// Aim at a only: b is not subscribed yet? It is, so send until a holds
 	// two jobs and count what b answered meanwhile.
 	sent := 0
@@ -130,7 +135,7 @@ func TestDrainFinishesJobsInFlight(t *testing.T) {
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- a.Stop(context.Background()) }()
-	waitFor(t, func() bool { return errors.Is(a.Ready(), ErrDraining) })
+	workertest.WaitFor(t, 10*time.Second, "Ready to report draining", func() bool { return errors.Is(a.Ready(), ErrDraining) })
 
 	// New jobs while a drains: they go to b (or wait in a's queue), and all
 	// are answered.
@@ -175,13 +180,14 @@ func TestDrainFinishesJobsInFlight(t *testing.T) {
 }
 
 func TestDrainTimeoutAnswersRemainingJobs(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(true)
 	f.ignore = true // a stuck job: ignores cancellation
 	reg := newTestMetrics(t)
-	w := startWorker(t, connect(t, s), f, WithMaxInFlight(1), WithDrainTimeout(200*time.Millisecond), WithMetrics(reg),
+	w := startWorker(t, workertest.Connect(t, s), f, WithMaxInFlight(1), WithDrainTimeout(200*time.Millisecond), WithMetrics(reg),
 		func(c *config) error { c.abortGrace = 100 * time.Millisecond; return nil })
-	r := newReplies(t, connect(t, s))
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.insert", "running")
 	f.waitEntered(t, 1)
 	r.send(t, "sfblocks.insert", "queued-1")
@@ -214,13 +220,14 @@ func TestDrainTimeoutAnswersRemainingJobs(t *testing.T) {
 	}
 	// The stuck job finishing now must not answer a second time.
 	close(f.release)
-	waitFor(t, func() bool { return counterValue(t, reg.LateReplies) == 1 })
+	workertest.WaitFor(t, 10*time.Second, "the late reply to be counted", func() bool { return counterValue(t, reg.LateReplies) == 1 })
 	r.none(t)
 }
 
 func TestStopBeforeStartAndTwice(t *testing.T) {
-	s := startServer(t)
-	w, err := New(connect(t, s), newFake(false))
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	w, err := New(workertest.Connect(t, s), newFake(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +241,7 @@ func TestStopBeforeStartAndTwice(t *testing.T) {
 		t.Errorf("Start after Stop = %v, want ErrAlreadyStarted", err)
 	}
 
-	w2 := startWorker(t, connect(t, s), newFake(false))
+	w2 := startWorker(t, workertest.Connect(t, s), newFake(false))
 	if err := w2.Ready(); err != nil {
 		t.Errorf("Ready = %v", err)
 	}
@@ -249,21 +256,22 @@ func TestStopBeforeStartAndTwice(t *testing.T) {
 }
 
 func TestRunDrainsOnCancel(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(true)
-	w, err := New(connect(t, s), f)
+	w, err := New(workertest.Connect(t, s), f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	waitFor(t, func() bool { return w.Ready() == nil })
-	r := newReplies(t, connect(t, s))
+	workertest.WaitFor(t, 10*time.Second, "the worker to be ready", func() bool { return w.Ready() == nil })
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.search", "in-flight")
 	f.waitEntered(t, 1)
 	cancel()
-	waitFor(t, func() bool { return errors.Is(w.Ready(), ErrDraining) })
+	workertest.WaitFor(t, 10*time.Second, "Ready to report draining", func() bool { return errors.Is(w.Ready(), ErrDraining) })
 	close(f.release)
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
@@ -274,15 +282,16 @@ func TestRunDrainsOnCancel(t *testing.T) {
 }
 
 func TestRunReturnsWhenConnectionCloses(t *testing.T) {
-	s := startServer(t)
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
 	w, err := New(nc, newFake(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- w.Run(context.Background()) }()
-	waitFor(t, func() bool { return w.Ready() == nil })
+	workertest.WaitFor(t, 10*time.Second, "the worker to be ready", func() bool { return w.Ready() == nil })
 	nc.Close()
 	select {
 	case err := <-done:
@@ -295,9 +304,10 @@ func TestRunReturnsWhenConnectionCloses(t *testing.T) {
 }
 
 func TestMicroDiscovery(t *testing.T) {
-	s := startServer(t)
-	startWorker(t, connect(t, s), newFake(false), WithVersion("v1.2.3"))
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	startWorker(t, workertest.Connect(t, s), newFake(false), WithVersion("v1.2.3"))
+	nc := workertest.Connect(t, s)
 
 	var ping micro.Ping
 	request(t, nc, "$SRV.PING.sfblocks", &ping)
@@ -338,6 +348,7 @@ func TestMicroDiscovery(t *testing.T) {
 }
 
 func TestFailedReplyHeaders(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		code       sfblocks.Code
@@ -351,7 +362,7 @@ func TestFailedReplyHeaders(t *testing.T) {
 		{"timeout", sfblocks.CodeTimeout, "deadline", "504", "TIMEOUT: deadline"},
 		{"multi-line message", sfblocks.CodeSalesforceError, "MALFORMED_QUERY\nERROR at Row:1", "502", "SALESFORCE_ERROR: MALFORMED_QUERY ERROR at Row:1"},
 	}
-	s := startServer(t)
+	s := workertest.StartNATS(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(false)
@@ -359,8 +370,8 @@ func TestFailedReplyHeaders(t *testing.T) {
 				return blocks.FailureReply(id, &sfblocks.Error{Code: tc.code, Message: tc.message})
 			}
 			prefix := strings.ReplaceAll(tc.name, " ", "_")
-			startWorker(t, connect(t, s), f, WithPrefix(prefix), WithServiceName(prefix))
-			r := newReplies(t, connect(t, s))
+			startWorker(t, workertest.Connect(t, s), f, WithPrefix(prefix), WithServiceName(prefix))
+			r := newReplies(t, workertest.Connect(t, s))
 			r.send(t, prefix+".search", "f1")
 			msg, rep := r.next(t)
 			if got := msg.Header.Get(micro.ErrorCodeHeader); got != tc.wantStatus {
@@ -377,9 +388,10 @@ func TestFailedReplyHeaders(t *testing.T) {
 }
 
 func TestOKReplyHasNoErrorHeaders(t *testing.T) {
-	s := startServer(t)
-	startWorker(t, connect(t, s), newFake(false))
-	r := newReplies(t, connect(t, s))
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	startWorker(t, workertest.Connect(t, s), newFake(false))
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.search", "ok1")
 	msg, _ := r.next(t)
 	if msg.Header.Get(micro.ErrorCodeHeader) != "" || msg.Header.Get(micro.ErrorHeader) != "" {
@@ -388,6 +400,7 @@ func TestOKReplyHasNoErrorHeaders(t *testing.T) {
 }
 
 func TestHandlerPanicAndNilReply(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		h    HandlerFunc
@@ -395,12 +408,12 @@ func TestHandlerPanicAndNilReply(t *testing.T) {
 		{"panic", func(context.Context, sfblocks.Block, []byte) *sfblocks.Reply { panic("boom") }},
 		{"nil reply", func(context.Context, sfblocks.Block, []byte) *sfblocks.Reply { return nil }},
 	}
-	s := startServer(t)
+	s := workertest.StartNATS(t)
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := fmt.Sprint("p", i)
-			startWorker(t, connect(t, s), tc.h, WithPrefix(prefix), WithServiceName(prefix))
-			r := newReplies(t, connect(t, s))
+			startWorker(t, workertest.Connect(t, s), tc.h, WithPrefix(prefix), WithServiceName(prefix))
+			r := newReplies(t, workertest.Connect(t, s))
 			r.send(t, prefix+".insert", "x1")
 			_, rep := r.next(t)
 			if rep.ID != "x1" || rep.Error == nil || rep.Error.Code != sfblocks.CodeInternal {
@@ -411,15 +424,16 @@ func TestHandlerPanicAndNilReply(t *testing.T) {
 }
 
 func TestReplyTooLarge(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(false)
 	f.response = func(id string) *sfblocks.Reply {
 		n := 1
 		return &sfblocks.Reply{ID: id, Status: sfblocks.StatusOK, Count: &n,
 			Records: []map[string]any{{"Description": strings.Repeat("x", 2<<20)}}}
 	}
-	startWorker(t, connect(t, s), f)
-	r := newReplies(t, connect(t, s))
+	startWorker(t, workertest.Connect(t, s), f)
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.search", "big")
 	_, rep := r.next(t)
 	if rep.ID != "big" || rep.Error == nil || rep.Error.Code != sfblocks.CodeInvalidRequest || !strings.Contains(rep.Error.Message, "max payload") {
@@ -428,19 +442,20 @@ func TestReplyTooLarge(t *testing.T) {
 }
 
 func TestJobLogging(t *testing.T) {
-	s := startServer(t)
-	var buf syncBuffer
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	var buf workertest.LogBuffer
 	f := newFake(false)
 	f.response = func(id string) *sfblocks.Reply {
 		n := 1
 		return &sfblocks.Reply{ID: id, Account: "acme", Status: sfblocks.StatusOK, Count: &n,
 			Records: []map[string]any{{"Phone": "+33 6 SECRET"}}, First: map[string]any{"Phone": "+33 6 SECRET"}}
 	}
-	startWorker(t, connect(t, s), f, WithLogger(zerolog.New(&buf).Level(zerolog.InfoLevel)))
-	r := newReplies(t, connect(t, s))
+	startWorker(t, workertest.Connect(t, s), f, WithLogger(zerolog.New(&buf).Level(zerolog.InfoLevel)))
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.search", "log1")
 	r.next(t)
-	waitFor(t, func() bool { return strings.Contains(buf.String(), `"job_id":"log1"`) })
+	workertest.WaitFor(t, 10*time.Second, "log1's log event", func() bool { return strings.Contains(buf.String(), `"job_id":"log1"`) })
 	var ev map[string]any
 	for _, line := range strings.Split(buf.String(), "\n") {
 		if strings.Contains(line, `"job_id":"log1"`) {
@@ -463,8 +478,9 @@ func TestJobLogging(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	s := startServer(t)
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
 	tests := []struct {
 		name string
 		opt  Option
@@ -514,22 +530,11 @@ func request(t *testing.T, nc *nats.Conn, subject string, v any) {
 	}
 }
 
-// waitFor polls cond (state without a notification to await) for up to 10s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestSlowConsumerIsLoggedAndCounted(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	f := newFake(true)
-	var logs syncBuffer
+	var logs workertest.LogBuffer
 	m := newTestMetrics(t)
 	// The endpoint handler never waits for a slot, so only a handler slower
 	// than the arrivals fills the pending buffer: hold it on the first job.
@@ -539,15 +544,15 @@ func TestSlowConsumerIsLoggedAndCounted(t *testing.T) {
 		c.onReceive = func() { once.Do(func() { entered <- struct{}{}; <-hold }) }
 		return nil
 	}
-	startWorker(t, connect(t, s), f, WithMaxInFlight(1), WithPendingLimits(1, 1<<20), WithMetrics(m),
+	startWorker(t, workertest.Connect(t, s), f, WithMaxInFlight(1), WithPendingLimits(1, 1<<20), WithMetrics(m),
 		WithLogger(zerolog.New(&logs)), hook)
-	r := newReplies(t, connect(t, s))
+	r := newReplies(t, workertest.Connect(t, s))
 	r.send(t, "sfblocks.search", "s0")
 	<-entered
 	for i := 1; i < 6; i++ {
 		r.send(t, "sfblocks.search", fmt.Sprint("s", i))
 	}
-	waitFor(t, func() bool { return counterValue(t, m.SlowConsumer) >= 1 })
+	workertest.WaitFor(t, 10*time.Second, "the slow consumer to be counted", func() bool { return counterValue(t, m.SlowConsumer) >= 1 })
 	if !strings.Contains(logs.String(), "slow consumer") {
 		t.Errorf("slow consumer not logged: %s", logs.String())
 	}

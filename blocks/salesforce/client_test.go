@@ -85,6 +85,7 @@ func newClient(t *testing.T, ts TokenSource, opts ...Option) *Client {
 }
 
 func TestSessionExpiredRetriesOnceWithFreshToken(t *testing.T) {
+	t.Parallel()
 	f, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"DailyApiRequests":{"Max":15000,"Remaining":14000}}`)
 	})
@@ -108,6 +109,7 @@ func TestSessionExpiredRetriesOnceWithFreshToken(t *testing.T) {
 }
 
 func TestSessionExpiredTwiceIsReported(t *testing.T) {
+	t.Parallel()
 	f, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {})
 	f.valid = map[string]bool{}
 	src := &rotatingSource{current: "tok-1", instance: srv.URL}
@@ -123,6 +125,7 @@ func TestSessionExpiredTwiceIsReported(t *testing.T) {
 }
 
 func TestStaticTokenDoesNotRetry(t *testing.T) {
+	t.Parallel()
 	f, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {})
 	f.valid = map[string]bool{}
 	c := newClient(t, StaticToken("tok-x", srv.URL))
@@ -137,6 +140,7 @@ func TestStaticTokenDoesNotRetry(t *testing.T) {
 }
 
 func TestQueryFollowsNextRecordsURLUpToMax(t *testing.T) {
+	t.Parallel()
 	const total = 7
 	var pages atomic.Int64
 	_, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {
@@ -195,6 +199,7 @@ func TestQueryFollowsNextRecordsURLUpToMax(t *testing.T) {
 }
 
 func TestQueryRefusesForeignNextRecordsURL(t *testing.T) {
+	t.Parallel()
 	_, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"totalSize":5,"done":false,"nextRecordsUrl":"https://evil.example/steal","records":[{"Id":"1"}]}`)
 	})
@@ -205,6 +210,7 @@ func TestQueryRefusesForeignNextRecordsURL(t *testing.T) {
 }
 
 func TestErrorParsingAndClassification(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		status     int
@@ -293,6 +299,7 @@ func TestClassifyTransportFailures(t *testing.T) {
 }
 
 func TestLimitInfoObserved(t *testing.T) {
+	t.Parallel()
 	_, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{}`)
 	})
@@ -342,6 +349,7 @@ func TestParseLimitInfo(t *testing.T) {
 }
 
 func TestUpsertStatuses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		status      int
@@ -384,6 +392,7 @@ func TestUpsertStatuses(t *testing.T) {
 }
 
 func TestInvalidNamesNeverReachSalesforce(t *testing.T) {
+	t.Parallel()
 	f, srv := newFakeOrg(t, func(w http.ResponseWriter, r *http.Request) {})
 	c := newClient(t, StaticToken("tok-1", srv.URL))
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // ccSource gets tokens from the simulator's client credentials flow and
@@ -48,19 +49,9 @@ func (s *ccSource) Invalidate(failed *oauth2.Token) {
 	}
 }
 
-func startSim(t *testing.T, opts sfsim.Options) *sfsim.Server {
-	t.Helper()
-	srv, err := sfsim.Start("127.0.0.1:0", opts)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
-}
-
 func simClient(t *testing.T, opts sfsim.Options, copts ...salesforce.Option) (*salesforce.Client, *sfsim.Server, *ccSource) {
 	t.Helper()
-	srv := startSim(t, opts)
+	srv := workertest.StartSim(t, opts)
 	src := &ccSource{cfg: clientcredentials.Config{
 		ClientID:     sfsim.DefaultClientID,
 		ClientSecret: sfsim.DefaultClientSecret,
@@ -74,6 +65,7 @@ func simClient(t *testing.T, opts sfsim.Options, copts ...salesforce.Option) (*s
 }
 
 func TestAgainstSimulatorQueryAndSearch(t *testing.T) {
+	t.Parallel()
 	c, srv, _ := simClient(t, sfsim.Options{})
 	ctx := context.Background()
 
@@ -146,6 +138,7 @@ func TestAgainstSimulatorQueryAndSearch(t *testing.T) {
 }
 
 func TestAgainstSimulatorWrites(t *testing.T) {
+	t.Parallel()
 	c, srv, _ := simClient(t, sfsim.Options{})
 	ctx := context.Background()
 
@@ -192,6 +185,7 @@ func TestAgainstSimulatorWrites(t *testing.T) {
 }
 
 func TestAgainstSimulatorErrors(t *testing.T) {
+	t.Parallel()
 	c, srv, _ := simClient(t, sfsim.Options{})
 	ctx := context.Background()
 	tests := []struct {
@@ -269,6 +263,7 @@ func TestAgainstSimulatorErrors(t *testing.T) {
 }
 
 func TestAgainstSimulatorExpiredSessionRefreshesOnce(t *testing.T) {
+	t.Parallel()
 	c, srv, src := simClient(t, sfsim.Options{})
 	ctx := context.Background()
 	if _, err := c.Limits(ctx); err != nil {

@@ -14,36 +14,13 @@ import (
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
-
-func startServer(t *testing.T) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
-
-func connect(t *testing.T, s *server.Server) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
 
 // startWorker serves h on s with the given worker options.
 func startWorker(t *testing.T, s *server.Server, h worker.Handler, opts ...worker.Option) {
 	t.Helper()
-	w, err := worker.New(connect(t, s), h, opts...)
+	w, err := worker.New(workertest.Connect(t, s), h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +52,10 @@ func echo(release <-chan struct{}) worker.HandlerFunc {
 }
 
 func TestRoundTrip(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	startWorker(t, s, echo(nil))
-	c, err := client.New(connect(t, s))
+	c, err := client.New(workertest.Connect(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,11 +84,12 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestTransportErrors(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	release := make(chan struct{})
 	startWorker(t, s, echo(release))
 	t.Cleanup(func() { close(release) }) // before the worker's Stop: cleanups run last-in first-out
-	nc := connect(t, s)
+	nc := workertest.Connect(t, s)
 	tests := []struct {
 		name     string
 		opts     []client.Option
@@ -157,9 +136,10 @@ func TestTransportErrors(t *testing.T) {
 }
 
 func TestPrefixAndRawPayload(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	startWorker(t, s, echo(nil), worker.WithPrefix("acme.sf"), worker.WithServiceName("acme"))
-	c, err := client.New(connect(t, s), client.WithPrefix("acme.sf"))
+	c, err := client.New(workertest.Connect(t, s), client.WithPrefix("acme.sf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +150,9 @@ func TestPrefixAndRawPayload(t *testing.T) {
 }
 
 func TestBadReply(t *testing.T) {
-	s := startServer(t)
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
 	sub, err := nc.Subscribe("sfblocks.search", func(m *nats.Msg) { _ = m.Respond([]byte("not json")) })
 	if err != nil {
 		t.Fatal(err)
@@ -180,15 +161,16 @@ func TestBadReply(t *testing.T) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := client.New(connect(t, s))
+	c, _ := client.New(workertest.Connect(t, s))
 	if _, err := c.Search(context.Background(), &sfblocks.SearchRequest{}); !errors.Is(err, client.ErrBadReply) {
 		t.Errorf("err = %v, want ErrBadReply", err)
 	}
 }
 
 func TestNewValidation(t *testing.T) {
-	s := startServer(t)
-	nc := connect(t, s)
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
 	for _, opt := range []client.Option{client.WithPrefix("a.>"), client.WithPrefix(""), client.WithTimeout(0)} {
 		if _, err := client.New(nc, opt); !errors.Is(err, client.ErrInvalidOption) {
 			t.Errorf("New = %v, want ErrInvalidOption", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 var fastDurable = worker.WithDurable(worker.DurableConfig{AckWait: time.Second, FetchWait: 200 * time.Millisecond})
@@ -33,10 +34,11 @@ func counting(n *atomic.Int64) worker.HandlerFunc {
 }
 
 func TestDoDurable(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	var runs atomic.Int64
 	startWorker(t, s, counting(&runs), fastDurable)
-	c, err := client.New(connect(t, s), client.WithTimeout(10*time.Second))
+	c, err := client.New(workertest.Connect(t, s), client.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,10 +76,11 @@ func TestDoDurable(t *testing.T) {
 }
 
 func TestPublishDurableAndResult(t *testing.T) {
-	s := startServer(t)
+	t.Parallel()
+	s := workertest.StartNATS(t)
 	var runs atomic.Int64
 	startWorker(t, s, counting(&runs), fastDurable)
-	nc := connect(t, s)
+	nc := workertest.Connect(t, s)
 	c, _ := client.New(nc)
 	ctx := context.Background()
 
@@ -102,19 +105,16 @@ func TestPublishDurableAndResult(t *testing.T) {
 	if err != nil || id == "" {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rep, err := c.Result(ctx, id)
-		if err == nil {
-			if rep.ID != id {
-				t.Errorf("kept result %+v, want id %s", rep, id)
-			}
-			break
-		}
-		if !errors.Is(err, client.ErrNoResult) || time.Now().After(deadline) {
+	var rep *sfblocks.Reply
+	workertest.WaitFor(t, 10*time.Second, "the kept result of "+id, func() bool {
+		var err error
+		if rep, err = c.Result(ctx, id); err != nil && !errors.Is(err, client.ErrNoResult) {
 			t.Fatalf("Result = %v", err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return err == nil
+	})
+	if rep.ID != id {
+		t.Errorf("kept result %+v, want id %s", rep, id)
 	}
 	if _, err := c.PublishDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{}, client.WithReplyTo("a.>")); !errors.Is(err, client.ErrInvalidOption) {
 		t.Errorf("bad reply subject: %v", err)
@@ -122,8 +122,9 @@ func TestPublishDurableAndResult(t *testing.T) {
 }
 
 func TestDurableWithoutStream(t *testing.T) {
-	s := startServer(t)
-	c, _ := client.New(connect(t, s), client.WithPrefix("nobody"))
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	c, _ := client.New(workertest.Connect(t, s), client.WithPrefix("nobody"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err := c.PublishDurable(ctx, sfblocks.Search, &sfblocks.SearchRequest{})

@@ -30,6 +30,10 @@ func NATSOptions(tb testing.TB) *server.Options {
 	}
 }
 
+// WithoutJetStream turns JetStream off, for a test of what needs it or of
+// plain connections only.
+func WithoutJetStream(o *server.Options) { o.JetStream = false }
+
 // StartNATS starts an embedded nats-server with JetStream for the test and
 // shuts it down when the test ends.
 func StartNATS(tb testing.TB, opts ...NATSOption) *server.Server {

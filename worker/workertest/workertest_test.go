@@ -1,12 +1,16 @@
 package workertest_test
 
 import (
+	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -24,6 +28,18 @@ func TestStartNATSWithJetStream(t *testing.T) {
 	if _, err := js.AccountInfo(t.Context()); err != nil {
 		t.Fatalf("JetStream account info: %v", err)
 	}
+}
+
+func TestStartNATSOptions(t *testing.T) {
+	t.Parallel()
+	ns := workertest.StartNATS(t, workertest.WithoutJetStream, func(o *server.Options) { o.Username, o.Password = "u", "p" })
+	if ns.JetStreamEnabled() {
+		t.Error("JetStream is on")
+	}
+	if _, err := nats.Connect(ns.ClientURL()); err == nil {
+		t.Error("connected without the password")
+	}
+	workertest.Connect(t, ns, nats.UserInfo("u", "p"))
 }
 
 func TestRestartableNATSKeepsPortAndStore(t *testing.T) {
@@ -75,6 +91,66 @@ func TestWaitFor(t *testing.T) {
 		}
 	}()
 	workertest.WaitFor(t, 10*time.Second, "three increments", func() bool { return n.Load() == 3 })
+}
+
+func TestEventually(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		holdsAt time.Duration // from the start; negative: never
+		timeout time.Duration
+		want    bool
+	}{
+		{"holds at once", 0, time.Second, true},
+		{"holds later", 30 * time.Millisecond, 10 * time.Second, true},
+		{"never holds", -1, 50 * time.Millisecond, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			calls := 0
+			got := workertest.Eventually(tt.timeout, func() bool {
+				calls++
+				return tt.holdsAt >= 0 && time.Since(start) >= tt.holdsAt
+			})
+			took := time.Since(start)
+			if got != tt.want {
+				t.Fatalf("Eventually = %v after %v and %d calls, want %v", got, took, calls, tt.want)
+			}
+			if !tt.want && took < tt.timeout {
+				t.Errorf("gave up after %v, before the timeout %v", took, tt.timeout)
+			}
+		})
+	}
+}
+
+// fatalTB records the message of a Fatalf and ends the goroutine, as
+// testing does.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestWaitForFailsNamingWhat(t *testing.T) {
+	t.Parallel()
+	tb := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		workertest.WaitFor(tb, 20*time.Millisecond, "the reply of job-1", func() bool { return false })
+	}()
+	<-done
+	if !strings.Contains(tb.msg, "the reply of job-1") || !strings.Contains(tb.msg, "20ms") {
+		t.Fatalf("failure message %q does not name what was awaited and for how long", tb.msg)
+	}
 }
 
 func TestLogBuffer(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 )
 
 func TestMetricsAndOneLogLinePerTransition(t *testing.T) {
+	t.Parallel()
 	h := setup(t, breaker.Settings{OpenTimeout: 100 * time.Millisecond}, "prod", "other")
 	a := h.accounts["prod"]
 	if err := query(ctxT(t), a); err != nil {
@@ -63,7 +64,7 @@ func TestMetricsAndOneLogLinePerTransition(t *testing.T) {
 		Until                                          string
 	}
 	var got []line
-	for _, l := range h.logs.lines() {
+	for _, l := range h.logs.Lines() {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("log line %q: %v", l, err)
@@ -86,7 +87,7 @@ func TestMetricsAndOneLogLinePerTransition(t *testing.T) {
 	if !strings.Contains(got[0].LastFailure, "503") || got[0].Until == "" {
 		t.Errorf("open line = %+v; want the last failure (503) and until", got[0])
 	}
-	for _, l := range h.logs.lines() {
+	for _, l := range h.logs.Lines() {
 		if strings.Contains(l, sfsim.DefaultClientSecret) || strings.Contains(l, "SELECT") {
 			t.Errorf("log line leaks a secret or a query: %s", l)
 		}
@@ -132,6 +133,7 @@ func gauge(t *testing.T, g prometheus.Gatherer, name, account string) float64 {
 }
 
 func TestFailureRatioTrips(t *testing.T) {
+	t.Parallel()
 	// Every second answer is a 503: never two failures in a row, but half
 	// of the calls fail, so the 20th call (the 10th failure) trips.
 	var n atomic.Int64

@@ -1,11 +1,8 @@
 package breaker_test
 
 import (
-	"bytes"
 	"context"
 	"net/http"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +14,7 @@ import (
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // waitTimeout bounds every wait of these tests; reaching it is a failure.
@@ -62,7 +60,7 @@ func (a *account) httpClient() *http.Client {
 type harness struct {
 	set      *breaker.Set
 	reg      *prometheus.Registry
-	logs     *logBuffer
+	logs     *workertest.LogBuffer
 	accounts map[string]*account
 }
 
@@ -70,16 +68,12 @@ type harness struct {
 // token cache and the clients.
 func setup(tb testing.TB, s breaker.Settings, names ...string) *harness {
 	tb.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), logs: &logBuffer{}, accounts: map[string]*account{}}
+	h := &harness{reg: prometheus.NewRegistry(), logs: &workertest.LogBuffer{}, accounts: map[string]*account{}}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	tb.Cleanup(base.CloseIdleConnections)
 	cfg := &auth.Config{}
 	for i, name := range names {
-		srv, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
-		if err != nil {
-			tb.Fatalf("start simulator: %v", err)
-		}
-		tb.Cleanup(func() { srv.Close() })
+		srv := workertest.StartSim(tb, sfsim.Options{})
 		h.accounts[name] = &account{name: name, srv: srv, wire: &wire{next: base}, events: make(chan event, 64)}
 		cfg.Accounts = append(cfg.Accounts, &auth.Account{
 			Name: name, LoginURL: srv.MyDomainURL(), ClientID: sfsim.DefaultClientID,
@@ -161,15 +155,8 @@ func waitHalfOpen(t *testing.T, a *account) {
 	timer := time.NewTimer(time.Until(until))
 	defer timer.Stop()
 	<-timer.C
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(waitTimeout)
-	for a.b.State() != breaker.StateHalfOpen {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("account %s: still %s after its open timeout", a.name, a.b.State())
-		}
+	if !workertest.Eventually(waitTimeout, func() bool { return a.b.State() == breaker.StateHalfOpen }) {
+		t.Fatalf("account %s: still %s after its open timeout", a.name, a.b.State())
 	}
 	expectEvent(t, a, breaker.StateOpen, breaker.StateHalfOpen)
 }
@@ -194,22 +181,4 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// logBuffer is a concurrency-safe zerolog sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
 }

@@ -30,6 +30,7 @@ func faultCount(srv *sfsim.Server) int64 {
 }
 
 func TestTripsOnSalesforceFailuresThenFailsFast(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		given func(t *testing.T, srv *sfsim.Server) // the fault
@@ -58,6 +59,7 @@ func TestTripsOnSalesforceFailuresThenFailsFast(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := setup(t, breaker.Settings{OpenTimeout: time.Minute}, "prod")
 			a := h.accounts["prod"]
 			call := tt.call
@@ -116,6 +118,7 @@ func TestTripsOnSalesforceFailuresThenFailsFast(t *testing.T) {
 }
 
 func TestJobFaultsNeverTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		given    func(t *testing.T, srv *sfsim.Server)
@@ -161,6 +164,7 @@ func TestJobFaultsNeverTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			h := setup(t, breaker.Settings{}, "prod")
 			a := h.accounts["prod"]
 			ctx := ctxT(t)
@@ -189,6 +193,7 @@ func TestJobFaultsNeverTrip(t *testing.T) {
 }
 
 func TestCallerCancellationNotCounted(t *testing.T) {
+	t.Parallel()
 	h := setup(t, breaker.Settings{}, "prod")
 	a := h.accounts["prod"]
 	if err := query(ctxT(t), a); err != nil {
@@ -218,9 +223,11 @@ func TestCallerCancellationNotCounted(t *testing.T) {
 }
 
 func TestHalfOpen(t *testing.T) {
+	t.Parallel()
 	settings := breaker.Settings{OpenTimeout: 100 * time.Millisecond}
 
 	t.Run("probes succeed: closes", func(t *testing.T) {
+		t.Parallel()
 		h := setup(t, settings, "prod")
 		a := h.accounts["prod"]
 		trip(t, a)
@@ -242,6 +249,7 @@ func TestHalfOpen(t *testing.T) {
 	})
 
 	t.Run("probe fails: opens again", func(t *testing.T) {
+		t.Parallel()
 		h := setup(t, settings, "prod")
 		a := h.accounts["prod"]
 		trip(t, a) // the outage goes on
@@ -261,6 +269,7 @@ func TestHalfOpen(t *testing.T) {
 	})
 
 	t.Run("calls beyond the probes fail fast", func(t *testing.T) {
+		t.Parallel()
 		h := setup(t, settings, "prod")
 		a := h.accounts["prod"]
 		trip(t, a)
@@ -298,6 +307,7 @@ func TestHalfOpen(t *testing.T) {
 }
 
 func TestTokenEndpointFailuresShareTheBreaker(t *testing.T) {
+	t.Parallel()
 	h := setup(t, breaker.Settings{OpenTimeout: time.Minute}, "prod")
 	a := h.accounts["prod"]
 	ctx := ctxT(t)
@@ -340,6 +350,7 @@ func TestTokenEndpointFailuresShareTheBreaker(t *testing.T) {
 }
 
 func TestAccountsAreIsolated(t *testing.T) {
+	t.Parallel()
 	h := setup(t, breaker.Settings{OpenTimeout: time.Minute}, "a", "b")
 	a, b := h.accounts["a"], h.accounts["b"]
 	ctx := ctxT(t)
