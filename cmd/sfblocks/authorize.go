@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -71,6 +72,15 @@ func runAuthorize(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
+	// The callback listener is bound before the URL is printed: a
+	// redirect_url on port 0 (tests, the simulator) gets its real port
+	// into the URL, and a browser sent back at once finds it listening.
+	var ln net.Listener
+	if !*paste {
+		if ln, err = z.Listen(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "Authorizing account %q. Open this URL in a browser, log in as the integration user and approve:\n\n  %s\n\n", acct.Name, z.AuthCodeURL())
 	var res *auth.Result
 	if *paste {
@@ -85,7 +95,7 @@ func runAuthorize(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	} else {
 		fmt.Fprintf(stdout, "Waiting for the callback on %s (Ctrl-C to stop; --paste on a headless host) ...\n", z.RedirectURL())
-		if res, err = z.ServeCallback(ctx, nil); err != nil {
+		if res, err = z.ServeCallback(ctx, ln); err != nil {
 			return err
 		}
 	}

@@ -8,33 +8,21 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // TestBadInputsThroughNATS sends hostile and malformed jobs through the real
 // contract (NATS request → serve → simulator) and checks each gets a clear,
 // structured answer: no crash, no hang, no silent drop.
 func TestBadInputsThroughNATS(t *testing.T) {
+	t.Parallel()
 	// A server that accepts 8 MiB messages, so that an oversized job reaches
 	// the worker instead of being refused by NATS itself.
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	ns := workertest.StartNATS(t, func(o *server.Options) { o.MaxPayload = 8 << 20 })
 	startServe(t, "--nats-url", ns.ClientURL(), "--sim-addr", "127.0.0.1:0")
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := workertest.Connect(t, ns)
 
 	big := `{"query":"SELECT Id FROM Contact WHERE Name = '$(v)'","variables":{"v":"` + strings.Repeat("x", 2<<20) + `"}}`
 	tests := []struct {

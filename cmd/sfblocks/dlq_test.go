@@ -13,14 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // seedRefreshToken stores a fresh refresh token for account, as a completed
@@ -66,13 +64,9 @@ func listDeadLetters(t *testing.T, natsURL string, args ...string) []sfblocks.De
 // once. Then the CLI's other paths: show, dry-run, rate, edited payload,
 // replaying a job whose success is kept, filters, purge.
 func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
-	ns := startNATS(t)
+	ns := workertest.StartNATS(t)
 	natsURL := ns.ClientURL()
-	sim, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := workertest.StartSim(t, sfsim.Options{})
 	cipher, key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -82,12 +76,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	cfg := writeConfig(t, map[string]any{"name": "prod", "default": true, "login_url": sim.LoginURL(), "client_id": sfsim.DefaultClientID,
 		"client_secret": "env:SIM_SECRET", "flow": "web_server"})
 
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
+	nc, js := workertest.JetStream(t, ns)
 	store, err := auth.NewKVStore(context.Background(), js, auth.KVStoreConfig{Cipher: cipher})
 	if err != nil {
 		t.Fatal(err)
@@ -222,10 +211,9 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		_, _ = c.Do(context.Background(), sfblocks.Insert, map[string]any{"id": fmt.Sprintf("sync-%d", i), "object": "Contact", "fields": map[string]any{}})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(listDeadLetters(t, natsURL, "--block", "insert")) < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	workertest.WaitFor(t, 10*time.Second, "the two sync dead letters", func() bool {
+		return len(listDeadLetters(t, natsURL, "--block", "insert")) >= 2
+	})
 	stdinConfirm = strings.NewReader("no\n")
 	t.Cleanup(func() { stdinConfirm = os.Stdin })
 	if code, _, errOut := dlqCmd(t, natsURL, "purge", "--all"); code != 1 || !strings.Contains(errOut, "type yes") || len(listDeadLetters(t, natsURL)) != 2 {

@@ -6,65 +6,21 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startNATS(t *testing.T) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // runCmd runs the command line in-process and returns its exit status and output.
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
@@ -75,19 +31,21 @@ func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, str
 }
 
 // startServe runs 'sfblocks serve' in the background until the test ends,
-// and waits until /readyz says it takes jobs.
-func startServe(t *testing.T, args ...string) (metricsAddr string, logs *syncBuffer) {
+// with /metrics on a port the system picks (--metrics-addr 127.0.0.1:0),
+// and waits until /readyz says it takes jobs. It returns the address serve
+// logged that it serves /metrics on, and serve's logs.
+func startServe(t *testing.T, args ...string) (metricsAddr string, logs *workertest.LogBuffer) {
 	t.Helper()
-	metricsAddr = freeAddr(t)
-	logs = &syncBuffer{}
+	logs = &workertest.LogBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	args = append([]string{"serve", "--metrics-addr", metricsAddr, "--log-format", "json", "--data-dir", t.TempDir()}, args...)
-	go func() { done <- run(ctx, args, io.Discard, logs) }()
+	exited := make(chan struct{})
+	var code int
+	args = append([]string{"serve", "--metrics-addr", "127.0.0.1:0", "--log-format", "json", "--data-dir", t.TempDir()}, args...)
+	go func() { code = run(ctx, args, io.Discard, logs); close(exited) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case code := <-done:
+		case <-exited:
 			if code != 0 {
 				t.Errorf("serve exited %d; logs:\n%s", code, logs)
 			}
@@ -95,27 +53,46 @@ func startServe(t *testing.T, args ...string) (metricsAddr string, logs *syncBuf
 			t.Errorf("serve did not drain and exit within 30s")
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	ready := workertest.Eventually(20*time.Second, func() bool {
 		select {
-		case code := <-done:
+		case <-exited:
 			t.Fatalf("serve exited early with %d; logs:\n%s", code, logs)
 		default:
 		}
-		if res, err := http.Get("http://" + metricsAddr + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return metricsAddr, logs
+		if metricsAddr == "" {
+			if metricsAddr = loggedField(logs, "serving /metrics, /healthz and /readyz", "addr"); metricsAddr == "" {
+				return false
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		res, err := http.Get("http://" + metricsAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("serve never became ready; logs:\n%s", logs)
 	}
-	t.Fatalf("serve never became ready; logs:\n%s", logs)
-	return "", nil
+	return metricsAddr, logs
+}
+
+// loggedField returns the string field of the first JSON log line with
+// message, or "" when there is none yet.
+func loggedField(logs *workertest.LogBuffer, message, field string) string {
+	for _, line := range logs.Lines() {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil || e["message"] != message {
+			continue
+		}
+		v, _ := e[field].(string)
+		return v
+	}
+	return ""
 }
 
 func TestServeDevelopmentModeAndCall(t *testing.T) {
-	ns := startNATS(t)
+	ns := workertest.StartNATS(t)
 	url := ns.ClientURL()
 	metrics, logs := startServe(t, "--nats-url", url, "--sim-addr", "127.0.0.1:0")
 	ctx := context.Background()
@@ -180,8 +157,7 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 	}
 	// sfblocks status shows what the worker reports (every 5 s).
 	var statuses []worker.AccountStatus
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
+	workertest.Eventually(15*time.Second, func() bool {
 		code, out, errOut := runCmd(t, ctx, "status", "--nats-url", url, "--json")
 		if code != 0 {
 			t.Fatalf("status: exit %d: %s", code, errOut)
@@ -190,11 +166,8 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &statuses); err != nil {
 			t.Fatalf("status --json: %v: %s", err, out)
 		}
-		if len(statuses) == 1 && statuses[0].Token.State == "valid" && statuses[0].APIUsed > 0 {
-			break
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return len(statuses) == 1 && statuses[0].Token.State == "valid" && statuses[0].APIUsed > 0
+	})
 	if len(statuses) != 1 || statuses[0].Account != "dev" || statuses[0].Breaker != "closed" || statuses[0].Token.State != "valid" || statuses[0].APIMax != sfsim.DefaultDailyAPILimit {
 		t.Errorf("status = %+v, want dev: breaker closed, token valid, API usage reported", statuses)
 	}
@@ -254,19 +227,17 @@ func writeConfig(t *testing.T, accounts ...map[string]any) string {
 }
 
 func TestAuthorizeThenAccountsCheck(t *testing.T) {
-	ns := startNATS(t)
-	sim, err := sfsim.Start("127.0.0.1:0", sfsim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	ns := workertest.StartNATS(t)
+	sim := workertest.StartSim(t, sfsim.Options{})
 	_, key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("SFBLOCKS_TOKEN_KEY", key)
 	t.Setenv("SIM_SECRET", sfsim.DefaultClientSecret)
-	callback := "http://" + freeAddr(t) + "/oauth/callback"
+	// Port 0: authorize listens on a port the system picks and prints the
+	// URL that carries it.
+	callback := "http://127.0.0.1:0/oauth/callback"
 	cfg := writeConfig(t,
 		map[string]any{"name": "prod", "default": true, "login_url": sim.LoginURL(), "client_id": sfsim.DefaultClientID,
 			"client_secret": "env:SIM_SECRET", "flow": "web_server", "redirect_url": callback},
@@ -301,18 +272,19 @@ func TestAuthorizeThenAccountsCheck(t *testing.T) {
 			break
 		}
 	}
-	go io.Copy(io.Discard, pr)
+	var rest strings.Builder // the rest of authorize's output
+	restDone := make(chan struct{})
+	go func() {
+		defer close(restDone)
+		for sc.Scan() {
+			rest.WriteString(sc.Text() + "\n")
+		}
+	}()
 	if authURL == "" {
 		t.Fatalf("authorize printed no URL; stderr: %s", authErr.String())
 	}
-	var res *http.Response
-	for i := 0; i < 50; i++ { // the callback listener may not be up yet
-		res, err = http.Get(authURL)
-		if err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// authorize listens before it prints the URL.
+	res, err := http.Get(authURL)
 	if err != nil {
 		t.Fatalf("browser: %v", err)
 	}
@@ -320,6 +292,11 @@ func TestAuthorizeThenAccountsCheck(t *testing.T) {
 	res.Body.Close()
 	if code := <-done; code != 0 || !strings.Contains(string(page), "authorized") {
 		t.Fatalf("authorize exit %d, page %q, stderr %s", code, page, authErr.String())
+	}
+	<-restDone
+	au, _ := url.Parse(authURL)
+	if ru := au.Query().Get("redirect_uri"); strings.Contains(ru, ":0/") || !strings.Contains(rest.String(), "Waiting for the callback on "+ru+" ") {
+		t.Errorf("authorize on port 0: redirect_uri %q; want the port it listens on, printed:\n%s", ru, rest.String())
 	}
 
 	code, out, errOut = runCmd(t, ctx, "accounts", "check", "--config", cfg, "--nats-url", natsURL)

@@ -20,6 +20,7 @@ import (
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // These tests take Salesforce (the simulator) down under a steady load of
@@ -69,6 +70,7 @@ func TestOutage503UnderDurableLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 30 s Salesforce outage under load (~45 s)")
 	}
+	t.Parallel()
 	runOutage(t, outageCase{
 		prefix: "o503-", mode: sfsim.OutageUnavailable, outage: 30 * time.Second, openFor: breaker.DefaultOpenTimeout,
 		rate: 40, before: 3 * time.Second, after: 3 * time.Second, syncSearches: 200,
@@ -87,6 +89,7 @@ func TestOutageRefusedConnectionsUnderDurableLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 5 s Salesforce outage under load (~12 s)")
 	}
+	t.Parallel()
 	runOutage(t, outageCase{
 		prefix: "orefuse-", mode: sfsim.OutageRefuse, outage: 5 * time.Second,
 		serveArgs: []string{"--breaker-open-for", "5s"}, openFor: 5 * time.Second,
@@ -104,6 +107,7 @@ func TestOutageBeforeFirstTokenUnderDurableLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 5 s Salesforce outage under load (~10 s)")
 	}
+	t.Parallel()
 	runOutage(t, outageCase{
 		prefix: "otoken-", mode: sfsim.OutageUnavailable, outage: 5 * time.Second,
 		serveArgs: []string{"--breaker-open-for", "5s"}, openFor: 5 * time.Second,
@@ -113,13 +117,15 @@ func TestOutageBeforeFirstTokenUnderDurableLoad(t *testing.T) {
 
 func runOutage(t *testing.T, tc outageCase) {
 	t.Helper()
-	ns := startNATS(t)
+	ns := workertest.StartNATS(t)
 	natsURL := ns.ClientURL()
 	sim, cfg := fleetSim(t)
 	// The whole org is down: the token endpoint too.
 	sim.Faults().SetIncludeOAuth(true)
-	metricsAddr, logs := startServe(t, append([]string{"--nats-url", natsURL, "--config", cfg, "--log-level", "warn"}, tc.serveArgs...)...)
-	nc, c := fleetClient(t, natsURL)
+	// serve logs at info, which startServe reads the metrics address from;
+	// failures show only its warnings.
+	metricsAddr, logs := startServe(t, append([]string{"--nats-url", natsURL, "--config", cfg}, tc.serveArgs...)...)
+	nc, c := fleetClient(t, ns)
 	replyTo := nc.NewInbox()
 	col := collect(t, nc, replyTo)
 	createdBefore := sim.Stats().RecordsCreated
@@ -200,7 +206,7 @@ func runOutage(t *testing.T, tc outageCase) {
 	// Before: the worker answers jobs.
 	time.Sleep(tc.before)
 	if tc.before > 0 && col.answered() == 0 {
-		t.Fatalf("no job answered in %v before the outage; logs:\n%s", tc.before, logs)
+		t.Fatalf("no job answered in %v before the outage; warnings:\n%s", tc.before, warnings(logs))
 	}
 
 	// The outage.
@@ -429,19 +435,20 @@ func sumCounts(m map[string]int64) int64 {
 
 // waitBreaker polls /metrics until the sim account's breaker is in state,
 // and returns when it saw it.
-func waitBreaker(t *testing.T, metricsAddr string, state breaker.State, deadline time.Time, logs *syncBuffer) time.Time {
+func waitBreaker(t *testing.T, metricsAddr string, state breaker.State, deadline time.Time, logs *workertest.LogBuffer) time.Time {
 	t.Helper()
 	series := `sfblocks_breaker_state{account="sim"}`
-	for {
-		mf := scrapeMetrics(t, metricsAddr)
-		if v, ok := mf[series]; ok && int(v) == int(state) {
-			return time.Now()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the breaker never became %s (%s = %v); logs:\n%s", state, series, mf[series], logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var mf map[string]float64
+	var seen time.Time
+	if !workertest.Eventually(time.Until(deadline), func() bool {
+		mf = scrapeMetrics(t, metricsAddr)
+		v, ok := mf[series]
+		seen = time.Now()
+		return ok && int(v) == int(state)
+	}) {
+		t.Fatalf("the breaker never became %s (%s = %v); warnings:\n%s", state, series, mf[series], warnings(logs))
 	}
+	return seen
 }
 
 // waitStatusOpen polls `sfblocks status` until it shows the sim account's
@@ -449,43 +456,44 @@ func waitBreaker(t *testing.T, metricsAddr string, state breaker.State, deadline
 func waitStatusOpen(t *testing.T, natsURL string, deadline time.Time) string {
 	t.Helper()
 	ctx := context.Background()
-	for {
-		code, out, errOut := runCmd(t, ctx, "status", "--nats-url", natsURL, "--json")
+	var out string
+	var st []worker.AccountStatus
+	if !workertest.Eventually(time.Until(deadline), func() bool {
+		code, stdout, errOut := runCmd(t, ctx, "status", "--nats-url", natsURL, "--json")
 		if code != 0 {
 			t.Fatalf("status: exit %d: %s", code, errOut)
 		}
-		var st []worker.AccountStatus
+		out, st = stdout, nil
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)
 		}
-		if len(st) == 1 && st[0].Breaker == "open" {
-			if st[0].BreakerOpenUntil == nil || !st[0].BreakerOpenUntil.After(time.Now()) {
-				t.Errorf("status shows the breaker open without a future probe time: %+v", st[0])
-			}
-			code, table, _ := runCmd(t, ctx, "status", "--nats-url", natsURL)
-			lines := strings.Split(strings.TrimSpace(table), "\n")
-			if code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "open until") {
-				t.Errorf("status table: exit %d\n%s", code, table)
-			}
-			return strings.Join(strings.Fields(lines[len(lines)-1]), " ")
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never showed the breaker open before the outage ended: %s", out)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return len(st) == 1 && st[0].Breaker == "open"
+	}) {
+		t.Fatalf("status never showed the breaker open before the outage ended: %s", out)
 	}
+	if st[0].BreakerOpenUntil == nil || !st[0].BreakerOpenUntil.After(time.Now()) {
+		t.Errorf("status shows the breaker open without a future probe time: %+v", st[0])
+	}
+	code, table, _ := runCmd(t, ctx, "status", "--nats-url", natsURL)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if code != 0 || len(lines) != 2 || !strings.Contains(lines[1], "open until") {
+		t.Errorf("status table: exit %d\n%s", code, table)
+	}
+	return strings.Join(strings.Fields(lines[len(lines)-1]), " ")
 }
 
 // waitAnsweredOrKept waits until every id has a reply or a kept result,
 // and returns how many were read from the results bucket: when no reply
 // has come for 3 s, the missing jobs' kept results are read (a reply lost
 // on the way still leaves the job's result in the bucket).
-func waitAnsweredOrKept(t *testing.T, c *client.Client, col *collector, ids []string, limit time.Duration, logs *syncBuffer) int {
+func waitAnsweredOrKept(t *testing.T, c *client.Client, col *collector, ids []string, limit time.Duration, logs *workertest.LogBuffer) int {
 	t.Helper()
-	deadline := time.Now().Add(limit)
 	fromKV := 0
 	last, lastChange := col.answered(), time.Now()
-	for col.answered() < len(ids) {
+	if !workertest.Eventually(limit, func() bool {
+		if col.answered() >= len(ids) {
+			return true
+		}
 		if n := col.answered(); n != last {
 			last, lastChange = n, time.Now()
 		}
@@ -511,12 +519,26 @@ func waitAnsweredOrKept(t *testing.T, c *client.Client, col *collector, ids []st
 			}
 			lastChange = time.Now()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d jobs answered or kept within %v; logs:\n%s", col.answered(), len(ids), limit, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return col.answered() >= len(ids)
+	}) {
+		t.Fatalf("only %d of %d jobs answered or kept within %v; warnings:\n%s", col.answered(), len(ids), limit, warnings(logs))
 	}
 	return fromKV
+}
+
+// warnings is serve's log lines at warn level and above.
+func warnings(logs *workertest.LogBuffer) string {
+	var b strings.Builder
+	for _, line := range logs.Lines() {
+		var e struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && (e.Level == "debug" || e.Level == "info") {
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }
 
 // countTasks runs a SOQL query on the simulator's database and counts the

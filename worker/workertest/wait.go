@@ -10,7 +10,7 @@ import (
 // (a CLI run, an HTTP scrape) is not run back to back for seconds.
 const (
 	firstPoll = time.Millisecond
-	maxPoll   = 50 * time.Millisecond
+	maxPoll   = 100 * time.Millisecond
 )
 
 // WaitFor polls cond until it holds, and fails the test naming what it
