@@ -62,6 +62,10 @@ type DeadLetter struct {
 	// it otherwise.
 	Payload       json.RawMessage `json:"payload,omitempty"`
 	PayloadBase64 []byte          `json:"payload_base64,omitempty"`
+	// PayloadRef names where the payload is kept when the envelope could
+	// not carry it within the NATS max payload: "<object store
+	// bucket>/<object name>". Payload and PayloadBase64 are empty then.
+	PayloadRef string `json:"payload_ref,omitempty"`
 	// Headers are the job message's headers as received (Reply-To,
 	// Nats-Msg-Id...).
 	Headers map[string][]string `json:"headers,omitempty"`
@@ -82,4 +86,9 @@ type DeadLetter struct {
 	// ReplayOf is the stream sequence of the dead letter this run replayed;
 	// that one was replaced by this one.
 	ReplayOf uint64 `json:"replay_of,omitempty"`
+	// Candidates are, for an ambiguous_create, the ids of the records an
+	// earlier attempt may have created: check them in Salesforce before
+	// replaying the job (a replay creates nothing when one of them is
+	// adopted as the job's, but cannot tell them apart either).
+	Candidates []string `json:"candidates,omitempty"`
 }

@@ -16,9 +16,10 @@
 //
 //	if errors.Is(err, sfblocks.ErrSalesforceUnavailable) { /* take the fallback exit */ }
 //
-// A durable job that fails for good is kept as a [DeadLetter] on
-// [DLQSubject]; a finished durable job's reply is kept in the results bucket
-// under [ResultKey].
+// A job is known by its [JobIdentity] (block, account, id): a finished
+// job's reply is kept in the results bucket as a [KeptResult] under
+// [JobIdentity.Key], and a job that fails for good is kept as a
+// [DeadLetter] on [DLQSubject].
 //
 // What the fields mean and how they are validated is the business of
 // package blocks (go doc ./blocks); how jobs move is package worker's.

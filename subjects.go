@@ -1,11 +1,5 @@
 package sfblocks
 
-import (
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-)
-
 // Names on the bus: the defaults every worker and client starts from.
 const (
 	// DefaultPrefix is the subjects' default prefix: jobs arrive on
@@ -16,10 +10,10 @@ const (
 	// durable job subjects.
 	DefaultJobsStream = "SFBLOCKS_JOBS"
 	// DefaultResultsBucket is the JetStream KV bucket keeping the results of
-	// finished durable jobs under [ResultKey].
+	// finished jobs, as [KeptResult] under [JobIdentity.Key].
 	DefaultResultsBucket = "sfblocks_results"
 	// DefaultAttemptsBucket is the KV bucket keeping the failure state of
-	// durable jobs being retried, under [ResultKey].
+	// durable jobs being retried, under [JobIdentity.Key].
 	DefaultAttemptsBucket = "sfblocks_attempts"
 	// DefaultDLQStream is the dead-letter stream capturing
 	// "<prefix>.dlq.<block>.<job key>".
@@ -60,26 +54,8 @@ func Subject(prefix string, block Block) string { return prefix + "." + string(b
 func JobsSubject(prefix string, block Block) string { return prefix + ".jobs." + string(block) }
 
 // DLQSubject returns the subject of a job's dead letter:
-// "<prefix>.dlq.<block>.<ResultKey(jobID)>". The stream keeps one message
-// per subject, so a job has at most one dead letter, its newest.
-func DLQSubject(prefix string, block Block, jobID string) string {
-	return prefix + ".dlq." + string(block) + "." + ResultKey(jobID)
-}
-
-// maxPlainKeyID is the longest job id whose key is its plain base64url
-// encoding; longer ids are hashed, to keep keys (subjects) short.
-const maxPlainKeyID = 192
-
-// ResultKey returns the key under which the result of job id is kept in the
-// results bucket: the id in unpadded base64url, so any id (with spaces,
-// dots, colons...) makes a valid KV key and subject token, and an operator
-// can decode it back; ids longer than 192 bytes use "h=" and the hex
-// SHA-256 of the id instead ('=' never occurs in unpadded base64url, so the
-// two forms cannot collide).
-func ResultKey(jobID string) string {
-	if len(jobID) <= maxPlainKeyID {
-		return base64.RawURLEncoding.EncodeToString([]byte(jobID))
-	}
-	sum := sha256.Sum256([]byte(jobID))
-	return "h=" + hex.EncodeToString(sum[:])
+// "<prefix>.dlq.<job.Key()>". The stream keeps one message per subject, so
+// a job has at most one dead letter, its newest.
+func DLQSubject(prefix string, job JobIdentity) string {
+	return prefix + ".dlq." + job.Key()
 }

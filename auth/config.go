@@ -78,6 +78,13 @@ type Account struct {
 	// loopback: for the simulator on a private container network only
 	// (docker-compose). Real Salesforce is https only. Defaults to false.
 	AllowHTTP bool
+	// IdempotencyField, when set, names a unique External ID text field
+	// (for example SFBlocks_Job_Id__c) that the org's admin added to every
+	// object the scenarios insert into. Inserts without external_id are
+	// then sent as upserts on it, keyed on the job's identity, so that a
+	// job run twice finds its own record: exactly once by construction.
+	// Defaults to none.
+	IdempotencyField string
 }
 
 // TokenURL is the account's OAuth token endpoint.
@@ -132,6 +139,8 @@ type fileAccount struct {
 	RefreshToken   string   `json:"refresh_token"`
 	Default        bool     `json:"default"`
 	AllowHTTP      bool     `json:"allow_http"`
+	// IdempotencyField: see Account.IdempotencyField.
+	IdempotencyField string `json:"idempotency_field"`
 }
 
 // Loader reads configuration; its zero value uses the process environment
@@ -225,6 +234,7 @@ func (l Loader) applyEnv(fa *fileAccount) {
 		"LOGIN_URL": &fa.LoginURL, "CLIENT_ID": &fa.ClientID, "CLIENT_SECRET": &fa.ClientSecret,
 		"FLOW": &fa.Flow, "API_VERSION": &fa.APIVersion, "REDIRECT_URL": &fa.RedirectURL,
 		"SESSION_TIMEOUT": &fa.SessionTimeout, "REFRESH_TOKEN": &fa.RefreshToken,
+		"IDEMPOTENCY_FIELD": &fa.IdempotencyField,
 	}
 	for k, dst := range str {
 		if v, ok := l.LookupEnv(p + k); ok {
@@ -268,6 +278,7 @@ func (l Loader) resolve(fa *fileAccount) (*Account, error) {
 		Name: fa.Name, LoginURL: strings.TrimRight(strings.TrimSpace(fa.LoginURL), "/"), ClientID: fa.ClientID,
 		Flow: Flow(fa.Flow), APIVersion: strings.TrimPrefix(fa.APIVersion, "v"), Scopes: fa.Scopes,
 		RedirectURL: fa.RedirectURL, Default: fa.Default, AllowHTTP: fa.AllowHTTP,
+		IdempotencyField: fa.IdempotencyField,
 	}
 	var err error
 	if a.ClientSecret, err = l.resolveSecret(a.Name, "client_secret", fa.ClientSecret); err != nil {
@@ -301,6 +312,9 @@ func (l Loader) resolve(fa *fileAccount) (*Account, error) {
 var (
 	nameRE       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	apiVersionRE = regexp.MustCompile(`^[0-9]{2,3}\.0$`)
+	// A custom field's API name: the idempotency field is one the admin
+	// adds.
+	fieldRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}__c$`)
 )
 
 // Validate checks every account and that exactly one is the default (a
@@ -351,6 +365,9 @@ func (c *Config) Validate() error {
 		}
 		if !apiVersionRE.MatchString(a.APIVersion) {
 			bad(a, fmt.Sprintf("api_version %q is not like \"66.0\"", a.APIVersion))
+		}
+		if a.IdempotencyField != "" && !fieldRE.MatchString(a.IdempotencyField) {
+			bad(a, fmt.Sprintf("idempotency_field %q is not a custom field's API name (such as SFBlocks_Job_Id__c)", a.IdempotencyField))
 		}
 		if r, err := url.Parse(a.RedirectURL); err != nil || r.Host == "" {
 			bad(a, fmt.Sprintf("redirect_url %q is not an absolute URL (use the callback URL registered on the app, e.g. %s)", a.RedirectURL, DefaultRedirectURL))

@@ -115,14 +115,14 @@ func TestDecodeDefaultsAndInsertBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.ID != "gen-1" || job.Timeout != 2*time.Second || job.maxRecords != DefaultMaxRecords || job.Account != "" {
+	if job.ID != "gen-1" || job.Timeout != 2*time.Second || job.maxRecords != DefaultMaxRecords || job.Account != "" || job.ResolvedAccount() != "main" || job.IDGiven() {
 		t.Fatalf("defaults: %+v", job)
 	}
-	job, err = ex.Decode(sfblocks.Search, []byte(`{"id":"call-7","account":"eu","timeout_ms":1500,"max_records":2000,"query":"SELECT Id FROM Contact"}`))
+	job, err = ex.Decode(sfblocks.Search, []byte(`{"id":"call-7","account":"main","timeout_ms":1500,"max_records":2000,"query":"SELECT Id FROM Contact"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if job.ID != "call-7" || job.Timeout != 1500*time.Millisecond || job.maxRecords != 2000 || job.Account != "eu" {
+	if job.ID != "call-7" || job.Timeout != 1500*time.Millisecond || job.maxRecords != 2000 || job.Account != "main" || job.ResolvedAccount() != "main" || !job.IDGiven() {
 		t.Fatalf("explicit: %+v", job)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -23,6 +24,7 @@ const (
 // Executor decodes and runs jobs. Create it with [NewExecutor]; it is safe
 // for concurrent use and holds no per-job state.
 type Executor struct {
+	describeCache
 	accounts       Accounts
 	maxJobBytes    int
 	defaultTimeout time.Duration
@@ -123,7 +125,8 @@ func NewExecutor(accounts Accounts, opts ...Option) (*Executor, error) {
 }
 
 // Job is a decoded, validated job, ready to [Executor.Run]. Its statement
-// or record is fully built: running it needs no further checks.
+// or record is fully built and its account resolved: running it needs no
+// further checks.
 type Job struct {
 	// ID is the job's id, as sent or generated.
 	ID string
@@ -133,6 +136,11 @@ type Job struct {
 	Block sfblocks.Block
 	// Timeout bounds the job's Salesforce calls.
 	Timeout time.Duration
+
+	idGiven     bool    // the job carried its own id
+	acct        Account // resolved
+	fingerprint string
+	idempotent  bool // a plain create sent as an upsert on the idempotency field
 
 	// search
 	sosl       bool
@@ -148,6 +156,43 @@ type Job struct {
 // plainCreate reports whether the job creates a record without an external
 // ID: running it twice would create two records.
 func (j *Job) plainCreate() bool { return j.Block == sfblocks.Insert && j.extField == "" }
+
+// Identity returns the job's identity: block, account as the job names it,
+// and id.
+func (j *Job) Identity() sfblocks.JobIdentity {
+	return sfblocks.JobIdentity{Block: j.Block, Account: j.Account, ID: j.ID}
+}
+
+// IDGiven reports whether the job carried its own id; a generated id names
+// a job nobody can send again.
+func (j *Job) IDGiven() bool { return j.idGiven }
+
+// ResolvedAccount is the name of the account the job runs with (the
+// default account resolved).
+func (j *Job) ResolvedAccount() string { return j.acct.Name }
+
+// Fingerprint identifies what the job asks of Salesforce: its block,
+// account, and statement or record, with its variables substituted; not
+// its id or timeout. Two jobs with one identity and different fingerprints
+// are two different jobs that reuse an id. It is computed on first use
+// (a synchronous search never needs it); not safe for concurrent first
+// calls.
+func (j *Job) Fingerprint() string {
+	if j.fingerprint == "" {
+		j.fingerprint = fingerprint(j)
+	}
+	return j.fingerprint
+}
+
+// Creates reports whether the job creates a record that nothing identifies
+// (an Insert without external_id, on an account without an idempotency
+// field): running it again after an attempt whose outcome is unknown could
+// create a second record, so an earlier attempt must be reconciled first
+// ([Executor.Reconcile]).
+func (j *Job) Creates() bool { return j.plainCreate() }
+
+// Writes reports whether the job writes to Salesforce (every Insert).
+func (j *Job) Writes() bool { return j.Block == sfblocks.Insert }
 
 // Statement returns a search job's SOQL or SOSL statement, with its
 // variables substituted and escaped. It can hold customer data: do not
@@ -171,7 +216,7 @@ func (e *Executor) Decode(block sfblocks.Block, payload []byte) (*Job, error) {
 		if err := prepareSearch(job, &r); err != nil {
 			return nil, err
 		}
-		return job, nil
+		return e.resolve(job)
 	case sfblocks.Insert:
 		var r sfblocks.InsertRequest
 		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
@@ -184,9 +229,32 @@ func (e *Executor) Decode(block sfblocks.Block, payload []byte) (*Job, error) {
 		if err := prepareInsert(job, &r); err != nil {
 			return nil, err
 		}
-		return job, nil
+		return e.resolve(job)
 	}
 	return nil, invalidf("unknown block %s; use search or insert", quoteName(string(block)))
+}
+
+// resolve looks the job's account up, turns a plain create into an upsert
+// on the account's idempotency field, and fingerprints the job.
+func (e *Executor) resolve(job *Job) (*Job, error) {
+	acct, err := e.accounts.Lookup(job.Account)
+	if err != nil {
+		return nil, err
+	}
+	job.acct = acct
+	if job.Block == sfblocks.Insert {
+		if f := acct.IdempotencyField; f != "" {
+			for name := range job.fields {
+				if strings.EqualFold(name, f) {
+					return nil, invalidf("field %s is account %s's idempotency field, which sfblocks sets itself; leave it out", quoteName(name), quoteName(acct.Name))
+				}
+			}
+			if job.extField == "" {
+				job.extField, job.extValue, job.idempotent = f, IdempotencyValue(job.Identity()), true
+			}
+		}
+	}
+	return job, nil
 }
 
 // header validates the keys common to every block.
@@ -197,7 +265,8 @@ func (e *Executor) header(block sfblocks.Block, id, account string, timeoutMS in
 	if err := checkText("account", account, maxIDLen); err != nil {
 		return nil, err
 	}
-	if id == "" {
+	given := id != ""
+	if !given {
 		id = e.newID()
 	}
 	timeout := e.defaultTimeout
@@ -209,7 +278,7 @@ func (e *Executor) header(block sfblocks.Block, id, account string, timeoutMS in
 	case timeoutMS > 0:
 		timeout = time.Duration(timeoutMS) * time.Millisecond
 	}
-	return &Job{ID: id, Account: account, Block: block, Timeout: timeout}, nil
+	return &Job{ID: id, Account: account, Block: block, Timeout: timeout, idGiven: given}, nil
 }
 
 // Run executes a decoded job under ctx and the job's own deadline
@@ -224,17 +293,27 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *sfblocks.Reply) {
 	defer func() {
 		// A panicking SalesforceAPI must not take the worker down with it.
 		if p := recover(); p != nil {
-			reply = FailureReply(job.ID, &sfblocks.Error{Code: sfblocks.CodeInternal, Message: fmt.Sprintf("internal error: %v", p)})
+			// The panic value may quote the job's data: it stays in the
+			// cause, which is never sent.
+			reply = FailureReply(job.ID, &sfblocks.Error{Code: sfblocks.CodeInternal,
+				Message: "internal error while running the job (a bug in sfblocks; the worker keeps running)",
+				Err:     fmt.Errorf("panic: %v", p)})
 		}
 		if job.plainCreate() && reply.Status == sfblocks.StatusFailed && mayHaveCommitted(AsError(reply.Err)) {
 			reply.Err = &maybeSaved{err: reply.Err}
 		}
 		reply.DurationMS = e.now().Sub(start).Milliseconds()
 	}()
-	name, api, err := e.accounts.Lookup(job.Account)
-	if err != nil {
-		return FailureReply(job.ID, err)
+	acct := job.acct
+	if acct.API == nil {
+		// A Job built by hand, not by Decode.
+		var err error
+		if acct, err = e.accounts.Lookup(job.Account); err != nil {
+			return FailureReply(job.ID, err)
+		}
 	}
+	name, api := acct.Name, acct.API
+	var err error
 	ctx, cancel := context.WithTimeout(ctx, job.Timeout)
 	defer cancel()
 	switch job.Block {

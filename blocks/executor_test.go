@@ -209,11 +209,11 @@ func TestRunAccounts(t *testing.T) {
 	if len(main.queries) != 1 || len(eu.queries) != 1 {
 		t.Errorf("calls: main %d, eu %d", len(main.queries), len(eu.queries))
 	}
-	if _, _, err := (StaticAccounts{Clients: map[string]SalesforceAPI{"a": main, "b": eu}}).Lookup(""); !errors.Is(err, sfblocks.ErrUnknownAccount) {
+	if _, err := (StaticAccounts{Clients: map[string]SalesforceAPI{"a": main, "b": eu}}).Lookup(""); !errors.Is(err, sfblocks.ErrUnknownAccount) {
 		t.Errorf("no default among several: err = %v", err)
 	}
-	if name, _, err := (StaticAccounts{Clients: map[string]SalesforceAPI{"only": main}}).Lookup(""); err != nil || name != "only" {
-		t.Errorf("single account: %q %v", name, err)
+	if acct, err := (StaticAccounts{Clients: map[string]SalesforceAPI{"only": main}}).Lookup(""); err != nil || acct.Name != "only" {
+		t.Errorf("single account: %q %v", acct.Name, err)
 	}
 }
 

@@ -17,8 +17,12 @@ const (
 	DefaultConnName      = "sfblocks"
 	DefaultConnTimeout   = 5 * time.Second
 	DefaultReconnectWait = 2 * time.Second
-	DefaultPingInterval  = 20 * time.Second
-	DefaultMaxPingsOut   = 3
+	// DefaultPingInterval and DefaultMaxPingsOut make the client notice a
+	// dead server within about 15s, well inside the default AckWait (30s):
+	// a worker cut off from NATS stops starting jobs soon after. (Claims
+	// keep a job from running twice either way.)
+	DefaultPingInterval = 5 * time.Second
+	DefaultMaxPingsOut  = 3
 )
 
 // ErrConnConfig is wrapped by every [ConnConfig] validation error.

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
+
 	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 

@@ -80,56 +80,15 @@ func printable(s string) bool {
 	return true
 }
 
-// run executes one synchronous job on a pool goroutine, holding one slot
-// (see pool.go), and answers it.
-func (w *Worker) run(j *job) {
-	defer func() {
-		w.stats[j.block].inFlight.Add(-1)
-		w.m.InFlight.Dec()
-		w.mu.Lock()
-		delete(w.inflight, j)
-		w.mu.Unlock()
-		<-w.sem
-		w.wg.Done()
-	}()
-	reply := w.handle(j.block, j.req.Data(), j.fallbackID)
-	if reply.Attempt == 0 {
-		reply.Attempt = 1 // the synchronous path has no redelivery
-	}
-	w.answer(j, reply)
-	if w.durable != nil && reply.Status == sfblocks.StatusFailed {
-		// After the answer: the caller does not wait for the dead letter.
-		w.durable.syncDeadLetter(j.block, j.req.Subject(), j.req.Data(), nats.Header(j.req.Headers()), reply)
-	}
-}
-
-// handle runs the handler, turning a panic or a nil reply into an INTERNAL
-// failure so the caller still gets an answer and the worker keeps running.
-// Both paths (micro requests and durable jobs) run their jobs through it.
-func (w *Worker) handle(block sfblocks.Block, payload []byte, fallbackID func() string) (reply *sfblocks.Reply) {
-	defer func() {
-		if r := recover(); r != nil {
-			// The panic value may hold job data: only at debug.
-			w.log.Error().Str("job_id", fallbackID()).Str("block", string(block)).Msg("handler panicked")
-			w.log.Debug().Str("job_id", fallbackID()).Str("panic", fmt.Sprint(r)).Msg("handler panic value")
-			reply = blocks.FailureReply(fallbackID(), errPanic)
-		}
-	}()
-	reply = w.h.Handle(w.base, block, payload)
-	if reply == nil {
-		reply = blocks.FailureReply(fallbackID(), errNilReply)
-	}
-	return reply
-}
-
 // answer publishes reply as the job's only answer; a second answer (a late
-// result after the drain timeout) is discarded.
-func (w *Worker) answer(j *job, reply *sfblocks.Reply) {
+// result after the drain timeout) is discarded. It reports whether reply was
+// the answer.
+func (w *Worker) answer(j *job, reply *sfblocks.Reply) bool {
 	if !j.answered.CompareAndSwap(false, true) {
 		w.m.LateReplies.Inc()
 		w.log.Debug().Str("job_id", reply.ID).Str("block", string(j.block)).Str("status", string(reply.Status)).
 			Msg("late job result discarded: the job was already answered")
-		return
+		return false
 	}
 	took := time.Since(j.received)
 	if reply.ID == "" {
@@ -144,7 +103,7 @@ func (w *Worker) answer(j *job, reply *sfblocks.Reply) {
 	subject := j.req.Reply()
 	if subject == "" {
 		w.log.Warn().Str("job_id", reply.ID).Str("block", string(j.block)).Msg("job had no reply subject; its result was not sent (use a request, not a publish)")
-		return
+		return true
 	}
 	msg := replyMsg(subject, reply, data)
 	// Published on the connection rather than with req.Respond: micro reads
@@ -153,6 +112,7 @@ func (w *Worker) answer(j *job, reply *sfblocks.Reply) {
 	if err := w.nc.PublishMsg(msg); err != nil {
 		w.log.Error().Err(err).Str("job_id", reply.ID).Str("block", string(j.block)).Msg("publishing reply; the caller will time out")
 	}
+	return true
 }
 
 // encode returns the JSON of reply, as published (and, for durable jobs,

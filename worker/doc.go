@@ -43,22 +43,39 @@
 // JetStream work-queue stream (SFBLOCKS_JOBS, file storage) capturing
 // "<prefix>.jobs.search" and "<prefix>.jobs.insert", through one durable
 // pull consumer per block ("search", "insert") shared by the whole fleet.
-// Start creates or updates the stream, the consumers, the results and
-// attempts buckets and the dead-letter stream (idempotent, safe when
-// workers start together). A job carries its id in its payload and in
-// Nats-Msg-Id (duplicates within the window are dropped; the payload's id
-// wins when both are set, so a replay can use a Nats-Msg-Id of its own) and
-// its reply subject in the Reply-To header. A fetch loop per block pulls only as many
-// jobs as there are free in-flight slots (shared with the micro path), so
-// nothing waits in a client buffer; running jobs signal progress every
-// AckWait/3. Each job's result is kept in the KV bucket sfblocks_results
-// under [sfblocks.ResultKey](id) before the reply is published and the message
-// acked, so a redelivered job (its worker died before the ack) is answered
-// with the kept result and never calls Salesforce again. What becomes of a
-// message (ack, nak, term) is decided in one function, settle. Stop stops
-// pulling, finishes and acks the jobs in flight, and naks anything received
-// after that; jobs cut short by the drain timeout are naked to another
-// worker (except plain creates, see below).
+// Start creates the stream, the consumers, the results, attempts and
+// claims buckets and the dead-letter stream where they are missing, and
+// never changes them where they exist: the fleet's settings have one owner
+// (see fleet.go, [ApplyFleet] and [CheckFleet]); a worker whose flags
+// disagree logs the differences and runs with the fleet's settings, its
+// progress signals at the consumer's own AckWait/3. A job is known by its
+// [sfblocks.JobIdentity] (block, account, id: the payload's id, else the
+// Sfblocks-Job-Id header, else its stream sequence), published with
+// Nats-Msg-Id [sfblocks.MsgID] and its reply subject in the Reply-To
+// header. A fetch loop per block pulls only as many jobs as there are free
+// in-flight slots (shared with the micro path), so nothing waits in a
+// client buffer. What becomes of a message (ack, nak, term) is decided in
+// one function, settle. Stop stops pulling, finishes and acks the jobs in
+// flight, and naks anything received after that.
+//
+// Exactly once (exactly.go, ledger.go): a finished job's reply is kept in
+// the results bucket under its identity before the reply is published and
+// the message acked, so a job delivered again is answered with the kept
+// result and never calls Salesforce again; a job reusing another's id with
+// other content is refused INVALID_REQUEST. An Insert first takes the job's
+// lease in the claims bucket (a per-key TTL the server enforces), so no two
+// workers ever run it at once, and never calls Salesforce past its lease;
+// a plain create also writes a run record to the attempts bucket, which
+// outlives the lease. An attempt that may have created its record although
+// it failed is reconciled against Salesforce before the job runs again
+// ([blocks.Executor.Reconcile]): one match is adopted, several are
+// dead-lettered as ambiguous_create with the candidates, none waits until
+// the attempt can no longer land ([WithLandingWindow]) and then creates.
+// An account's idempotency field turns plain creates into upserts keyed on
+// the identity, which never need reconciling. Synchronous Inserts that
+// carry their own id go through the same steps, so a retried request gets
+// its first run's answer. Bookkeeping runs under its own bounded contexts:
+// a drain deadline never cuts it.
 //
 // Retries and dead letters: settle decides from the reply. A success is
 // kept, answered and acked. A permanent failure (error.retryable false) is
@@ -67,40 +84,27 @@
 // backoff with jitter ([DurableConfig] RetryBackoff, MaxRetryBackoff), up to
 // MaxAttempts runs (default 5); the caller gets only the final outcome.
 // JetStream redelivers the same message, so the attempts made, the first
-// and last failure and the last error live in the KV bucket
-// sfblocks_attempts under [sfblocks.ResultKey](id), read only on a redelivery; a
+// and last failure and the last error live in the attempts bucket; a
 // delivery refused by an open circuit breaker (nothing sent) uses no
 // attempt and waits until the breaker lets calls through. The consumers'
 // MaxDeliver is -1 by default so that the attempt count governs.
 //
 // A job that fails for good is published, before its message is
 // terminated, to the dead-letter stream SFBLOCKS_DLQ on
-// "<prefix>.dlq.<block>.<job key>" (one message per subject: a job has at
-// most one dead letter, its newest; kept DLQMaxAge, 30 days by default) as
-// a [sfblocks.DeadLetter] JSON envelope: payload and headers, block, account, error,
-// Salesforce's result code and body, attempts, first and last failure. If
-// that publish fails (e.g. a capped DLQ is full) the job is naked, never
-// acked without its dead letter. Failed synchronous Inserts are
-// dead-lettered too, after the caller got the reply; synchronous Searches
-// only with DLQSyncSearches; synchronous INVALID_REQUEST never (the caller
-// got the error). `sfblocks dlq` and the client's ReplayDeadLetters publish
-// a dead letter's job again with its original id in the payload and the
-// header Sfblocks-Replay-Of: the worker keys results by the payload's id, a
+// [sfblocks.DLQSubject] (one message per subject: a job has at most one
+// dead letter, its newest; kept DLQMaxAge, 30 days by default) as a
+// [sfblocks.DeadLetter] JSON envelope: payload and headers, block,
+// account, error, Salesforce's result code and body, attempts, first and
+// last failure, candidates. A payload too large for the envelope is kept
+// in an object store and named by reference. If that publish fails (e.g. a
+// capped DLQ is full) the job is naked, never acked without its dead
+// letter. Failed synchronous Inserts are dead-lettered too, after the
+// caller got the reply; synchronous Searches only with DLQSyncSearches;
+// synchronous INVALID_REQUEST never (the caller got the error). `sfblocks
+// dlq` and the client's ReplayDeadLetters publish a dead letter's job again
+// with its original id in the payload and the header Sfblocks-Replay-Of: a
 // kept success answers the replay (nothing is created twice), a kept
-// failure does not (the replay really runs).
-//
-// What can still happen: an Insert without external_id whose outcome is
-// unknown — the job's deadline passed (TIMEOUT) or the connection dropped
-// after Salesforce may have committed the record — could create a second
-// record if it ran again. sfblocks keeps that rare: finished jobs answer
-// redeliveries from their kept result; such a create is retried only when
-// the failure proves nothing was saved (Salesforce answered with its own
-// error, such as UNABLE_TO_LOCK_ROW or 503; or nothing was sent: open
-// breaker, token failure, refused connection); otherwise it is
-// dead-lettered with reason ambiguous_create instead of retried, and an
-// operator checks Salesforce before replaying it. A create cut short by the
-// drain timeout is dead-lettered the same way. Upserts (external_id) are
-// safe to repeat and are always retried: use them for call logs.
+// failure does not (the replay really runs, after reconciling).
 //
 // The package also provides [Connect] (a NATS connection with sensible
 // reconnect settings and logging), [Metrics] (Prometheus collectors) and

@@ -91,6 +91,13 @@ type DurableConfig struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff bounds the wait between attempts. Defaults to 1m.
 	MaxRetryBackoff time.Duration
+	// ClaimsBucket is the KV bucket (file storage, per-key TTL) holding the
+	// lease of each job being attempted. Defaults to "sfblocks_claims".
+	ClaimsBucket string
+	// PayloadsBucket is the object store keeping the payloads of dead
+	// letters too large to carry them inline. Defaults to
+	// "sfblocks_dlq_payloads".
+	PayloadsBucket string
 	// AttemptsBucket is the KV bucket (file storage, TTL ResultsTTL) keeping
 	// the failure state of jobs being retried. Defaults to
 	// "sfblocks_attempts".
@@ -155,6 +162,12 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 	if c.AttemptsBucket == "" {
 		c.AttemptsBucket = sfblocks.DefaultAttemptsBucket
 	}
+	if c.ClaimsBucket == "" {
+		c.ClaimsBucket = DefaultClaimsBucket
+	}
+	if c.PayloadsBucket == "" {
+		c.PayloadsBucket = DefaultPayloadsBucket
+	}
 	if c.DLQStream == "" {
 		c.DLQStream = sfblocks.DefaultDLQStream
 	}
@@ -189,6 +202,8 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 		return c, invalid("max deliver %d: must be -1 (unlimited, the default) or at least max attempts %d", c.MaxDeliver, c.MaxAttempts)
 	case c.RetryBackoff < time.Millisecond || c.MaxRetryBackoff < c.RetryBackoff:
 		return c, invalid("retry backoff %v / max %v: must be at least 1ms, and the max at least the backoff", c.RetryBackoff, c.MaxRetryBackoff)
+	case !jsNameRe.MatchString(c.ClaimsBucket) || !jsNameRe.MatchString(c.PayloadsBucket):
+		return c, invalid("claims bucket %q / payloads bucket %q: use letters, digits, '-' and '_' only", c.ClaimsBucket, c.PayloadsBucket)
 	case !jsNameRe.MatchString(c.AttemptsBucket):
 		return c, invalid("attempts bucket %q: use letters, digits, '-' and '_' only", c.AttemptsBucket)
 	case !jsNameRe.MatchString(c.DLQStream) || c.DLQStream == c.Stream:

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -125,14 +124,13 @@ func TestDurableRoundTripAndKeptResult(t *testing.T) {
 		t.Errorf("reply = %+v on %s", rep, msg.Subject)
 	}
 	kv, _ := js.KeyValue(context.Background(), sfblocks.DefaultResultsBucket)
-	e, err := kv.Get(context.Background(), sfblocks.ResultKey("a:b c/é"))
-	if err != nil || string(e.Value()) != string(msg.Data) {
-		t.Errorf("kept result = %v, %v; want the reply %s", e, err, msg.Data)
+	if kept := keptReply(t, kv, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "a:b c/é"}); string(kept) != string(msg.Data) {
+		t.Errorf("kept result = %s; want the reply %s", kept, msg.Data)
 	}
 	// Without Reply-To the job still runs and its result is kept.
 	publishJob(t, js, "sfblocks.jobs.search", "no-reply", "")
 	workertest.WaitFor(t, 10*time.Second, "the kept result of no-reply", func() bool {
-		_, err := kv.Get(context.Background(), sfblocks.ResultKey("no-reply"))
+		_, err := kv.Get(context.Background(), sfblocks.JobIdentity{Block: sfblocks.Search, ID: "no-reply"}.Key())
 		return err == nil
 	})
 	// The same id again after the duplicate window (or a new publish with
@@ -190,9 +188,9 @@ func TestDurableRedeliveryAnswersKeptResult(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("dying worker fetched %d jobs, want 2", n)
 	}
-	kept := `{"id":"job-1","status":"ok","object_id":"003KEPT","duration_ms":3,"attempt":1}`
+	kept, _ := json.Marshal(sfblocks.KeptResult{Reply: json.RawMessage(`{"id":"job-1","status":"ok","object_id":"003KEPT","duration_ms":3,"attempt":1}`)})
 	kv, _ := js.KeyValue(context.Background(), sfblocks.DefaultResultsBucket)
-	if _, err := kv.Put(context.Background(), sfblocks.ResultKey("job-1"), []byte(kept)); err != nil {
+	if _, err := kv.Put(context.Background(), sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "job-1"}.Key(), kept); err != nil {
 		t.Fatal(err)
 	}
 
@@ -390,12 +388,8 @@ func TestSettle(t *testing.T) {
 		{name: "a failure that may have saved is ambiguous", given: outcome{reply: timeout, attempt: 1, delivery: 1, maybeSaved: true}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonAmbiguousCreate},
 		{name: "timeout of an upsert retries", given: outcome{reply: timeout, attempt: 1, delivery: 1}, want: actionNak, wantDelay: time.Second - 1, wantRetry: true},
 		{name: "open breaker waits without an attempt", given: outcome{reply: open, attempt: 5, delivery: 30}, want: actionNak, wantDelay: 5*time.Second + 5*time.Second/4 + minNakDelay - 1},
-		{name: "cut short naks at once", given: outcome{err: errHandedBack, attempt: 1, delivery: 1}, want: actionNak},
-		{name: "cut short create that may have saved is ambiguous", given: outcome{err: errHandedBack, attempt: 1, delivery: 1, maybeSaved: true}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonAmbiguousCreate, wantCode: sfblocks.CodeTimeout},
-		{name: "results unreadable naks later", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 2}, want: actionNak, wantDelay: 4 * time.Second},
-		{name: "nak delay is capped", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 40}, want: actionNak, wantDelay: maxNakDelay},
-		{name: "last delivery dead-letters", given: outcome{err: errResultsUnreadable, attempt: 1, delivery: 5},
-			policy: &retryPolicy{maxAttempts: 3, maxDeliver: 5, backoff: time.Second, maxBackoff: time.Second}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonMaxDeliveries, wantCode: sfblocks.CodeInternal},
+		{name: "last delivery dead-letters", given: outcome{reply: unavailable, attempt: 1, delivery: 5},
+			policy: &retryPolicy{maxAttempts: 3, maxDeliver: 5, backoff: time.Second, maxBackoff: time.Second}, want: actionTerm, wantReply: true, wantDLQ: sfblocks.ReasonMaxDeliveries, wantCode: sfblocks.CodeSalesforceUnavailable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -422,24 +416,16 @@ func (e *fakeOpen) Error() string             { return "breaker open" }
 func (e *fakeOpen) BreakerOpen() bool         { return true }
 func (e *fakeOpen) RetryAfter() time.Duration { return e.wait }
 
-func TestResultKey(t *testing.T) {
-	keyRe := regexp.MustCompile(`^[-/_=a-zA-Z0-9]+$`)
-	long := strings.Repeat("x", 300)
-	tests := []struct{ given, want string }{
-		{"job-1", "am9iLTE"},
-		{"a.b c:d/é*>", ""},
-		{long, ""},
+// keptReply returns the reply kept for job in the results bucket kv.
+func keptReply(t *testing.T, kv jetstream.KeyValue, job sfblocks.JobIdentity) []byte {
+	t.Helper()
+	e, err := kv.Get(context.Background(), job.Key())
+	if err != nil {
+		t.Fatalf("kept result of %+v: %v", job, err)
 	}
-	for _, tc := range tests {
-		k := sfblocks.ResultKey(tc.given)
-		if tc.want != "" && k != tc.want {
-			t.Errorf("sfblocks.ResultKey(%q) = %q, want %q", tc.given, k, tc.want)
-		}
-		if !keyRe.MatchString(k) || k != sfblocks.ResultKey(tc.given) {
-			t.Errorf("sfblocks.ResultKey(%q) = %q: not a valid, deterministic KV key", tc.given, k)
-		}
+	var k sfblocks.KeptResult
+	if err := json.Unmarshal(e.Value(), &k); err != nil {
+		t.Fatalf("kept result of %+v is not a KeptResult: %v", job, err)
 	}
-	if k := sfblocks.ResultKey(long); !strings.HasPrefix(k, "h=") || len(k) != 66 {
-		t.Errorf("long id key = %q, want h= and a SHA-256", k)
-	}
+	return k.Reply
 }

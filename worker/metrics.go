@@ -55,6 +55,19 @@ type Metrics struct {
 	// DeadLettered counts jobs published to the dead-letter stream, by
 	// block, path (durable, sync) and reason: sfblocks_dead_lettered_total.
 	DeadLettered *prometheus.CounterVec
+	// Reconciled counts Insert attempts whose outcome was unknown and that
+	// were reconciled against Salesforce, by outcome (adopted: the record
+	// was found and is the job's; none; ambiguous: several candidates;
+	// error): sfblocks_reconciled_total.
+	Reconciled *prometheus.CounterVec
+	// Claimed counts what became of claims on jobs that write, by outcome
+	// (taken; busy: another run held the job, which waited; conflict:
+	// another job used the id): sfblocks_claims_total.
+	Claimed *prometheus.CounterVec
+	// Expired counts synchronous jobs answered TIMEOUT unstarted because
+	// their deadline passed while they waited for a slot:
+	// sfblocks_worker_expired_in_backlog_total.
+	Expired prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them on reg (not the
@@ -112,12 +125,24 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "sfblocks", Name: "dead_lettered_total",
 			Help: "Jobs published to the dead-letter stream, by block, path (durable, sync) and reason.",
 		}, []string{"block", "path", "reason"}),
+		Reconciled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Name: "reconciled_total",
+			Help: "Insert attempts with an unknown outcome reconciled against Salesforce, by outcome (adopted, none, ambiguous, error).",
+		}, []string{"outcome"}),
+		Claimed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Name: "claims_total",
+			Help: "Claims on jobs that write to Salesforce, by outcome (taken, busy, conflict).",
+		}, []string{"outcome"}),
+		Expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "worker", Name: "expired_in_backlog_total",
+			Help: "Synchronous jobs answered TIMEOUT unstarted because their deadline passed while they waited for a slot.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.Backlog, m.Overloaded, m.SlowConsumer, m.LateReplies,
-		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered} {
+		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered, m.Reconciled, m.Claimed, m.Expired} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: registering metrics: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/blocks"
 )
 
 // Defaults of the worker options.
@@ -58,6 +59,13 @@ type config struct {
 	log          zerolog.Logger
 	metrics      *Metrics
 	durable      *DurableConfig // nil: durable path off
+	// landingWindow: see WithLandingWindow.
+	landingWindow time.Duration
+	// defaultJobTimeout is the deadline of a job of a plain Handler, which
+	// says none of its own (a Planner's jobs carry theirs).
+	defaultJobTimeout time.Duration
+	// workerID names this worker in leases, run records and status.
+	workerID string
 }
 
 func defaultConfig() config {
@@ -74,6 +82,9 @@ func defaultConfig() config {
 		drainTimeout: DefaultDrainTimeout,
 		abortGrace:   defaultAbortGrace,
 		log:          zerolog.Nop(),
+
+		landingWindow:     DefaultLandingWindow,
+		defaultJobTimeout: blocks.DefaultTimeout,
 	}
 }
 
@@ -228,6 +239,36 @@ func WithMetrics(m *Metrics) Option {
 			return invalid("metrics: nil (omit the option to disable metrics)")
 		}
 		c.metrics = m
+		return nil
+	}
+}
+
+// WithLandingWindow sets how long after an Insert attempt's deadline its
+// record may still appear in Salesforce: Salesforce can commit a request
+// its client already gave up on. An Insert whose earlier attempt left no
+// record that can be found is created again only once this has passed
+// (reconciliation may find it until then). Defaults to
+// [DefaultLandingWindow] (1m); at least 1s.
+func WithLandingWindow(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return invalid("landing window %v: must be at least 1s", d)
+		}
+		c.landingWindow = d
+		return nil
+	}
+}
+
+// WithWorkerID sets the name this worker gives itself in job leases, run
+// records and status reports. Defaults to "<hostname>-<pid>-<random>":
+// unique per process, so a restarted worker is never taken for the one
+// that died.
+func WithWorkerID(id string) Option {
+	return func(c *config) error {
+		if id == "" || len(id) > 128 || !printable(id) {
+			return invalid("worker id %q: 1 to 128 printable characters", id)
+		}
+		c.workerID = id
 		return nil
 	}
 }

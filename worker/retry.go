@@ -1,14 +1,10 @@
 package worker
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sfblocks/sfblocks"
 )
@@ -28,55 +24,9 @@ type failureState struct {
 	Final json.RawMessage `json:"final,omitempty"`
 	// Reason is the dead-letter reason of Final.
 	Reason string `json:"reason,omitempty"`
-}
-
-// attemptsStore keeps failure states in the attempts bucket.
-type attemptsStore struct {
-	kv      jetstream.KeyValue
-	timeout time.Duration
-}
-
-// get returns key's state; a zero state when there is none. An unreadable
-// state is an error: the caller cannot know how many attempts were made.
-func (a *attemptsStore) get(ctx context.Context, key string) (failureState, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	var st failureState
-	e, err := a.kv.Get(ctx, key)
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return st, nil
-	case err != nil:
-		return st, fmt.Errorf("worker: reading the job's attempts: %w", err)
-	}
-	if json.Unmarshal(e.Value(), &st) != nil {
-		return failureState{}, nil // a garbled state counts as none
-	}
-	return st, nil
-}
-
-func (a *attemptsStore) put(ctx context.Context, key string, st failureState) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	if _, err := a.kv.Put(ctx, key, data); err != nil {
-		return fmt.Errorf("worker: keeping the job's attempts: %w", err)
-	}
-	return nil
-}
-
-// clear forgets key's state once the job has its final outcome, so a later
-// replay of the job starts counting afresh.
-func (a *attemptsStore) clear(ctx context.Context, key string) error {
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	if err := a.kv.Purge(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("worker: clearing the job's attempts: %w", err)
-	}
-	return nil
+	// Running is the run record of an Insert attempt whose outcome is not
+	// known yet (see ledger.go); nil when no attempt may have saved.
+	Running *runRecord `json:"running,omitempty"`
 }
 
 // retryPolicy is the part of [DurableConfig] settle reads.

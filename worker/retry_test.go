@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
@@ -25,8 +26,8 @@ var retryFast = DurableConfig{AckWait: 2 * time.Second, FetchWait: 200 * time.Mi
 func simWorker(t *testing.T, cfg DurableConfig) (*sfsim.Server, *nats.Conn, jetstream.JetStream, *Metrics) {
 	t.Helper()
 	sim := workertest.StartSim(t, sfsim.Options{})
-	tok := sim.IssueToken("api")
-	api, err := salesforce.New(salesforce.StaticToken(tok.AccessToken, tok.InstanceURL))
+	api, err := salesforce.New(&ccTokens{cfg: clientcredentials.Config{ClientID: sfsim.DefaultClientID,
+		ClientSecret: sfsim.DefaultClientSecret, TokenURL: sim.MyDomainURL() + "/services/oauth2/token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func simWorker(t *testing.T, cfg DurableConfig) (*sfsim.Server, *nats.Conn, jets
 	}
 	s := workertest.StartNATS(t)
 	m := newTestMetrics(t)
-	startWorker(t, workertest.Connect(t, s), exec, WithDurable(cfg), WithMetrics(m))
+	startWorker(t, workertest.Connect(t, s), exec, WithDurable(cfg), WithMetrics(m), WithLandingWindow(time.Second))
 	nc := workertest.Connect(t, s)
 	js, _ := jetstream.New(nc)
 	return sim, nc, js, m
@@ -59,7 +60,7 @@ func deadLetter(t *testing.T, js jetstream.JetStream, block sfblocks.Block, id s
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.GetLastMsgForSubject(context.Background(), "sfblocks.dlq."+string(block)+"."+sfblocks.ResultKey(id))
+	m, err := s.GetLastMsgForSubject(context.Background(), sfblocks.DLQSubject(sfblocks.DefaultPrefix, sfblocks.JobIdentity{Block: block, ID: id}))
 	if err != nil {
 		return nil, 0
 	}
@@ -108,7 +109,7 @@ func TestDurableRetriesLockRowToSuccess(t *testing.T) {
 	}
 	// The failure state is cleared with the final outcome.
 	kv, _ := js.KeyValue(context.Background(), sfblocks.DefaultAttemptsBucket)
-	if _, err := kv.Get(context.Background(), sfblocks.ResultKey("lock-1")); err == nil {
+	if _, err := kv.Get(context.Background(), sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "lock-1"}.Key()); err == nil {
 		t.Errorf("attempts of a finished job are still kept")
 	}
 	t.Logf("jobs sent 1, answered 1, retried %v, dead-lettered 0, records created %d", retried, created)
@@ -178,23 +179,26 @@ func TestDurableAttemptsExhausted(t *testing.T) {
 	t.Logf("jobs sent 2, answered 2, retried %v, dead-lettered 2, records created %d", retried, sim.Stats().RecordsCreated)
 }
 
-// A plain create whose outcome is unknown (TIMEOUT) is dead-lettered, not
-// retried: a retry could create a second record.
-func TestDurableAmbiguousCreateNotRetried(t *testing.T) {
+// A plain create that timed out may still have been committed (the
+// simulator, as Salesforce, finishes a request its client gave up on): it
+// is reconciled, and the record found is the job's.
+func TestDurableTimedOutCreateIsAdopted(t *testing.T) {
 	t.Parallel()
-	sim, nc, js, _ := simWorker(t, retryFast)
+	sim, nc, js, m := simWorker(t, retryFast)
 	r := newReplies(t, nc)
 	if err := sim.Faults().SetLatency(sfsim.Latency{Fixed: sfsim.Duration(300 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
-	publishRaw(t, js, sfblocks.Insert, "amb-1", `{"id":"amb-1","object":"Task","fields":{"Subject":"x"},"timeout_ms":50}`)
+	publishRaw(t, js, sfblocks.Insert, "slow-1", `{"id":"slow-1","object":"Task","fields":{"Subject":"slow-1"},"timeout_ms":50}`)
 	_, rep := r.next(t)
-	if rep.Status != sfblocks.StatusFailed || rep.Error.Code != sfblocks.CodeTimeout || rep.Attempt != 1 {
-		t.Fatalf("reply = %+v, want TIMEOUT on attempt 1", rep)
+	if rep.Status != sfblocks.StatusOK || rep.Account != "sim" || rep.ObjectID == "" {
+		t.Fatalf("reply = %+v %+v, want ok with the record the timed-out attempt made", rep, rep.Error)
 	}
-	dl, _ := deadLetter(t, js, sfblocks.Insert, "amb-1")
-	if dl == nil || dl.Reason != sfblocks.ReasonAmbiguousCreate || dl.Attempts != 1 {
-		t.Errorf("dead letter = %+v", dl)
+	if got := counterValue(t, m.Reconciled.WithLabelValues("adopted")); got != 1 {
+		t.Errorf("reconciled adopted = %v, want 1", got)
+	}
+	if n := sim.Stats().RecordsCreated; n != 1 {
+		t.Errorf("records created = %d, want 1", n)
 	}
 	r.none(t)
 }

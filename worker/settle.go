@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"errors"
 	"time"
 
 	"github.com/sfblocks/sfblocks"
@@ -41,11 +40,8 @@ type settlement struct {
 
 // outcome is what settle knows about one delivery of a durable job.
 type outcome struct {
-	// reply is the job's reply, nil when it has none.
+	// reply is the job's reply.
 	reply *sfblocks.Reply
-	// err is the worker-side error that left the job without an outcome
-	// (results bucket unreadable, cut short by the drain timeout).
-	err error
 	// kept: reply is the job's kept result (it finished before).
 	kept bool
 	// attempt is this run's attempt number: failed attempts before + 1.
@@ -53,7 +49,8 @@ type outcome struct {
 	// delivery is JetStream's delivery count (1 for the first).
 	delivery int
 	// maybeSaved: the job is an Insert without external_id whose failure
-	// may nevertheless have created its record ([blocks.MayHaveSaved]).
+	// may nevertheless have created its record, and nothing reconciled it
+	// ([blocks.MayHaveSaved]).
 	maybeSaved bool
 }
 
@@ -65,7 +62,10 @@ const maxNakDelay = 30 * time.Second
 // delivered again.
 const minNakDelay = 100 * time.Millisecond
 
-// settle is the one place that decides what becomes of a durable job:
+// settle is the one place that decides what becomes of a durable job
+// that ran (runTask has already answered the cases where nothing ran: a
+// kept result, a job another worker holds, an unavailable ledger, an
+// earlier attempt still settling):
 //
 //   - a success (ok, no_data), or a kept result: keep it, send it, ack;
 //   - a permanent failure (error.retryable false): dead-letter it, send the
@@ -73,43 +73,20 @@ const minNakDelay = 100 * time.Millisecond
 //   - a retryable failure refused by an open circuit breaker (nothing was
 //     sent): nak with a delay until the breaker lets calls through (plus
 //     jitter, at least 100ms, at most 30s); no attempt is used;
-//   - a retryable failure of an Insert without external_id that may have
-//     created the record (TIMEOUT, dropped connection: see
-//     mayHaveCommitted): dead-letter it (ReasonAmbiguousCreate) rather than
-//     risk a second record;
+//   - a retryable failure that may have created a record nothing
+//     reconciled (maybeSaved): dead-letter it (ambiguous_create) rather
+//     than risk a second record;
 //   - another retryable failure: nak with exponential backoff and jitter,
 //     counting the attempt, until the MaxAttempts-th fails: dead-letter it
-//     (ReasonAttemptsExhausted);
-//   - cut short by the drain timeout: nak at once, so another worker runs
-//     it now (an upsert or a search is safe to run again), except an
-//     Insert without external_id that may have saved its record, which is
-//     dead-lettered as ambiguous;
-//   - another worker-side error (results bucket unreadable): nak with a
-//     delay growing with the delivery (2s per delivery, at most 30s); no
-//     attempt is used;
+//     (attempts_exhausted);
 //   - any nak on the consumer's last delivery (MaxDeliver, when set):
-//     dead-letter (ReasonMaxDeliveries) so the job does not linger unseen.
+//     dead-letter (max_deliveries) so the job does not linger unseen.
 func settle(o outcome, p retryPolicy) settlement {
 	lastDelivery := p.maxDeliver > 0 && o.delivery >= p.maxDeliver
-	if o.err == nil && o.reply == nil {
-		o.err = errNilReply
-	}
-	if o.err != nil {
-		err := o.err
-		if errors.Is(err, errHandedBack) {
-			err = errCutShort
-		}
-		switch {
-		case errors.Is(o.err, errHandedBack) && o.maybeSaved:
-			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: sfblocks.ReasonAmbiguousCreate}
-		case lastDelivery:
-			return settlement{action: actionTerm, reply: blocks.FailureReply("", err), deadLetter: sfblocks.ReasonMaxDeliveries}
-		case errors.Is(o.err, errHandedBack):
-			return settlement{action: actionNak}
-		}
-		return settlement{action: actionNak, delay: min(time.Duration(o.delivery)*2*time.Second, maxNakDelay)}
-	}
 	r := o.reply
+	if r == nil {
+		r = blocks.FailureReply("", errNilReply)
+	}
 	if o.kept || r.Status != sfblocks.StatusFailed || r.Error == nil {
 		return settlement{action: actionAck, reply: r}
 	}

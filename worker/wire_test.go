@@ -22,11 +22,11 @@ func TestWireGolden(t *testing.T) {
 	first := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	failed := blocks.FailureReply("j-1", &sfblocks.Error{Code: sfblocks.CodeTimeout, Message: "m", Retryable: true, ResultCode: 504, ResultBody: "x"})
 	failed.Account = "prod"
-	durable := newDeadLetter(sfblocks.Insert, sfblocks.PathDurable, sfblocks.ReasonAttemptsExhausted, "j-1", "sfblocks.jobs.insert",
+	durable := newDeadLetter(sfblocks.Insert, sfblocks.PathDurable, sfblocks.ReasonAttemptsExhausted, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "j-1"}, "sfblocks.jobs.insert",
 		[]byte(`{"id":"j-1"}`), nats.Header{"Reply-To": []string{"_INBOX.x"}}, failed,
 		failureState{Attempts: 5, FirstFailure: first, LastFailure: first.Add(time.Minute)})
 	durable.Replays, durable.ReplayOf = 2, 9
-	sync := newDeadLetter(sfblocks.Search, sfblocks.PathSync, sfblocks.ReasonSyncFailure, "j-2", "sfblocks.search",
+	sync := newDeadLetter(sfblocks.Search, sfblocks.PathSync, sfblocks.ReasonSyncFailure, sfblocks.JobIdentity{Block: sfblocks.Search, ID: "j-2"}, "sfblocks.search",
 		[]byte{0xff, 0x00}, nil, blocks.FailureReply("j-2", &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "m"}),
 		failureState{Attempts: 1, FirstFailure: first, LastFailure: first})
 	n, created := 3, true

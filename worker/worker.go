@@ -4,34 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
 	"github.com/rs/zerolog"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
-
-// Handler runs one job and returns its reply; *blocks.Executor satisfies it.
-// Handle must be safe for concurrent use, must never return nil (a nil reply
-// is answered as an INTERNAL failure) and should return soon after ctx is
-// cancelled. ctx is cancelled only on a hard shutdown (drain timeout
-// expired); the job's own deadline is the handler's business.
-type Handler interface {
-	Handle(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply
-}
-
-// HandlerFunc adapts a function to [Handler].
-type HandlerFunc func(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply
-
-// Handle calls f.
-func (f HandlerFunc) Handle(ctx context.Context, block sfblocks.Block, payload []byte) *sfblocks.Reply {
-	return f(ctx, block, payload)
-}
 
 // defaultAbortGrace bounds how long Stop still waits, after the drain
 // timeout, for already received messages to be answered with a failure and
@@ -52,6 +37,7 @@ const (
 // then either [Worker.Run] it or [Worker.Start] and later [Worker.Stop] it.
 // A Worker runs once. Its methods are safe for concurrent use.
 type Worker struct {
+	id  string
 	nc  *nats.Conn
 	h   Handler
 	cfg config
@@ -119,8 +105,13 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	if m == nil {
 		m, _ = NewMetrics(nil) // unregistered: cannot fail
 	}
+	if cfg.workerID == "" {
+		host, _ := os.Hostname()
+		cfg.workerID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), nuid.Next()[:6])
+	}
 	base, cancel := context.WithCancel(context.Background())
 	w := &Worker{
+		id:         cfg.workerID,
 		nc:         nc,
 		h:          h,
 		cfg:        cfg,
@@ -149,6 +140,10 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	}
 	return w, nil
 }
+
+// ID returns the name the worker gives itself in leases, run records and
+// status reports (see [WithWorkerID]).
+func (w *Worker) ID() string { return w.id }
 
 // Subject returns the subject on which the worker serves block, e.g.
 // "sfblocks.search".

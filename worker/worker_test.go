@@ -152,7 +152,7 @@ func TestDrainFinishesJobsInFlight(t *testing.T) {
 		_, rep := r.next(t)
 		seen[rep.ID]++
 		if rep.Status != sfblocks.StatusOK {
-			t.Errorf("job %s: status %s, want ok", rep.ID, rep.Status)
+			t.Errorf("job %s: status %s, want ok (%+v)", rep.ID, rep.Status, rep.Error)
 		}
 	}
 	r.none(t)

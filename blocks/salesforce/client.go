@@ -397,6 +397,12 @@ func ValidAPIName(s string) bool {
 	return apiNameRE.MatchString(s)
 }
 
+var idRE = regexp.MustCompile(`^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$`)
+
+// ValidID reports whether s has the form of a Salesforce record id: 15 or
+// 18 letters and digits.
+func ValidID(s string) bool { return idRE.MatchString(s) }
+
 func checkName(what, s string) error {
 	if !ValidAPIName(s) {
 		return fmt.Errorf("%w: %s %q (use the API name, such as Contact or My_Field__c)", ErrInvalidName, what, s)
@@ -411,4 +417,29 @@ func decodeJSON(data []byte, v any) error {
 		return fmt.Errorf("salesforce: decode response: %w", err)
 	}
 	return nil
+}
+
+// ErrNoIdentity is returned by [Client.UserID] when the access token came
+// without Salesforce's identity URL (its "id").
+var ErrNoIdentity = errors.New("salesforce: the access token carries no identity URL (\"id\"), so the integration user is unknown")
+
+// UserID returns the 18-character id of the user the client's tokens act
+// as, read from the token's identity URL
+// (https://login.salesforce.com/id/<org id>/<user id>), which Salesforce's
+// token endpoint returns as "id". It makes no call to the REST API.
+func (c *Client) UserID(ctx context.Context) (string, error) {
+	tok, err := c.ts.Token(ctx)
+	if err != nil {
+		return "", &TokenError{Err: err}
+	}
+	id, _ := tok.Extra("id").(string)
+	u, err := url.Parse(id)
+	if id == "" || err != nil {
+		return "", ErrNoIdentity
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 3 || parts[0] != "id" || !ValidID(parts[len(parts)-1]) {
+		return "", fmt.Errorf("%w (unexpected identity URL path %q)", ErrNoIdentity, u.Path)
+	}
+	return parts[len(parts)-1], nil
 }

@@ -132,16 +132,19 @@ type DescribeResult struct {
 
 // DescribeField describes one field of an sObject.
 type DescribeField struct {
-	Name        string   `json:"name"`
-	Label       string   `json:"label"`
-	Type        string   `json:"type"`
-	Length      int      `json:"length"`
-	Nillable    bool     `json:"nillable"`
-	Createable  bool     `json:"createable"`
-	Updateable  bool     `json:"updateable"`
-	Unique      bool     `json:"unique"`
-	ExternalID  bool     `json:"externalId"`
-	IDLookup    bool     `json:"idLookup"`
+	Name       string `json:"name"`
+	Label      string `json:"label"`
+	Type       string `json:"type"`
+	Length     int    `json:"length"`
+	Nillable   bool   `json:"nillable"`
+	Createable bool   `json:"createable"`
+	Updateable bool   `json:"updateable"`
+	Unique     bool   `json:"unique"`
+	ExternalID bool   `json:"externalId"`
+	IDLookup   bool   `json:"idLookup"`
+	// Filterable: the field may stand in a WHERE clause (long text areas
+	// and some system fields may not).
+	Filterable  bool     `json:"filterable"`
 	ReferenceTo []string `json:"referenceTo"`
 }
 

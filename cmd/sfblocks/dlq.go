@@ -25,7 +25,8 @@ const dlqSynopsis = `dlq ls|show|replay|purge [flags] [ID...]
 
 Dead letters are durable jobs that failed for good (permanent failure,
 attempts exhausted, ambiguous create) and failed synchronous inserts. An ID
-is a job id or a dead letter's stream sequence (the SEQ column of ls).
+is a job id (any block, any account: a bare number is a job id too), or a
+dead letter's stream sequence written seq:N (N from the SEQ column of ls).
 
   sfblocks dlq ls [--block B] [--account A] [--code C] [--since 24h] [--json]
   sfblocks dlq show ID
@@ -292,7 +293,7 @@ func dlqPurge(ctx context.Context, c *client.Client, flt client.DLQFilter, yes b
 	}
 	refs := make([]string, len(dls))
 	for i, dl := range dls {
-		refs[i] = strconv.FormatUint(dl.Seq, 10)
+		refs[i] = "seq:" + strconv.FormatUint(dl.Seq, 10)
 	}
 	n, err := c.PurgeDeadLetters(ctx, client.DLQFilter{Refs: refs})
 	fmt.Fprintf(stdout, "purged %d dead letters\n", n)

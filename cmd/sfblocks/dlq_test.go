@@ -141,7 +141,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || shown.JobID != "call-0" || shown.Error.Code != sfblocks.CodeAuthFailed || shown.Seq == 0 {
 		t.Fatalf("dlq show call-0: %d\n%s", code, out)
 	}
-	if code, out, _ := dlqCmd(t, natsURL, "show", fmt.Sprint(shown.Seq)); code != 0 || !strings.Contains(out, `"job_id": "call-0"`) {
+	if code, out, _ := dlqCmd(t, natsURL, "show", fmt.Sprintf("seq:%d", shown.Seq)); code != 0 || !strings.Contains(out, `"job_id": "call-0"`) {
 		t.Errorf("dlq show by sequence: %d\n%s", code, out)
 	}
 
@@ -172,7 +172,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	// A dead letter of a job whose success is kept: the replay is answered
 	// from the kept result and creates nothing.
 	envelope, _ := json.Marshal(shown)
-	if _, err := js.Publish(context.Background(), "sfblocks.dlq.insert."+sfblocks.ResultKey("call-0"), envelope); err != nil {
+	if _, err := js.Publish(context.Background(), sfblocks.DLQSubject(sfblocks.DefaultPrefix, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "call-0"}), envelope); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ = dlqCmd(t, natsURL, "replay", "call-0")
@@ -203,7 +203,7 @@ func TestDLQRevokedTokenReplayAndCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "succeeded 1") || sim.Stats().RecordsCreated != created+1 {
 		t.Errorf("replay with an edited payload: %d\n%s", code, out)
 	}
-	if kept, err := c.Result(context.Background(), "contact-1"); err != nil || kept.Status != sfblocks.StatusOK {
+	if kept, err := c.Result(context.Background(), sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "contact-1"}); err != nil || kept.Status != sfblocks.StatusOK {
 		t.Errorf("kept result of contact-1: %+v %v", kept, err)
 	}
 

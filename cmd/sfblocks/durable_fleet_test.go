@@ -64,7 +64,7 @@ func startFleet(t *testing.T, bin, natsURL, cfg string, n int, nc *nats.Conn) []
 			t.Fatal(err)
 		}
 		w.cmd = exec.Command(bin, "serve", "--nats-url", natsURL, "--config", cfg, "--metrics-addr=",
-			"--data-dir", t.TempDir(), "--max-in-flight", "16", "--ack-wait", "2s",
+			"--data-dir", t.TempDir(), "--max-in-flight", "16", "--ack-wait", "2s", "--job-timeout", "5s", "--landing-window", "2s",
 			"--log-level", "warn", "--log-format", "json", "--drain-timeout", "10s")
 		w.cmd.Stdout, w.cmd.Stderr = logf, logf
 		if err := w.cmd.Start(); err != nil {
@@ -148,11 +148,22 @@ func fleetLogs(ws []*fleetWorker) string {
 // hosts).
 func fleetSim(t *testing.T) (*sfsim.Server, string) {
 	t.Helper()
+	return fleetSimWith(t, nil)
+}
+
+// fleetSimWith is fleetSim with more settings on the account (such as its
+// idempotency_field).
+func fleetSimWith(t *testing.T, extra map[string]any) (*sfsim.Server, string) {
+	t.Helper()
 	sim := workertest.StartSim(t, sfsim.Options{DailyAPILimit: 10_000_000})
-	data, _ := json.Marshal(map[string]any{"accounts": []map[string]any{{
+	account := map[string]any{
 		"name": "sim", "default": true, "login_url": sim.MyDomainURL(), "flow": "client_credentials",
 		"client_id": sfsim.DefaultClientID, "client_secret": sfsim.DefaultClientSecret, "api_version": sfsim.LatestAPIVersion,
-	}}})
+	}
+	for k, v := range extra {
+		account[k] = v
+	}
+	data, _ := json.Marshal(map[string]any{"accounts": []map[string]any{account}})
 	path := filepath.Join(t.TempDir(), "accounts.json")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
@@ -208,7 +219,7 @@ func fleetJob(id string) *sfblocks.InsertRequest {
 // failed (e.g. during a NATS restart; the same id is dropped as a duplicate
 // if the first attempt was stored after all). It returns the first error
 // left after 20 tries.
-func publishAll(c *client.Client, ids []string, replyTo string) error {
+func publishAll(c *client.Client, ids []string, replyTo string, job func(id string) *sfblocks.InsertRequest) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for p := 0; p < 8; p++ {
@@ -219,7 +230,7 @@ func publishAll(c *client.Client, ids []string, replyTo string) error {
 				var err error
 				for try := 0; try < 20; try++ {
 					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					_, err = c.PublishDurable(ctx, sfblocks.Insert, fleetJob(ids[i]), client.WithReplyTo(replyTo))
+					_, err = c.PublishDurable(ctx, sfblocks.Insert, job(ids[i]), client.WithReplyTo(replyTo))
 					cancel()
 					if err == nil {
 						break
@@ -374,7 +385,7 @@ func TestFleetSurvivesKilledWorker(t *testing.T) {
 	col := collect(t, nc, replyTo)
 	start := time.Now()
 	published := make(chan error, 1)
-	go func() { published <- publishAll(c, ids, replyTo) }()
+	go func() { published <- publishAll(c, ids, replyTo, fleetJob) }()
 
 	// Kill one worker mid-run, with jobs in flight.
 	if !workertest.Eventually(60*time.Second, func() bool { return col.answered() >= n/4 }) {
@@ -426,7 +437,7 @@ func TestFleetSurvivesNATSRestart(t *testing.T) {
 	col := collect(t, nc, replyTo)
 	start := time.Now()
 	published := make(chan error, 1)
-	go func() { published <- publishAll(c, ids, replyTo) }()
+	go func() { published <- publishAll(c, ids, replyTo, fleetJob) }()
 	if !workertest.Eventually(60*time.Second, func() bool { return col.answered() >= n/4 }) {
 		t.Fatalf("only %d jobs answered before the restart; logs:\n%s", col.answered(), fleetLogs(ws))
 	}
@@ -452,7 +463,7 @@ func TestFleetSurvivesNATSRestart(t *testing.T) {
 		col.mu.Unlock()
 		for _, id := range missing {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			rep, err := c.Result(ctx, id)
+			rep, err := c.Result(ctx, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: id})
 			cancel()
 			if err == nil && rep != nil && time.Since(start) > restartedAt+5*time.Second {
 				// Kept but not received: its reply was lost in the restart.

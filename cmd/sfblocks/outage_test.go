@@ -82,9 +82,11 @@ func TestOutage503UnderDurableLoad(t *testing.T) {
 // would. The breaker's open time is shortened to match it (5 s instead of
 // 30 s) only to keep the package's run time down: what is checked does not
 // depend on the length. A dropped connection after the request was written
-// leaves a plain create's outcome unknown, so the plain creates among the
-// few calls that failed before the breaker opened are dead-lettered as
-// ambiguous_create (as documented); upserts are retried.
+// leaves a plain create's outcome unknown: the plain creates among the few
+// calls that failed before the breaker opened are reconciled once
+// Salesforce answers again (nothing is found: the simulator dropped them
+// unread) and created once their attempt can no longer land; upserts are
+// retried.
 func TestOutageRefusedConnectionsUnderDurableLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 5 s Salesforce outage under load (~12 s)")
@@ -123,8 +125,11 @@ func runOutage(t *testing.T, tc outageCase) {
 	// The whole org is down: the token endpoint too.
 	sim.Faults().SetIncludeOAuth(true)
 	// serve logs at info, which startServe reads the metrics address from;
-	// failures show only its warnings.
-	metricsAddr, logs := startServe(t, append([]string{"--nats-url", natsURL, "--config", cfg}, tc.serveArgs...)...)
+	// failures show only its warnings. A short landing window: a create
+	// whose connection dropped is tried again 2 s after its deadline (5 s)
+	// instead of a minute.
+	metricsAddr, logs := startServe(t, append([]string{"--nats-url", natsURL, "--config", cfg,
+		"--job-timeout", "5s", "--landing-window", "2s"}, tc.serveArgs...)...)
 	nc, c := fleetClient(t, ns)
 	replyTo := nc.NewInbox()
 	col := collect(t, nc, replyTo)
@@ -508,7 +513,7 @@ func waitAnsweredOrKept(t *testing.T, c *client.Client, col *collector, ids []st
 			col.mu.Unlock()
 			for _, id := range missing {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				rep, err := c.Result(ctx, id)
+				rep, err := c.Result(ctx, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: id})
 				cancel()
 				if err == nil && rep != nil {
 					col.mu.Lock()

@@ -46,8 +46,10 @@ type serveConfig struct {
 	jobTimeout   time.Duration
 	drainTimeout time.Duration
 	maxJobBytes  int
-	logLevel     string
-	logFormat    string
+	// landingWindow: see worker.WithLandingWindow.
+	landingWindow time.Duration
+	logLevel      string
+	logFormat     string
 	// breaker holds the per-account circuit breaker thresholds; the
 	// failure ratio comes in as a percentage (breakerFailurePct).
 	breaker           breaker.Settings
@@ -78,6 +80,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.maxBacklog, "max-backlog", envInt("SFBLOCKS_MAX_BACKLOG", -1), "synchronous jobs that may wait for a slot when all are busy; more are answered at once with a retryable SALESFORCE_UNAVAILABLE (worker saturated); -1 means 4 × --max-in-flight (env SFBLOCKS_MAX_BACKLOG)")
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("SFBLOCKS_JOB_TIMEOUT", blocks.DefaultTimeout), "deadline of a job that sets no timeout_ms (env SFBLOCKS_JOB_TIMEOUT)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration("SFBLOCKS_DRAIN_TIMEOUT", worker.DefaultDrainTimeout), "how long SIGTERM waits for jobs in flight (env SFBLOCKS_DRAIN_TIMEOUT)")
+	fs.DurationVar(&c.landingWindow, "landing-window", envDuration("SFBLOCKS_LANDING_WINDOW", worker.DefaultLandingWindow), "how long after an Insert attempt's deadline its record may still appear in Salesforce; an attempt that found nothing is repeated only after it (env SFBLOCKS_LANDING_WINDOW)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
@@ -137,7 +140,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		worker.WithDrainTimeout(cfg.drainTimeout),
 		worker.WithVersion(version),
 		worker.WithLogger(log),
-		worker.WithMetrics(wm)}
+		worker.WithMetrics(wm),
+		worker.WithLandingWindow(cfg.landingWindow)}
 	if cfg.maxBacklog != -1 {
 		wopts = append(wopts, worker.WithMaxBacklog(cfg.maxBacklog))
 	}
@@ -159,7 +163,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
-	if err := env.reportStatus(ctx, log); err != nil {
+	if err := env.reportStatus(ctx, w.ID(), log); err != nil {
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
 	err = w.Run(ctx)
@@ -183,13 +187,12 @@ type environment struct {
 
 // reportStatus starts writing every account's state to the status bucket
 // until ctx ends.
-func (env *environment) reportStatus(ctx context.Context, log zerolog.Logger) error {
+func (env *environment) reportStatus(ctx context.Context, workerID string, log zerolog.Logger) error {
 	js, err := jetstream.New(env.nc)
 	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	return worker.ReportStatus(ctx, js, fmt.Sprintf("%s-%d", host, os.Getpid()), collectStatus(env.status), worker.StatusConfig{Logger: log})
+	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log})
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
@@ -322,7 +325,7 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	if err != nil {
 		return nil, err
 	}
-	out := blocks.StaticAccounts{Clients: map[string]blocks.SalesforceAPI{}}
+	out := blocks.StaticAccounts{Clients: map[string]blocks.SalesforceAPI{}, IdempotencyFields: map[string]string{}}
 	for _, a := range env.auth.Accounts {
 		ts, err := cache.Source(a.Name)
 		if err != nil {
@@ -337,6 +340,9 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		out.Clients[a.Name] = c
+		if a.IdempotencyField != "" {
+			out.IdempotencyFields[a.Name] = a.IdempotencyField
+		}
 		env.status = append(env.status, statusAccount{name: a.Name, breaker: breakers.For(a.Name), token: ts, client: c})
 		if a.Default {
 			out.Default = a.Name

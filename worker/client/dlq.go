@@ -25,8 +25,8 @@ var (
 
 // DLQFilter selects dead letters; its zero value selects all of them.
 type DLQFilter struct {
-	// Refs are job ids or stream sequences; when set, only these (and the
-	// other fields still filter them).
+	// Refs are job ids, or stream sequences written seq:N; when set, only
+	// these (and the other fields still filter them).
 	Refs []string
 	// Block, Account and Code keep dead letters with exactly that block,
 	// account and error code.
@@ -126,12 +126,17 @@ func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*sfblocks.
 	if len(f.Refs) > 0 {
 		var out []*sfblocks.DeadLetter
 		for _, ref := range f.Refs {
-			dl, err := c.GetDeadLetter(ctx, ref)
+			dls, err := c.deadLettersOf(ctx, ref)
 			if err != nil {
 				return nil, err
 			}
-			if f.match(dl) {
-				out = append(out, dl)
+			if len(dls) == 0 {
+				return nil, fmt.Errorf("%w: %q is neither a dead-lettered job id nor seq:N of a dead letter", ErrNoDeadLetter, ref)
+			}
+			for _, dl := range dls {
+				if f.match(dl) {
+					out = append(out, dl)
+				}
 			}
 		}
 		return out, nil
@@ -191,35 +196,89 @@ func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*sfblocks.
 	}
 }
 
-// GetDeadLetter returns one dead letter by stream sequence (a number) or
-// job id (searched under both blocks). It fails with [ErrNoDeadLetter]
-// when there is none.
+// ErrAmbiguousRef: a job id names dead letters of several jobs (the same
+// id under two blocks or two accounts); name one by its sequence.
+var ErrAmbiguousRef = errors.New("client: the job id names the dead letters of several jobs; use seq:N")
+
+// GetDeadLetter returns one dead letter by stream sequence, written
+// "seq:17", or by job id (searched under every block and account; a bare
+// number is a job id, never a sequence). It fails with [ErrNoDeadLetter]
+// when there is none, and with [ErrAmbiguousRef] when the id names the
+// dead letters of several jobs.
 func (c *Client) GetDeadLetter(ctx context.Context, ref string) (*sfblocks.DeadLetter, error) {
+	dls, err := c.deadLettersOf(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch len(dls) {
+	case 0:
+		return nil, fmt.Errorf("%w: no dead letter has job id %q (a sequence is written seq:N)", ErrNoDeadLetter, ref)
+	case 1:
+		return dls[0], nil
+	}
+	seqs := make([]string, len(dls))
+	for i, dl := range dls {
+		seqs[i] = fmt.Sprintf("seq:%d (%s, account %q)", dl.Seq, dl.Block, dl.Account)
+	}
+	return nil, fmt.Errorf("%w: %q is %s", ErrAmbiguousRef, ref, strings.Join(seqs, ", "))
+}
+
+// deadLettersOf returns the dead letters ref names: one sequence, or every
+// job with that id.
+func (c *Client) deadLettersOf(ctx context.Context, ref string) ([]*sfblocks.DeadLetter, error) {
 	s, err := c.dlqStream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if seq, err := strconv.ParseUint(ref, 10, 64); err == nil && seq > 0 {
+	if n, ok := strings.CutPrefix(ref, "seq:"); ok {
+		seq, err := strconv.ParseUint(n, 10, 64)
+		if err != nil || seq == 0 {
+			return nil, fmt.Errorf("%w: %q: a sequence is written seq:N with N a positive number", ErrNoDeadLetter, ref)
+		}
 		m, err := s.GetMsg(ctx, seq)
-		if err == nil && strings.HasPrefix(m.Subject, c.prefix+".dlq.") {
-			return decodeDeadLetter(m.Data, m.Sequence, m.Time)
-		}
-		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, transportError(c.dlqSubject(""), err)
-		}
-		// Not a sequence after all: perhaps a numeric job id.
-	}
-	for _, b := range []sfblocks.Block{sfblocks.Insert, sfblocks.Search} {
-		m, err := s.GetLastMsgForSubject(ctx, sfblocks.DLQSubject(c.prefix, b, ref))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
+		if errors.Is(err, jetstream.ErrMsgNotFound) || (err == nil && !strings.HasPrefix(m.Subject, c.prefix+".dlq.")) {
+			return nil, nil
 		}
 		if err != nil {
 			return nil, transportError(c.dlqSubject(""), err)
 		}
-		return decodeDeadLetter(m.Data, m.Sequence, m.Time)
+		dl, err := decodeDeadLetter(m.Data, m.Sequence, m.Time)
+		if err != nil {
+			return nil, err
+		}
+		return []*sfblocks.DeadLetter{dl}, nil
 	}
-	return nil, fmt.Errorf("%w: %q is neither a dead letter's sequence nor a dead-lettered job id", ErrNoDeadLetter, ref)
+	// The id's token is the last of the job key: match it under every
+	// block and account.
+	key := sfblocks.JobIdentity{ID: ref}.Key()
+	subject := c.prefix + ".dlq.*.*." + key[strings.LastIndexByte(key, '.')+1:]
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy})
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	var out []*sfblocks.DeadLetter
+	for {
+		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(300*time.Millisecond))
+		if err != nil {
+			return nil, transportError(c.dlqSubject(""), err)
+		}
+		n, done := 0, false
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			done = meta.NumPending == 0
+			if dl, err := decodeDeadLetter(msg.Data(), meta.Sequence.Stream, meta.Timestamp); err == nil {
+				out = append(out, dl)
+			}
+		}
+		if n == 0 || done {
+			return out, nil
+		}
+	}
 }
 
 // PurgeDeadLetters deletes the dead letters f selects (all of them for an

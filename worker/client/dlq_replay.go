@@ -167,6 +167,13 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 	g.SetLimit(o.Concurrency)
 	for i, dl := range dls {
 		res := ReplayResult{Seq: dl.Seq, JobID: dl.JobID, Block: dl.Block}
+		if dl.PayloadRef != "" && o.Payload == nil && !o.DryRun {
+			if err := c.loadPayload(ctx, dl); err != nil {
+				res.Outcome, res.Error = ReplaySkipped, err.Error()
+				settled(i, res)
+				continue
+			}
+		}
 		payload, why := replayPayload(dl, o.Payload)
 		if why != "" {
 			res.Outcome, res.Error = ReplaySkipped, why
@@ -308,4 +315,31 @@ func (c *Client) awaitReplay(ctx context.Context, dl *sfblocks.DeadLetter, ch ch
 		res.Outcome, res.Error = ReplayFailedAgain, "cancelled while waiting for the reply; the replay is queued and will still run; the dead letter is kept"
 	}
 	return res
+}
+
+// loadPayload fills the payload of a dead letter that carries it by
+// reference (a job too large for its envelope) from the object store.
+func (c *Client) loadPayload(ctx context.Context, dl *sfblocks.DeadLetter) error {
+	bucket, name, ok := strings.Cut(dl.PayloadRef, "/")
+	if !ok {
+		return fmt.Errorf("the dead letter's payload_ref %q is not bucket/name", dl.PayloadRef)
+	}
+	js, err := c.jetStream()
+	if err != nil {
+		return transportError(bucket, err)
+	}
+	obj, err := js.ObjectStore(ctx, bucket)
+	if err != nil {
+		return transportError(bucket, err)
+	}
+	data, err := obj.GetBytes(ctx, name)
+	if err != nil {
+		return fmt.Errorf("the dead letter's payload %s cannot be read (expired?): %w", dl.PayloadRef, err)
+	}
+	if json.Valid(data) {
+		dl.Payload = data
+	} else {
+		dl.PayloadBase64 = data
+	}
+	return nil
 }

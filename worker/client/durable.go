@@ -99,42 +99,50 @@ func (c *Client) resultsKV(ctx context.Context) (jetstream.KeyValue, error) {
 }
 
 // jobPayload encodes request like [Client.Do] and makes sure it carries an
-// id: the request's own "id" when set, else a fresh one written into it.
-// A request that is not a JSON object is sent as is with a fresh id in the
-// header only (the worker answers INVALID_REQUEST).
-func jobPayload(request any) ([]byte, string, error) {
+// id: the request's own "id" when set, else a fresh one written into it. It
+// returns the job's identity (block, the request's account, id). A request
+// that is not a JSON object is sent as is with a fresh id in the header
+// only (the worker answers INVALID_REQUEST).
+func jobPayload(block sfblocks.Block, request any) ([]byte, sfblocks.JobIdentity, error) {
+	job := sfblocks.JobIdentity{Block: block}
 	data, err := encodeRequest(request)
 	if err != nil {
-		return nil, "", err
+		return nil, job, err
 	}
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(data, &obj) != nil || obj == nil {
-		return data, nuid.Next(), nil
+		job.ID = nuid.Next()
+		return data, job, nil
+	}
+	if raw, ok := obj["account"]; ok {
+		_ = json.Unmarshal(raw, &job.Account) // a non-string account: the worker refuses the job
 	}
 	if raw, ok := obj["id"]; ok {
-		var id string
-		if json.Unmarshal(raw, &id) == nil && id != "" {
-			return data, id, nil
+		if json.Unmarshal(raw, &job.ID) == nil && job.ID != "" {
+			return data, job, nil
 		}
 		if !(string(raw) == `""` || string(raw) == "null") {
 			// A non-string id: the worker refuses the job and says why.
-			return data, nuid.Next(), nil
+			job.ID = nuid.Next()
+			return data, job, nil
 		}
 	}
-	id := nuid.Next()
-	obj["id"], _ = json.Marshal(id)
+	job.ID = nuid.Next()
+	obj["id"], _ = json.Marshal(job.ID)
 	if data, err = json.Marshal(obj); err != nil {
-		return nil, "", &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
+		return nil, job, &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: "request cannot be encoded as JSON: " + err.Error(), Err: err}
 	}
-	return data, id, nil
+	return data, job, nil
 }
 
 // PublishDurable publishes a durable job of block and returns its id once
 // JetStream has stored it (PubAck); it does not wait for the job to run. The
-// id is the request's "id", or a generated one written into the job; it is
-// also the Nats-Msg-Id, so publishing the same id again within the stream's
-// duplicate window (2 minutes by default) stores nothing new: retrying a
-// failed publish is safe. With [WithReplyTo] the worker publishes the reply
+// id is the request's "id", or a generated one written into the job. The
+// message's Nats-Msg-Id is [sfblocks.MsgID] of the job's identity (block,
+// account, id), so publishing the same job again within the stream's
+// duplicate window (2 minutes by default) stores nothing new, and a
+// republish after it finds the job's kept result: retrying a failed
+// publish is safe. With [WithReplyTo] the worker publishes the reply
 // there; either way the result is kept and [Client.Result] reads it.
 //
 // Errors are *sfblocks.Error: INVALID_REQUEST (request not encodable, bad
@@ -148,16 +156,17 @@ func (c *Client) PublishDurable(ctx context.Context, block sfblocks.Block, reque
 			return "", &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: err.Error(), Err: err}
 		}
 	}
-	data, id, err := jobPayload(request)
+	data, job, err := jobPayload(block, request)
 	if err != nil {
 		return "", err
 	}
-	_, err = c.publishDurable(ctx, block, data, id, o.replyTo)
-	return id, err
+	_, err = c.publishDurable(ctx, job, data, o.replyTo)
+	return job.ID, err
 }
 
 // publishDurable publishes one job and returns its PubAck.
-func (c *Client) publishDurable(ctx context.Context, block sfblocks.Block, data []byte, id, replyTo string) (*jetstream.PubAck, error) {
+func (c *Client) publishDurable(ctx context.Context, job sfblocks.JobIdentity, data []byte, replyTo string) (*jetstream.PubAck, error) {
+	block := job.Block
 	js, err := c.jetStream()
 	if err != nil {
 		return nil, transportError(c.durableSubject(block), err)
@@ -172,7 +181,7 @@ func (c *Client) publishDurable(ctx context.Context, block sfblocks.Block, data 
 	if replyTo != "" {
 		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	}
-	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(sfblocks.MsgID(job)))
 	switch {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return nil, &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
@@ -201,7 +210,7 @@ func (c *Client) publishDurable(ctx context.Context, block sfblocks.Block, data 
 // transport failures (see [Client.PublishDurable]; TIMEOUT wrapping
 // [ErrTimeout] when no reply came: the job is stored and will still run).
 func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request any) (*sfblocks.Reply, error) {
-	data, id, err := jobPayload(request)
+	data, job, err := jobPayload(block, request)
 	if err != nil {
 		return nil, err
 	}
@@ -219,12 +228,12 @@ func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request an
 		return nil, transportError(c.durableSubject(block), err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	ack, err := c.publishDurable(ctx, block, data, id, inbox)
+	ack, err := c.publishDurable(ctx, job, data, inbox)
 	if err != nil {
 		return nil, err
 	}
 	if ack.Duplicate {
-		return c.awaitResult(ctx, id)
+		return c.awaitResult(ctx, job)
 	}
 	select {
 	case msg := <-ch:
@@ -232,20 +241,20 @@ func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request an
 	case <-ctx.Done():
 		lctx, cancel := context.WithTimeout(context.Background(), c.timeout/10)
 		defer cancel()
-		if rep, err := c.Result(lctx, id); rep != nil {
+		if rep, err := c.Result(lctx, job); rep != nil {
 			return rep, err
 		}
 		return nil, transportError(c.durableSubject(block), ctx.Err())
 	}
 }
 
-// awaitResult watches the kept result of id until it appears or ctx ends.
-func (c *Client) awaitResult(ctx context.Context, id string) (*sfblocks.Reply, error) {
+// awaitResult watches the kept result of job until it appears or ctx ends.
+func (c *Client) awaitResult(ctx context.Context, job sfblocks.JobIdentity) (*sfblocks.Reply, error) {
 	kv, err := c.resultsKV(ctx)
 	if err != nil {
 		return nil, transportError(c.bucket, err)
 	}
-	watch, err := kv.Watch(ctx, sfblocks.ResultKey(id))
+	watch, err := kv.Watch(ctx, job.Key())
 	if err != nil {
 		return nil, transportError(c.bucket, err)
 	}
@@ -256,32 +265,49 @@ func (c *Client) awaitResult(ctx context.Context, id string) (*sfblocks.Reply, e
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue // nil marks the end of the initial values
 			}
-			return decodeReply(c.bucket, e.Value())
+			return decodeKept(c.bucket, e.Value())
 		case <-ctx.Done():
 			return nil, transportError(c.bucket, ctx.Err())
 		}
 	}
 }
 
-// Result returns the kept result of a finished durable job, as [Client.Do]
-// returns replies (a failed job gives its reply and a *sfblocks.Error). It
-// returns a *sfblocks.Error wrapping [ErrNoResult] when none is kept (the job
-// has not finished, the id is unknown, or the result expired), or a
+// Result returns the kept result of a finished job, as [Client.Do] returns
+// replies (a failed job gives its reply and a *sfblocks.Error). The job is
+// named by its identity: its block, its account as the job named it ("" for
+// the default) and its id. Durable jobs and synchronous Inserts sent with
+// an id of their own are kept, for the workers' results TTL (24 h by
+// default). It returns a *sfblocks.Error wrapping [ErrNoResult] when none is
+// kept (the job has not finished, is unknown, or its result expired), or a
 // transport error (e.g. the results bucket does not exist yet).
-func (c *Client) Result(ctx context.Context, jobID string) (*sfblocks.Reply, error) {
+func (c *Client) Result(ctx context.Context, job sfblocks.JobIdentity) (*sfblocks.Reply, error) {
 	kv, err := c.resultsKV(ctx)
 	if err != nil {
 		return nil, transportError(c.bucket, err)
 	}
-	e, err := kv.Get(ctx, sfblocks.ResultKey(jobID))
+	e, err := kv.Get(ctx, job.Key())
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
-			Message: "no result is kept for job " + jobID + " (not finished yet, unknown, or expired)", Err: ErrNoResult}
+			Message: fmt.Sprintf("no result is kept for %s job %q of account %q (not finished yet, unknown, or expired)", job.Block, job.ID, job.Account),
+			Err:     ErrNoResult}
 	case err != nil:
 		return nil, transportError(c.bucket, err)
 	}
-	return decodeReply(c.bucket, e.Value())
+	return decodeKept(c.bucket, e.Value())
+}
+
+// decodeKept reads a results-bucket entry ([sfblocks.KeptResult]) as Do's
+// results.
+func decodeKept(bucket string, data []byte) (*sfblocks.Reply, error) {
+	var k sfblocks.KeptResult
+	if err := json.Unmarshal(data, &k); err != nil || len(k.Reply) == 0 {
+		if err == nil {
+			err = errors.New("no reply in the kept result")
+		}
+		return nil, &sfblocks.Error{Code: sfblocks.CodeInternal, Message: fmt.Sprintf("%v in %s: %v", ErrBadReply, bucket, err), Err: fmt.Errorf("%w: %w", ErrBadReply, err)}
+	}
+	return decodeReply(bucket, k.Reply)
 }
 
 // clientJS holds the lazily created JetStream handles of a Client.

@@ -49,7 +49,7 @@ func TestDoDurable(t *testing.T) {
 	if err != nil || rep.Status != sfblocks.StatusOK || rep.ID == "" || rep.ObjectID != "003"+rep.ID || rep.Attempt != 1 {
 		t.Fatalf("DoDurable = %+v, %v", rep, err)
 	}
-	kept, err := c.Result(ctx, rep.ID)
+	kept, err := c.Result(ctx, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: rep.ID})
 	if err != nil || kept.ObjectID != rep.ObjectID {
 		t.Errorf("Result = %+v, %v", kept, err)
 	}
@@ -84,7 +84,7 @@ func TestPublishDurableAndResult(t *testing.T) {
 	c, _ := client.New(nc)
 	ctx := context.Background()
 
-	if _, err := c.Result(ctx, "never-sent"); !errors.Is(err, client.ErrNoResult) {
+	if _, err := c.Result(ctx, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "never-sent"}); !errors.Is(err, client.ErrNoResult) {
 		t.Errorf("Result of an unknown job = %v, want ErrNoResult", err)
 	}
 	inbox := nc.NewInbox()
@@ -108,7 +108,7 @@ func TestPublishDurableAndResult(t *testing.T) {
 	var rep *sfblocks.Reply
 	workertest.WaitFor(t, 10*time.Second, "the kept result of "+id, func() bool {
 		var err error
-		if rep, err = c.Result(ctx, id); err != nil && !errors.Is(err, client.ErrNoResult) {
+		if rep, err = c.Result(ctx, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: id}); err != nil && !errors.Is(err, client.ErrNoResult) {
 			t.Fatalf("Result = %v", err)
 		}
 		return err == nil

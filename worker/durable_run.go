@@ -1,0 +1,328 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// durableJob is one durable message on its way to being settled.
+type durableJob struct {
+	block    sfblocks.Block
+	msg      jetstream.Msg
+	task     *task
+	key      string // task.identity.Key()
+	replyTo  string
+	attempt  int // this run's attempt: failed attempts before it + 1
+	delivery int // JetStream's delivery count
+	replay   bool
+	replays  int
+	replayOf uint64
+	received time.Time
+	// conflict: the job reuses another job's id; its outcome is never kept.
+	conflict bool
+}
+
+// dlqIdentity is what the job's dead letter is filed under: its identity,
+// except for a job that reuses another's id, whose dead letter must not
+// replace the other job's.
+func (j *durableJob) dlqIdentity() sfblocks.JobIdentity {
+	id := j.task.identity
+	if j.conflict {
+		id.ID += "~conflict-" + j.task.fingerprint
+	}
+	return id
+}
+
+// id is the job's id, as its reply and logs give it.
+func (j *durableJob) id() string { return j.task.identity.ID }
+
+// run executes one durable job on its own goroutine, holding one slot.
+func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
+	w := d.w
+	defer func() {
+		d.running.Add(-1)
+		w.m.InFlight.Dec()
+		w.stats[b].inFlight.Add(-1)
+		<-w.sem
+		w.wg.Done()
+	}()
+	stop := d.keepAlive(b, msg)
+	defer stop()
+
+	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1, delivery: 1}
+	var seq uint64
+	if meta, err := msg.Metadata(); err == nil {
+		j.delivery, seq = int(meta.NumDelivered), meta.Sequence.Stream
+	}
+	if j.delivery > 1 {
+		w.m.DurableRedelivered.WithLabelValues(string(b)).Inc()
+	}
+	h := msg.Headers()
+	// A job without an id of its own is keyed by the replay's header, else
+	// by its stream sequence: the same on every delivery.
+	hint := h.Get(sfblocks.HeaderJobID)
+	if hint == "" || !validText(hint) {
+		hint = fmt.Sprintf("%s-%d", d.cfg.Stream, seq)
+	}
+	j.task = w.plan(sfblocks.PathDurable, b, msg.Data(), hint)
+	j.key = j.task.identity.Key()
+	j.replyTo = h.Get(sfblocks.HeaderReplyTo)
+	j.replays, j.replayOf = replays(h)
+	j.replay = j.replayOf != 0
+
+	// A job that writes, or one delivered before, may have a history; a
+	// first delivery of a search has none and costs no read.
+	var hist *history
+	if j.task.invalid == nil && (j.delivery > 1 || j.task.writes || j.replay) {
+		hh, err := d.ledger.history(w.base, j.key)
+		if err != nil {
+			d.unavailable(j, err)
+			return
+		}
+		hist = &hh
+		if hh.Final != nil {
+			// The run before failed for good but could not be dead-lettered:
+			// only dead-letter it now.
+			if r := decodeKept(hh.Final); r != nil {
+				d.deadLetter(j, settlement{action: actionTerm, reply: r, deadLetter: hh.Reason}, r, hh.Final, hh.failureState, false, nil)
+				return
+			}
+		}
+		j.attempt = hh.Attempts + 1
+	}
+
+	v := w.runTask(w.base, j.task, runOpts{path: sfblocks.PathDurable, attempt: j.attempt, replay: j.replay, hist: hist})
+	switch v.kind {
+	case verdictUnavailable:
+		d.unavailable(j, v.err)
+		return
+	case verdictBusy:
+		w.log.Debug().Str("job_id", j.id()).Str("block", string(b)).Dur("retry_in", v.delay).
+			Msg("durable job is being run by another worker; waiting for it")
+		d.settleMsg(b, msg, settlement{action: actionNak, delay: v.delay}, "")
+		return
+	case verdictPending:
+		if v.reply != nil {
+			// This run's own attempt failed and may yet land: it counts.
+			if j.attempt >= d.cfg.MaxAttempts {
+				reply, data := w.encode(d.finalReply(j, v.reply))
+				d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonAmbiguousCreate}, reply, data, v.st, true, nil)
+				return
+			}
+			st := v.st.failed(v.reply, j.attempt, time.Now())
+			if err := d.ledger.record(w.base, j.key, st, w.bookkeepingDeadline()); err != nil {
+				w.log.Warn().Err(err).Str("job_id", j.id()).Msg("could not keep the failed attempt; it is not counted")
+			}
+			if v.reply.Error != nil {
+				w.m.DurableRetried.WithLabelValues(string(b), string(v.reply.Error.Code)).Inc()
+			}
+		}
+		w.log.Info().Str("job_id", j.id()).Str("block", string(b)).Str("account", j.task.identity.Account).
+			Int("attempt", j.attempt).Dur("retry_in", v.delay).
+			Msg("an attempt of this insert may still create its record in Salesforce; waiting before deciding")
+		d.settleMsg(b, msg, settlement{action: actionNak, delay: min(v.delay, maxNakDelay)}, "")
+		return
+	case verdictKept:
+		w.m.DurableReplayed.WithLabelValues(string(b)).Inc()
+		w.log.Info().Str("job_id", j.id()).Str("block", string(b)).Str("path", sfblocks.PathDurable).
+			Int("attempt", j.attempt).Str("status", string(v.reply.Status)).Msg("durable job already finished: answering with its kept result")
+		reply, data := w.encode(v.reply)
+		d.answer(j, reply, data, true)
+		d.settleMsg(b, msg, settlement{action: actionAck}, "")
+		return
+	}
+
+	reply, data := w.encode(d.finalReply(j, v.reply))
+	switch v.kind {
+	case verdictAmbiguous:
+		d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonAmbiguousCreate}, reply, data, v.st, true, v.candidates)
+		return
+	case verdictConflict:
+		// Dead-lettered so nothing is lost, but never kept: the results
+		// entry is the other job's.
+		j.conflict = true
+		d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonPermanent}, reply, data, v.st, false, nil)
+		return
+	}
+	// A plain handler's create that may have saved is not reconciled
+	// here: settle dead-letters it as ambiguous.
+	s := settle(outcome{reply: reply, attempt: j.attempt, delivery: j.delivery,
+		maybeSaved: blocks.MayHaveSaved(reply) && j.task.reconcile == nil}, d.policy)
+	if s.reply != nil && s.reply != reply {
+		// The decision answers a job that will not run again.
+		s.reply.ID, s.reply.Attempt = j.id(), j.attempt
+		reply, data = w.encode(s.reply)
+	}
+	switch {
+	case s.deadLetter != "":
+		d.deadLetter(j, s, reply, data, v.st, true, nil)
+	case s.retry:
+		d.retry(j, s, reply, v.st)
+	default:
+		if s.reply != nil && d.keep(j, reply, data) && v.st.Attempts > 0 {
+			d.clearAttempts(j)
+		}
+		d.settleMsg(b, msg, s, "")
+	}
+}
+
+// finalReply is the reply of a job answered for good.
+func (d *durable) finalReply(j *durableJob, r *sfblocks.Reply) *sfblocks.Reply {
+	if r.ID == "" {
+		r.ID = j.id()
+	}
+	r.Attempt = j.attempt
+	if r.DurationMS == 0 {
+		r.DurationMS = time.Since(j.received).Milliseconds()
+	}
+	return r
+}
+
+// unavailable hands a job back when the ledger cannot be read or written:
+// this worker cannot tell what the job's earlier runs did, so it runs
+// nothing. No attempt is used.
+func (d *durable) unavailable(j *durableJob, err error) {
+	d.w.log.Warn().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).
+		Msg("cannot read or write the job ledger; handing the durable job back")
+	d.settleMsg(j.block, j.msg, settlement{action: actionNak, delay: min(time.Duration(j.delivery)*2*time.Second, maxNakDelay)}, "")
+}
+
+// keep stores the job's result, then answers it: kept before sent, so a job
+// delivered again after this point never calls Salesforce again. When
+// another run kept a success first, that one is the job's answer. It
+// reports whether the result was kept.
+func (d *durable) keep(j *durableJob, reply *sfblocks.Reply, data []byte) bool {
+	w := d.w
+	if j.conflict {
+		w.record(j.block, sfblocks.PathDurable, reply, time.Since(j.received))
+		d.answer(j, reply, data, false)
+		return false
+	}
+	prior, err := d.ledger.keep(w.base, j.key, j.task.fingerprint, data, reply.Status != sfblocks.StatusFailed, w.bookkeepingDeadline())
+	if err != nil {
+		// Still answered and acked: the caller gets the result, and a
+		// redelivery (a lost ack) finds the run record and reconciles.
+		w.log.Error().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).
+			Msg("could not keep the durable job's result; a redelivery would reconcile or run it again")
+	}
+	if prior != nil && prior.reply != nil {
+		reply, data = w.encode(prior.reply)
+	}
+	w.record(j.block, sfblocks.PathDurable, reply, time.Since(j.received))
+	d.answer(j, reply, data, false)
+	return err == nil
+}
+
+// retry keeps the failed attempt in the job's failure state and hands the
+// job back for a delayed redelivery; the caller gets no reply yet.
+func (d *durable) retry(j *durableJob, s settlement, reply *sfblocks.Reply, st failureState) {
+	w := d.w
+	st = st.failed(reply, j.attempt, time.Now())
+	if err := d.ledger.record(w.base, j.key, st, w.bookkeepingDeadline()); err != nil {
+		// Not counted: the job is still retried, and the next failure that
+		// can be kept counts again.
+		w.log.Warn().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).Msg("could not keep the failed attempt; it is not counted")
+	}
+	w.m.DurableRetried.WithLabelValues(string(j.block), string(reply.Error.Code)).Inc()
+	w.log.Info().Str("job_id", j.id()).Str("block", string(j.block)).Str("path", sfblocks.PathDurable).Str("account", reply.Account).
+		Str("code", string(reply.Error.Code)).Int("attempt", j.attempt).Int("max_attempts", d.cfg.MaxAttempts).
+		Dur("retry_in", s.delay).Msg("job failed; retrying")
+	d.settleMsg(j.block, j.msg, s, "")
+}
+
+// deadLetter publishes the job's final failure to the dead-letter stream,
+// then keeps and sends the failure reply and terminates the message. When
+// the dead letter cannot be stored, the job is handed back (nak) with its
+// final reply kept in its failure state, so the next delivery only tries
+// the dead letter again: a job is never acked without its dead letter.
+func (d *durable) deadLetter(j *durableJob, s settlement, reply *sfblocks.Reply, data []byte, st failureState, ran bool, candidates []string) {
+	w := d.w
+	now := time.Now()
+	if ran {
+		st = st.failed(reply, j.attempt, now)
+	}
+	dl := newDeadLetter(j.block, sfblocks.PathDurable, s.deadLetter, j.task.identity, j.msg.Subject(), j.msg.Data(), j.msg.Headers(), reply, st)
+	dl.Replays, dl.ReplayOf, dl.Candidates = j.replays, j.replayOf, candidates
+	if err := d.publishDeadLetter(w.base, j.dlqIdentity(), dl); err != nil {
+		w.log.Error().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).
+			Msg("could not dead-letter a failed job; handing it back to try again later")
+		st.Final, st.Reason = data, s.deadLetter
+		if err := d.ledger.record(w.base, j.key, st, w.bookkeepingDeadline()); err != nil {
+			w.log.Warn().Err(err).Str("job_id", j.id()).Msg("could not keep the pending dead letter; the job will run again")
+		}
+		d.settleMsg(j.block, j.msg, settlement{action: actionNak, delay: min(time.Duration(j.delivery)*2*time.Second, maxNakDelay)}, "")
+		return
+	}
+	if d.keep(j, reply, data) && (j.delivery > 1 || st.Attempts > 1 || st.Final != nil) {
+		d.clearAttempts(j)
+	}
+	d.settleMsg(j.block, j.msg, settlement{action: actionTerm}, "")
+}
+
+func (d *durable) clearAttempts(j *durableJob) {
+	if err := d.ledger.forget(d.w.base, j.key); err != nil {
+		d.w.log.Warn().Err(err).Str("job_id", j.id()).Msg("could not clear the job's attempts; a replay may count them")
+	}
+}
+
+// failed returns st with one more failed attempt, reply's failure.
+func (st failureState) failed(reply *sfblocks.Reply, attempt int, now time.Time) failureState {
+	now = now.UTC()
+	st.Attempts = max(st.Attempts, attempt)
+	if st.FirstFailure.IsZero() {
+		st.FirstFailure = now
+	}
+	st.LastFailure = now
+	if reply != nil && reply.Error != nil {
+		st.LastCode, st.LastMessage = reply.Error.Code, reply.Error.Message
+	}
+	return st
+}
+
+// answer publishes the reply to the job's Reply-To subject, if it has one.
+func (d *durable) answer(j *durableJob, reply *sfblocks.Reply, data []byte, replayed bool) {
+	w := d.w
+	if j.replyTo == "" {
+		if !replayed {
+			w.log.Info().Str("job_id", j.id()).Str("block", string(j.block)).Str("result_key", j.key).
+				Msg("durable job had no Reply-To header; its result is kept in the results bucket only")
+		}
+		return
+	}
+	if err := w.nc.PublishMsg(replyMsg(j.replyTo, reply, data)); err != nil {
+		w.log.Error().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).
+			Msg("publishing the durable job's reply; its result is kept in the results bucket")
+	}
+}
+
+// settleMsg acks, naks or terminates msg as s says.
+func (d *durable) settleMsg(b sfblocks.Block, msg jetstream.Msg, s settlement, reason string) {
+	var err error
+	switch s.action {
+	case actionAck:
+		err = msg.Ack()
+	case actionNak:
+		if s.delay > 0 {
+			err = msg.NakWithDelay(s.delay)
+		} else {
+			err = msg.Nak()
+		}
+	case actionTerm:
+		err = msg.TermWithReason("sfblocks: failed for good; dead-lettered")
+	}
+	d.w.m.DurableSettled.WithLabelValues(string(b), string(s.action)).Inc()
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		d.w.log.Warn().Err(err).Str("block", string(b)).Str("action", string(s.action)).
+			Msg("settling a durable job failed; JetStream will deliver it again after the ack wait")
+	}
+	if reason != "" {
+		d.w.log.Debug().Str("block", string(b)).Str("action", string(s.action)).Msg(reason)
+	}
+}

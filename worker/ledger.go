@@ -1,0 +1,326 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sfblocks/sfblocks"
+)
+
+// The ledger is the fleet's bookkeeping of jobs, in three JetStream KV
+// buckets keyed by the job's identity (sfblocks.JobIdentity.Key):
+//
+//   - results: a finished job's reply and fingerprint (sfblocks.KeptResult),
+//     so a job sent again is answered from it and never runs twice;
+//   - attempts: a job's failure history and, while an attempt that writes
+//     to Salesforce is under way or undecided, its run record: which
+//     attempt started when (the server's timestamp of the record) with
+//     which deadline. It outlives the attempt's lease, so whoever takes the
+//     job over next knows an attempt may have created a record;
+//   - claims: an attempt's lease, with a per-key TTL that the NATS server
+//     enforces by its own clock. While it exists, no other worker runs the
+//     job; a worker never runs a job's Salesforce call past its lease.
+//
+// Every operation runs under its own bounded context, detached from the
+// job's and the worker's (see bookkeeping), so a drain deadline that cuts a
+// Salesforce call short never cuts the bookkeeping after it.
+type ledger struct {
+	results  jetstream.KeyValue
+	attempts jetstream.KeyValue
+	claims   jetstream.KeyValue
+	// timeout bounds one KV operation.
+	timeout time.Duration
+}
+
+// bookkeeping returns a context for one KV operation: not cancelled with
+// parent (a job's or a draining worker's context), bounded by timeout.
+func bookkeeping(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(parent), timeout)
+}
+
+// errLedger wraps every failure to read or write the ledger: the job's
+// fate is unknown to this worker, so it must not call Salesforce (or, after
+// a call, must retry the write before settling).
+var errLedger = errors.New("worker: the job ledger (JetStream KV) is unavailable")
+
+func ledgerErr(what string, err error) error {
+	return fmt.Errorf("%w: %s: %w", errLedger, what, err)
+}
+
+// kept is a result read from the results bucket.
+type kept struct {
+	sfblocks.KeptResult
+	revision uint64
+	reply    *sfblocks.Reply // decoded Reply; nil when it does not decode
+}
+
+// result returns the job's kept result, nil when there is none.
+func (l *ledger) result(ctx context.Context, key string) (*kept, error) {
+	ctx, cancel := bookkeeping(ctx, l.timeout)
+	defer cancel()
+	e, err := l.results.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, ledgerErr("reading the kept result", err)
+	}
+	k := &kept{revision: e.Revision()}
+	if json.Unmarshal(e.Value(), &k.KeptResult) == nil {
+		k.reply = decodeKept(k.Reply)
+	}
+	return k, nil
+}
+
+// keep stores a finished job's reply. A success is never overwritten: when
+// another run already kept a success (it adopted this run's record, or ran
+// the job while this one was cut off from NATS), keep leaves it and returns
+// it, and the caller answers with it. A failure replaces an earlier failure
+// (a replay that failed again) but not a success. It retries a write lost
+// to a reconnect, within deadline.
+func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte, success bool, deadline time.Duration) (*kept, error) {
+	value, err := json.Marshal(sfblocks.KeptResult{Fingerprint: fingerprint, Reply: data})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	var last error
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			pause(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond)
+		}
+		octx, ocancel := context.WithTimeout(ctx, l.timeout)
+		_, err := l.results.Create(octx, key, value)
+		ocancel()
+		if err == nil {
+			return nil, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			last = err
+			continue
+		}
+		prior, err := l.result(ctx, key)
+		if err != nil {
+			last = err
+			continue
+		}
+		if prior == nil {
+			continue // deleted meanwhile: create again
+		}
+		if prior.reply != nil && prior.reply.Status != sfblocks.StatusFailed {
+			return prior, nil // a success stays
+		}
+		octx, ocancel = context.WithTimeout(ctx, l.timeout)
+		_, err = l.results.Update(octx, key, value, prior.revision)
+		ocancel()
+		if err == nil {
+			return nil, nil
+		}
+		last = err // lost a race: look again
+	}
+	return nil, ledgerErr("keeping the result", errors.Join(last, ctx.Err()))
+}
+
+// lease is one attempt's claim on a job.
+type lease struct {
+	Worker      string `json:"worker"`
+	Attempt     int    `json:"attempt"`
+	TimeoutMS   int64  `json:"timeout_ms"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// claimed is the outcome of trying to take a job's lease.
+type claimed struct {
+	// revision of this worker's lease; 0 when another holds it.
+	revision uint64
+	// holder is the current lease when another worker holds it.
+	holder *lease
+	// serverNow is the NATS server's clock when this worker's lease was
+	// stored: the reference for the run record's age.
+	serverNow time.Time
+}
+
+// claim takes the job's lease for ttl, measured by the server. It reports
+// who holds it when another worker does. withTime also reads the server's
+// timestamp of the new lease (one more read), for reconciling an earlier
+// attempt by the server's clock.
+func (l *ledger) claim(ctx context.Context, key string, ls lease, ttl time.Duration, withTime bool) (claimed, error) {
+	data, err := json.Marshal(ls)
+	if err != nil {
+		return claimed{}, err
+	}
+	for range 3 {
+		octx, cancel := bookkeeping(ctx, l.timeout)
+		rev, err := l.claims.Create(octx, key, data, jetstream.KeyTTL(ttl))
+		cancel()
+		if err == nil {
+			c := claimed{revision: rev}
+			if withTime {
+				octx, cancel := bookkeeping(ctx, l.timeout)
+				e, err := l.claims.Get(octx, key)
+				cancel()
+				if err != nil {
+					return c, ledgerErr("reading the new lease", err)
+				}
+				c.serverNow = e.Created()
+			}
+			return c, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return claimed{}, ledgerErr("claiming the job", err)
+		}
+		octx, cancel = bookkeeping(ctx, l.timeout)
+		e, err := l.claims.Get(octx, key)
+		cancel()
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or released meanwhile: claim again
+		}
+		if err != nil {
+			return claimed{}, ledgerErr("reading the job's lease", err)
+		}
+		var holder lease
+		_ = json.Unmarshal(e.Value(), &holder)
+		return claimed{holder: &holder}, nil
+	}
+	return claimed{}, ledgerErr("claiming the job", errors.New("the lease kept changing hands"))
+}
+
+// release deletes this worker's lease, if it still holds it, so that a
+// retry (here or elsewhere) need not wait for the lease to expire.
+func (l *ledger) release(ctx context.Context, key string, revision uint64) {
+	if revision == 0 {
+		return
+	}
+	octx, cancel := bookkeeping(ctx, l.timeout)
+	defer cancel()
+	_ = l.claims.Delete(octx, key, jetstream.LastRevision(revision))
+}
+
+// runRecord says that an attempt which writes to Salesforce started, and
+// that its outcome is not known yet: set in the attempts bucket before the
+// Salesforce call, cleared when the attempt ended without saving anything.
+type runRecord struct {
+	Attempt     int    `json:"attempt"`
+	Worker      string `json:"worker"`
+	TimeoutMS   int64  `json:"timeout_ms"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Started is when the attempt started, by the NATS server's clock (the
+	// record's own timestamp, filled in when read).
+	Started time.Time `json:"-"`
+}
+
+// history is a job's entry in the attempts bucket.
+type history struct {
+	failureState
+	revision uint64
+	stored   time.Time // the server's timestamp of this revision
+}
+
+// history returns the job's failure history and run record; zero when it
+// has none.
+func (l *ledger) history(ctx context.Context, key string) (history, error) {
+	octx, cancel := bookkeeping(ctx, l.timeout)
+	defer cancel()
+	e, err := l.attempts.Get(octx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return history{}, nil
+	case err != nil:
+		return history{}, ledgerErr("reading the job's attempts", err)
+	}
+	h := history{revision: e.Revision(), stored: e.Created()}
+	if json.Unmarshal(e.Value(), &h.failureState) != nil {
+		return history{revision: h.revision}, nil // a garbled state counts as none
+	}
+	if h.Running != nil {
+		h.Running.Started = h.stored
+	}
+	return h, nil
+}
+
+// record writes the job's failure history, retrying a write lost to a
+// reconnect within deadline; the bucket's only writer for a job at a time
+// is its lease holder.
+func (l *ledger) record(ctx context.Context, key string, st failureState, deadline time.Duration) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	var last error
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			pause(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond)
+		}
+		octx, ocancel := context.WithTimeout(ctx, l.timeout)
+		_, last = l.attempts.Put(octx, key, data)
+		ocancel()
+		if last == nil {
+			return nil
+		}
+	}
+	return ledgerErr("keeping the job's attempts", errors.Join(last, ctx.Err()))
+}
+
+// forget clears the job's failure history once it has its final outcome,
+// so that a later replay starts counting afresh.
+func (l *ledger) forget(ctx context.Context, key string) error {
+	octx, cancel := bookkeeping(ctx, l.timeout)
+	defer cancel()
+	if err := l.attempts.Purge(octx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return ledgerErr("clearing the job's attempts", err)
+	}
+	return nil
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// decodeKept reads a kept reply; nil when it does not decode (then the job
+// runs again rather than answering garbage).
+func decodeKept(data []byte) *sfblocks.Reply {
+	var r sfblocks.Reply
+	if err := json.Unmarshal(data, &r); err != nil || r.Status == "" {
+		return nil
+	}
+	return &r
+}
+
+// await watches the job's results entry until a result is kept or ctx
+// ends.
+func (l *ledger) await(ctx context.Context, key string) (*kept, error) {
+	watch, err := l.results.Watch(ctx, key)
+	if err != nil {
+		return nil, ledgerErr("watching the job's result", err)
+	}
+	defer func() { _ = watch.Stop() }()
+	for {
+		select {
+		case e := <-watch.Updates():
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue // nil marks the end of the initial values
+			}
+			k := &kept{revision: e.Revision()}
+			if json.Unmarshal(e.Value(), &k.KeptResult) == nil {
+				k.reply = decodeKept(k.Reply)
+			}
+			return k, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,138 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/blocks"
+)
+
+// Failures the synchronous path answers on its own.
+var (
+	// errExpired answers a job whose deadline passed while it waited for a
+	// slot: its caller has given up, or is about to.
+	errExpired = &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
+		Message: "the job waited for a free slot longer than its deadline and was not started; retry it, or add workers"}
+	// errDisconnected answers a job taken from the backlog while the
+	// worker is cut off from NATS: it cannot claim the job, keep its result
+	// or be sure its answer arrives.
+	errDisconnected = &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
+		Message: "the worker lost its NATS connection and did not start the job; retry it"}
+	// errLedgerDown answers a job the worker could not claim or look up.
+	errLedgerDown = &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
+		Message: "the worker could not reach the fleet's job ledger (JetStream) and did not start the job; retry it"}
+)
+
+// run executes one synchronous job on a pool goroutine, holding one slot
+// (see pool.go), and answers it.
+func (w *Worker) run(j *job) {
+	defer func() {
+		w.stats[j.block].inFlight.Add(-1)
+		w.m.InFlight.Dec()
+		w.mu.Lock()
+		delete(w.inflight, j)
+		w.mu.Unlock()
+		<-w.sem
+		w.wg.Done()
+	}()
+	t := w.plan(sfblocks.PathSync, j.block, j.req.Data(), "")
+	var v verdict
+	switch {
+	case t.invalid != nil:
+		v = verdict{kind: verdictDone, reply: t.invalid}
+	case time.Since(j.received) > t.timeout:
+		w.m.Expired.Inc()
+		v = verdict{kind: verdictDone, reply: blocks.FailureReply(t.identity.ID, errExpired)}
+	case !w.nc.IsConnected():
+		v = verdict{kind: verdictDone, reply: blocks.FailureReply(t.identity.ID, errDisconnected)}
+	default:
+		v = w.runTask(w.base, t, runOpts{path: sfblocks.PathSync, attempt: 1})
+	}
+	reply, reason := w.syncReply(j, t, v)
+	if reply.Attempt == 0 {
+		reply.Attempt = 1 // the synchronous path has no redelivery
+	}
+	w.answer(j, reply)
+	if w.durable != nil && reply.Status == sfblocks.StatusFailed && reason != "" {
+		// After the answer: the caller does not wait for the dead letter.
+		w.durable.syncDeadLetterAs(t, reason, v.candidates, j.req.Subject(), j.req.Data(), nats.Header(j.req.Headers()), reply)
+	}
+}
+
+// syncReply turns a verdict into the synchronous job's reply, keeping the
+// result of a tracked job first. reason is the dead-letter reason of a
+// failure that must not vanish ("" for none).
+func (w *Worker) syncReply(j *job, t *task, v verdict) (*sfblocks.Reply, string) {
+	switch v.kind {
+	case verdictUnavailable:
+		w.log.Warn().Err(v.err).Str("job_id", t.identity.ID).Str("block", string(t.block)).Msg("cannot read or write the job ledger; the synchronous job was not started")
+		return blocks.FailureReply(t.identity.ID, errLedgerDown), ""
+	case verdictKept, verdictConflict:
+		return v.reply, ""
+	case verdictBusy:
+		return w.join(j, t), ""
+	case verdictPending:
+		return blocks.FailureReply(t.identity.ID, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
+				Message: fmt.Sprintf("an attempt of this insert may have created its record and Salesforce cannot tell yet; "+
+					"retry with the same id after %v, and sfblocks will find the record or create it once", v.delay.Round(time.Second))}),
+			sfblocks.ReasonSyncFailure
+	case verdictAmbiguous:
+		w.keepSync(t, v.reply)
+		return v.reply, sfblocks.ReasonAmbiguousCreate
+	}
+	reply := v.reply
+	if prior := w.keepSync(t, reply); prior != nil {
+		return prior, ""
+	}
+	if reply.Status == sfblocks.StatusFailed {
+		return reply, sfblocks.ReasonSyncFailure
+	}
+	return reply, ""
+}
+
+// keepSync keeps a tracked synchronous job's final outcome (a success or a
+// failure that retrying cannot fix) so that the caller's retry with the
+// same id gets it without running again; a retryable failure is not kept,
+// so a retry runs (after reconciling, when the attempt may have saved). It
+// returns the kept success of another run when there was one.
+func (w *Worker) keepSync(t *task, reply *sfblocks.Reply) *sfblocks.Reply {
+	if !w.tracked(t, sfblocks.PathSync) || (reply.Error != nil && reply.Error.Retryable) {
+		return nil
+	}
+	if reply.ID == "" {
+		reply.ID = t.identity.ID
+	}
+	reply.Attempt = 1
+	r, data := w.encode(reply)
+	prior, err := w.durable.ledger.keep(w.base, t.identity.Key(), t.fingerprint, data, r.Status != sfblocks.StatusFailed, w.bookkeepingDeadline())
+	if err != nil {
+		w.log.Error().Err(err).Str("job_id", t.identity.ID).Str("block", string(t.block)).
+			Msg("could not keep the synchronous insert's result; a retry with the same id reconciles instead")
+	}
+	if prior != nil && prior.reply != nil {
+		return prior.reply
+	}
+	return nil
+}
+
+// join waits for the result of a job another run holds, until the job's
+// own deadline from its receipt: a caller that timed out and retried while
+// its first request still runs gets that request's answer.
+func (w *Worker) join(j *job, t *task) *sfblocks.Reply {
+	ctx, cancel := context.WithDeadline(w.base, j.received.Add(t.timeout))
+	defer cancel()
+	w.m.Claimed.WithLabelValues("busy").Inc()
+	k, err := w.durable.ledger.await(ctx, t.identity.Key())
+	switch {
+	case err == nil && k.reply != nil && !conflict(k.Fingerprint, t.fingerprint):
+		return k.reply
+	case err == nil && k.reply != nil:
+		return conflictReply(t)
+	}
+	return blocks.FailureReply(t.identity.ID, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
+		Message: "the same job is still running on another worker and did not finish before this request's deadline; retry with the same id to get its result"})
+}
