@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	"github.com/sfblocks/sfblocks"
 )
@@ -18,9 +19,20 @@ func IdempotencyValue(job sfblocks.JobIdentity) string {
 	return "sfb-" + hex.EncodeToString(sum[:16])
 }
 
-// fingerprint hashes what a job asks of Salesforce. encoding/json writes
-// map keys sorted, so the same record always hashes the same.
+// fingerprint hashes what a job asks of Salesforce. A search is its
+// statement; encoding/json writes an insert's map keys sorted, so the same
+// record always hashes the same.
 func fingerprint(j *Job) string {
+	if j.Block == sfblocks.Search {
+		h := sha256.New()
+		sosl := "q"
+		if j.sosl {
+			sosl = "s"
+		}
+		// Fields separated by a NUL, which none of them can hold.
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%s", j.Block, j.Account, sosl, j.maxRecords, j.statement)
+		return hex.EncodeToString(h.Sum(nil)[:16])
+	}
 	content := struct {
 		Block      sfblocks.Block `json:"b"`
 		Account    string         `json:"a"`

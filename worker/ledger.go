@@ -84,10 +84,7 @@ func (l *ledger) result(ctx context.Context, key string) (*kept, error) {
 // (a replay that failed again) but not a success. It retries a write lost
 // to a reconnect, within deadline.
 func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte, success bool, deadline time.Duration) (*kept, error) {
-	value, err := json.Marshal(sfblocks.KeptResult{Fingerprint: fingerprint, Reply: data})
-	if err != nil {
-		return nil, err
-	}
+	value := keptValue(fingerprint, data)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	var last error
@@ -125,6 +122,22 @@ func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte,
 		last = err // lost a race: look again
 	}
 	return nil, ledgerErr("keeping the result", errors.Join(last, ctx.Err()))
+}
+
+// keptValue encodes a [sfblocks.KeptResult] by hand: data is the reply as
+// it was sent (valid JSON already), and json.Marshal would scan it again
+// for every job; a fingerprint is hex.
+func keptValue(fingerprint string, data []byte) []byte {
+	b := make([]byte, 0, len(data)+len(fingerprint)+28)
+	if fingerprint != "" {
+		b = append(b, `{"fingerprint":"`...)
+		b = append(b, fingerprint...)
+		b = append(b, `","reply":`...)
+	} else {
+		b = append(b, `{"reply":`...)
+	}
+	b = append(b, data...)
+	return append(b, '}')
 }
 
 // lease is one attempt's claim on a job.
