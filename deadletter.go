@@ -26,6 +26,11 @@ const (
 	// Search when the worker dead-letters those too; the caller got the
 	// failure reply.
 	ReasonSyncFailure = "sync_failure"
+	// ReasonReplyRefused: a durable job whose Reply-To header named a
+	// subject the workers do not reply to (a system subject such as
+	// $KV.…, one of the fleet's own subjects, or one outside the workers'
+	// reply subjects); it was not run.
+	ReasonReplyRefused = "reply_refused"
 )
 
 // The paths a job can take, in [DeadLetter.Path] and in the workers' logs.

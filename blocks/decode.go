@@ -17,6 +17,12 @@ import (
 // decodeStrict decodes payload, one JSON object and nothing else, into v,
 // rejecting unknown keys; errors name the key at fault.
 func decodeStrict(block sfblocks.Block, payload []byte, maxBytes int, v any) error {
+	return decodeJob(block, payload, maxBytes, v, true)
+}
+
+// decodeJob is decodeStrict; scan false skips the shape scan (the fuzz
+// test compares the two).
+func decodeJob(block sfblocks.Block, payload []byte, maxBytes int, v any, scan bool) error {
 	if len(payload) > maxBytes {
 		return invalidf("job is %d bytes; the limit is %d bytes", len(payload), maxBytes)
 	}
@@ -26,6 +32,11 @@ func decodeStrict(block sfblocks.Block, payload []byte, maxBytes int, v any) err
 	trimmed := bytes.TrimLeft(payload, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return invalidf("job must be a JSON object {...}")
+	}
+	if scan {
+		if err := prescan(block, trimmed); err != nil {
+			return err
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()

@@ -196,3 +196,29 @@ func TestNewExecutorOptions(t *testing.T) {
 		t.Error("NewExecutor(nil) succeeded")
 	}
 }
+
+// FuzzPrescan: the shape scan of any job, valid JSON or not, ends without
+// panicking, and never refuses a job the decoder would accept without it.
+func FuzzPrescan(f *testing.F) {
+	for _, seed := range []string{`{"query":"SELECT Id FROM Contact","variables":{"a":1}}`, `{"object":"Task","fields":{"A":[1,2]}}`,
+		`{"where":[{"field":"a","op":"IN","value":[1,[2]]}]}`, `{"a":"\\"}`, `{`, `[]`, `{"fields":{"x":"\u00e9"}}`} {
+		f.Add([]byte(seed))
+	}
+	ex, err := NewExecutor(StaticAccounts{Default: "main", Clients: map[string]SalesforceAPI{"main": &fakeAPI{}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, block := range []sfblocks.Block{sfblocks.Search, sfblocks.Insert} {
+			err := prescan(block, data)
+			if err == nil {
+				continue
+			}
+			// What the scan refused, the decoder and the checks after it
+			// refuse too.
+			if _, derr := ex.decodeUnscanned(block, data); derr == nil {
+				t.Fatalf("prescan refused %q (%v) but the decoder accepts it", data, err)
+			}
+		}
+	})
+}

@@ -203,10 +203,20 @@ func (j *Job) Statement() string { return j.statement }
 // A bad job gives an *Error with [sfblocks.CodeInvalidRequest] whose message names
 // the offending key and says what to send instead.
 func (e *Executor) Decode(block sfblocks.Block, payload []byte) (*Job, error) {
+	return e.decode(block, payload, true)
+}
+
+// decodeUnscanned is Decode without the shape scan, for the fuzz test that
+// checks the scan refuses nothing the decoder accepts.
+func (e *Executor) decodeUnscanned(block sfblocks.Block, payload []byte) (*Job, error) {
+	return e.decode(block, payload, false)
+}
+
+func (e *Executor) decode(block sfblocks.Block, payload []byte, scan bool) (*Job, error) {
 	switch block {
 	case sfblocks.Search:
 		var r sfblocks.SearchRequest
-		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
+		if err := decodeJob(block, payload, e.maxJobBytes, &r, scan); err != nil {
 			return nil, err
 		}
 		job, err := e.header(block, r.ID, r.Account, r.TimeoutMS)
@@ -219,7 +229,7 @@ func (e *Executor) Decode(block sfblocks.Block, payload []byte) (*Job, error) {
 		return e.resolve(job)
 	case sfblocks.Insert:
 		var r sfblocks.InsertRequest
-		if err := decodeStrict(block, payload, e.maxJobBytes, &r); err != nil {
+		if err := decodeJob(block, payload, e.maxJobBytes, &r, scan); err != nil {
 			return nil, err
 		}
 		job, err := e.header(block, r.ID, r.Account, r.TimeoutMS)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
 
@@ -65,7 +66,16 @@ var errNotReconcilable = errors.New("blocks: this job cannot be reconciled")
 // each other, which is why an account's idempotency field, when configured,
 // makes every create an upsert that never needs reconciling. Errors are
 // those of the Salesforce calls, classified as by [AsError].
-func (e *Executor) Reconcile(ctx context.Context, job *Job, from, to time.Time) (Reconciliation, error) {
+func (e *Executor) Reconcile(ctx context.Context, job *Job, from, to time.Time) (rec Reconciliation, err error) {
+	defer func() {
+		// A panicking SalesforceAPI must not take the worker down with it,
+		// here any more than in Run; the value may quote the job's data.
+		if p := recover(); p != nil {
+			rec, err = Reconciliation{}, &sfblocks.Error{Code: sfblocks.CodeInternal,
+				Message: "internal error while reconciling the job (a bug in sfblocks; the worker keeps running)",
+				Err:     fmt.Errorf("panic: %v", p)}
+		}
+	}()
 	if job == nil || !job.Creates() {
 		return Reconciliation{}, errNotReconcilable
 	}

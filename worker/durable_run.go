@@ -25,17 +25,20 @@ type durableJob struct {
 	replays  int
 	replayOf uint64
 	received time.Time
-	// conflict: the job reuses another job's id; its outcome is never kept.
-	conflict bool
+	// apart, when set, files the job's dead letter apart from its
+	// identity's and keeps nothing of it: the job reuses another job's id
+	// ("conflict") or named a reply subject the worker refuses
+	// ("refused"), and must not replace or answer for the real job.
+	apart string
 }
 
 // dlqIdentity is what the job's dead letter is filed under: its identity,
-// except for a job that reuses another's id, whose dead letter must not
-// replace the other job's.
+// except for a job set apart (see durableJob.apart), whose dead letter must
+// not replace the real job's.
 func (j *durableJob) dlqIdentity() sfblocks.JobIdentity {
 	id := j.task.identity
-	if j.conflict {
-		id.ID += "~conflict-" + j.task.fingerprint
+	if j.apart != "" {
+		id.ID += "~" + j.apart
 	}
 	return id
 }
@@ -76,6 +79,12 @@ func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
 	j.replyTo = h.Get(sfblocks.HeaderReplyTo)
 	j.replays, j.replayOf = replays(h)
 	j.replay = j.replayOf != 0
+	if j.replyTo != "" {
+		if why := w.replies.check(j.replyTo); why != "" {
+			d.refuse(j, why)
+			return
+		}
+	}
 
 	// A job that writes, or one delivered before, may have a history; a
 	// first delivery of a search has none and costs no read.
@@ -147,7 +156,7 @@ func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
 	case verdictConflict:
 		// Dead-lettered so nothing is lost, but never kept: the results
 		// entry is the other job's.
-		j.conflict = true
+		j.apart = "conflict-" + j.task.fingerprint
 		d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonPermanent}, reply, data, v.st, false, nil)
 		return
 	}
@@ -185,6 +194,18 @@ func (d *durable) finalReply(j *durableJob, r *sfblocks.Reply) *sfblocks.Reply {
 	return r
 }
 
+// refuse dead-letters a job whose Reply-To the worker will not publish to:
+// it is not run, and nothing is sent to that subject.
+func (d *durable) refuse(j *durableJob, why string) {
+	w := d.w
+	msg := refusedReply(j.replyTo, why)
+	w.m.ReplyRefused.WithLabelValues(sfblocks.PathDurable).Inc()
+	w.log.Warn().Str("job_id", j.id()).Str("block", string(j.block)).Str("path", sfblocks.PathDurable).Msg(msg)
+	j.replyTo, j.apart = "", "refused"
+	reply, data := w.encode(d.finalReply(j, blocks.FailureReply(j.id(), &sfblocks.Error{Code: sfblocks.CodeInvalidRequest, Message: msg})))
+	d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonReplyRefused}, reply, data, failureState{}, false, nil)
+}
+
 // unavailable hands a job back when the ledger cannot be read or written:
 // this worker cannot tell what the job's earlier runs did, so it runs
 // nothing. No attempt is used.
@@ -200,7 +221,7 @@ func (d *durable) unavailable(j *durableJob, err error) {
 // reports whether the result was kept.
 func (d *durable) keep(j *durableJob, reply *sfblocks.Reply, data []byte) bool {
 	w := d.w
-	if j.conflict {
+	if j.apart != "" {
 		w.record(j.block, sfblocks.PathDurable, reply, time.Since(j.received))
 		d.answer(j, reply, data, false)
 		return false

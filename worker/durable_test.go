@@ -266,7 +266,7 @@ func TestDurableDrain(t *testing.T) {
 	s := workertest.StartNATS(t)
 	f := newFake(true)
 	nc1 := workertest.Connect(t, s)
-	w, err := New(nc1, f, WithMaxInFlight(2), WithDurable(durableFast))
+	w, err := New(nc1, f, WithMaxInFlight(2), WithDurable(durableFast), WithReplySubjects("reply.>"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -300,10 +300,17 @@ func (w *Worker) reconcileOwn(ctx context.Context, t *task, failed *sfblocks.Rep
 	return verdict{kind: verdictPending, reply: failed, delay: max(wait, time.Second)}
 }
 
-func (w *Worker) reconcileCall(ctx context.Context, t *task, from, to time.Time) (blocks.Reconciliation, error) {
-	// Bounded by the job's own timeout inside Reconcile; detached from a
-	// draining worker's context, which only ends in a hard shutdown.
-	rec, err := t.reconcile(ctx, from, to)
+func (w *Worker) reconcileCall(ctx context.Context, t *task, from, to time.Time) (rec blocks.Reconciliation, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A Planner of another make: the value may hold job data.
+			w.log.Debug().Str("job_id", t.identity.ID).Str("panic", fmt.Sprint(r)).Msg("reconcile panic value")
+			rec, err = blocks.Reconciliation{}, errPanic
+		}
+	}()
+	// Bounded inside Reconcile; the context is the worker's, which only
+	// ends in a hard shutdown.
+	rec, err = t.reconcile(ctx, from, to)
 	w.m.Reconciled.WithLabelValues(reconcileOutcome(rec, err)).Inc()
 	ev := w.log.Info()
 	if err != nil {

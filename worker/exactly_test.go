@@ -108,7 +108,7 @@ func (e *exo) worker(nc *nats.Conn, cfg DurableConfig, opts ...Option) *Worker {
 	if nc == nil {
 		nc = workertest.Connect(e.t, e.ns)
 	}
-	opts = append([]Option{WithDurable(cfg), WithLandingWindow(time.Second), WithMetrics(newTestMetrics(e.t)),
+	opts = append([]Option{WithDurable(cfg), WithLandingWindow(time.Second), WithMetrics(newTestMetrics(e.t)), WithReplySubjects("_INBOX.>", "reply.>"),
 		WithLogger(e.logs.Logger(-1)), WithDrainTimeout(5 * time.Second)}, opts...)
 	w, err := New(nc, e.executor(), opts...)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 // startWorker builds and starts a worker, stopped at the end of the test.
 func startWorker(t *testing.T, nc *nats.Conn, h Handler, opts ...Option) *Worker {
 	t.Helper()
+	// The tests collect replies on reply.<id>.
+	opts = append([]Option{WithReplySubjects("_INBOX.>", "reply.>")}, opts...)
 	w, err := New(nc, h, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)

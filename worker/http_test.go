@@ -55,7 +55,7 @@ func TestMetricsAndHealthEndpoints(t *testing.T) {
 	if _, err := NewMetrics(reg); err == nil {
 		t.Error("registering the metrics twice on one registry should fail")
 	}
-	w, err := New(workertest.Connect(t, s), newFake(false), WithMetrics(m))
+	w, err := New(workertest.Connect(t, s), newFake(false), WithMetrics(m), WithReplySubjects("reply.>"))
 	if err != nil {
 		t.Fatal(err)
 	}

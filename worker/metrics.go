@@ -64,6 +64,10 @@ type Metrics struct {
 	// (taken; busy: another run held the job, which waited; conflict:
 	// another job used the id): sfblocks_claims_total.
 	Claimed *prometheus.CounterVec
+	// ReplyRefused counts jobs refused because their reply subject is one
+	// the worker does not publish to, by path:
+	// sfblocks_reply_refused_total.
+	ReplyRefused *prometheus.CounterVec
 	// Expired counts synchronous jobs answered TIMEOUT unstarted because
 	// their deadline passed while they waited for a slot:
 	// sfblocks_worker_expired_in_backlog_total.
@@ -133,6 +137,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "sfblocks", Name: "claims_total",
 			Help: "Claims on jobs that write to Salesforce, by outcome (taken, busy, conflict).",
 		}, []string{"outcome"}),
+		ReplyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Name: "reply_refused_total",
+			Help: "Jobs refused, not run, because their reply subject is a system subject, one of the fleet's own, or outside the worker's reply subjects, by path.",
+		}, []string{"path"}),
 		Expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "sfblocks", Subsystem: "worker", Name: "expired_in_backlog_total",
 			Help: "Synchronous jobs answered TIMEOUT unstarted because their deadline passed while they waited for a slot.",
@@ -142,7 +150,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.Backlog, m.Overloaded, m.SlowConsumer, m.LateReplies,
-		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered, m.Reconciled, m.Claimed, m.Expired} {
+		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered, m.Reconciled, m.Claimed, m.Expired, m.ReplyRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: registering metrics: %w", err)
 		}

@@ -66,6 +66,8 @@ type config struct {
 	defaultJobTimeout time.Duration
 	// workerID names this worker in leases, run records and status.
 	workerID string
+	// replySubjects: see WithReplySubjects.
+	replySubjects []string
 }
 
 func defaultConfig() config {
@@ -85,6 +87,7 @@ func defaultConfig() config {
 
 		landingWindow:     DefaultLandingWindow,
 		defaultJobTimeout: blocks.DefaultTimeout,
+		replySubjects:     defaultReplySubjects,
 	}
 }
 

@@ -53,6 +53,14 @@ func (w *Worker) endpoint(block sfblocks.Block) micro.HandlerFunc {
 		if w.cfg.onReceive != nil {
 			w.cfg.onReceive()
 		}
+		if subject := req.Reply(); subject != "" {
+			if why := w.replies.check(subject); why != "" {
+				// Not run, and not answered: answering is what it asked for.
+				w.m.ReplyRefused.WithLabelValues(sfblocks.PathSync).Inc()
+				w.log.Warn().Str("block", string(block)).Str("path", sfblocks.PathSync).Msg(refusedReply(subject, why))
+				return
+			}
+		}
 		j := &job{block: block, req: req, received: time.Now()}
 		select {
 		case <-w.abortCh:

@@ -37,12 +37,13 @@ const (
 // then either [Worker.Run] it or [Worker.Start] and later [Worker.Stop] it.
 // A Worker runs once. Its methods are safe for concurrent use.
 type Worker struct {
-	id  string
-	nc  *nats.Conn
-	h   Handler
-	cfg config
-	m   *Metrics
-	log zerolog.Logger
+	id      string
+	replies replyPolicy
+	nc      *nats.Conn
+	h       Handler
+	cfg     config
+	m       *Metrics
+	log     zerolog.Logger
 
 	sem        chan struct{} // one slot per job in flight
 	backlog    chan *job     // jobs waiting for a slot, at most cfg.backlog (see pool.go)
@@ -112,6 +113,7 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	base, cancel := context.WithCancel(context.Background())
 	w := &Worker{
 		id:         cfg.workerID,
+		replies:    newReplyPolicy(cfg.replySubjects, cfg.prefix),
 		nc:         nc,
 		h:          h,
 		cfg:        cfg,

@@ -259,7 +259,7 @@ func TestRunDrainsOnCancel(t *testing.T) {
 	t.Parallel()
 	s := workertest.StartNATS(t)
 	f := newFake(true)
-	w, err := New(workertest.Connect(t, s), f)
+	w, err := New(workertest.Connect(t, s), f, WithReplySubjects("reply.>"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,9 +213,64 @@ func (c *Client) Usage() (Usage, bool) {
 type request struct {
 	method string
 	path   string
+	// label names the request in errors and logs when path holds a
+	// record's value (an upsert's external ID): "PATCH /sobjects/Task/
+	// External_Id__c/{value}". Empty means method and path.
+	label  string
 	query  url.Values
 	body   any
 	header http.Header
+}
+
+// name is how errors name the request: its label, else method and path
+// (which then holds no record value).
+func (r request) name() string {
+	if r.label != "" {
+		return r.label
+	}
+	return r.method + " " + r.path
+}
+
+// withoutURL unwraps a *url.Error: its message repeats the request's URL,
+// query string included.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &urlFree{op: ue.Op, err: ue.Err}
+	}
+	return err
+}
+
+// urlFree stands for a *url.Error without its URL. It keeps the
+// Timeout() answer a net.Error gives.
+type urlFree struct {
+	op  string
+	err error
+}
+
+func (u *urlFree) Error() string { return u.op + ": " + u.err.Error() }
+func (u *urlFree) Unwrap() error { return u.err }
+
+// Timeout reports whether the request timed out.
+func (u *urlFree) Timeout() bool {
+	t, ok := u.err.(interface{ Timeout() bool })
+	return ok && t.Timeout()
+}
+
+// Temporary is as net.Error asks.
+func (u *urlFree) Temporary() bool { return u.Timeout() }
+
+// pathSegment escapes a value for one segment of a URL path, "." and ".."
+// included: they would otherwise name the segment's parent and change the
+// resource.
+func pathSegment(v string) string {
+	switch v {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(v)
 }
 
 // response is a REST answer with a 2xx or 300 status.
@@ -297,17 +352,18 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {
-		// url.Error repeats the URL, which holds no secret; the token is in a
-		// header and never part of the message.
+		// The *url.Error repeats the URL, and a query's URL holds the
+		// statement, values and all: the error keeps the request's label
+		// and host only (the token is in a header, never in a message).
 		if ctx.Err() != nil {
-			return nil, &transportError{op: r.method + " " + r.path, err: ctx.Err()}
+			return nil, &transportError{op: r.name(), host: req.URL.Host, err: ctx.Err()}
 		}
-		return nil, &transportError{op: r.method + " " + r.path, err: err}
+		return nil, &transportError{op: r.name(), host: req.URL.Host, err: withoutURL(err)}
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBody))
 	if err != nil {
-		return nil, &transportError{op: "read response of " + r.method + " " + r.path, err: err}
+		return nil, &transportError{op: "read response of " + r.name(), host: req.URL.Host, err: withoutURL(err)}
 	}
 	c.observeUsage(res.Header.Get("Sforce-Limit-Info"))
 	if res.StatusCode/100 == 2 || res.StatusCode == http.StatusMultipleChoices {

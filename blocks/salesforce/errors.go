@@ -174,11 +174,17 @@ func classifyAPIError(e *APIError) Kind {
 // transportError marks a failure to talk to Salesforce at all: the request
 // may or may not have reached it.
 type transportError struct {
-	op  string
-	err error
+	op   string // the request's name, never a record value
+	host string // the Salesforce host, "" when unknown
+	err  error  // the cause, its URL removed
 }
 
-func (e *transportError) Error() string { return "salesforce: " + e.op + ": " + e.err.Error() }
+func (e *transportError) Error() string {
+	if e.host == "" {
+		return "salesforce: " + e.op + ": " + e.err.Error()
+	}
+	return "salesforce: " + e.op + " on " + e.host + ": " + e.err.Error()
+}
 func (e *transportError) Unwrap() error { return e.err }
 
 // ErrInvalidName is returned, before any request is made, when an object or

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 )
 
 // SaveResult is Salesforce's answer to a create or upsert of one record.
@@ -59,8 +58,9 @@ func (c *Client) Upsert(ctx context.Context, object, field, value string, fields
 	if value == "" {
 		return nil, fmt.Errorf("salesforce: upsert of %s needs a non-empty %s value", object, field)
 	}
-	path := "/sobjects/" + object + "/" + field + "/" + url.PathEscape(value)
-	resp, err := c.do(ctx, request{method: http.MethodPatch, path: path, body: fields})
+	path := "/sobjects/" + object + "/" + field + "/" + pathSegment(value)
+	resp, err := c.do(ctx, request{method: http.MethodPatch, path: path, body: fields,
+		label: "PATCH /sobjects/" + object + "/" + field + "/{value}"})
 	if err != nil {
 		return nil, err
 	}

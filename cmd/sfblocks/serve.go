@@ -48,6 +48,8 @@ type serveConfig struct {
 	maxJobBytes  int
 	// landingWindow: see worker.WithLandingWindow.
 	landingWindow time.Duration
+	// replySubjects: see worker.WithReplySubjects; comma-separated.
+	replySubjects string
 	logLevel      string
 	logFormat     string
 	// breaker holds the per-account circuit breaker thresholds; the
@@ -81,6 +83,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.jobTimeout, "job-timeout", envDuration("SFBLOCKS_JOB_TIMEOUT", blocks.DefaultTimeout), "deadline of a job that sets no timeout_ms (env SFBLOCKS_JOB_TIMEOUT)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration("SFBLOCKS_DRAIN_TIMEOUT", worker.DefaultDrainTimeout), "how long SIGTERM waits for jobs in flight (env SFBLOCKS_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.landingWindow, "landing-window", envDuration("SFBLOCKS_LANDING_WINDOW", worker.DefaultLandingWindow), "how long after an Insert attempt's deadline its record may still appear in Salesforce; an attempt that found nothing is repeated only after it (env SFBLOCKS_LANDING_WINDOW)")
+	fs.StringVar(&c.replySubjects, "reply-subjects", envOr("SFBLOCKS_REPLY_SUBJECTS", "_INBOX.>"), "subject patterns, comma-separated, the worker publishes replies to; a job whose reply subject is outside them (or is a system subject, or one of the fleet's own) is refused, not run (env SFBLOCKS_REPLY_SUBJECTS)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
@@ -89,6 +92,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.breaker.MinRequests, "breaker-min-calls", envInt("SFBLOCKS_BREAKER_MIN_CALLS", breaker.DefaultMinRequests), "calls --breaker-window must hold before --breaker-failure-percent applies (env SFBLOCKS_BREAKER_MIN_CALLS)")
 	fs.DurationVar(&c.breaker.Window, "breaker-window", envDuration("SFBLOCKS_BREAKER_WINDOW", breaker.DefaultWindow), "rolling window of --breaker-failure-percent (env SFBLOCKS_BREAKER_WINDOW)")
 	fs.DurationVar(&c.breaker.OpenTimeout, "breaker-open-for", envDuration("SFBLOCKS_BREAKER_OPEN_FOR", breaker.DefaultOpenTimeout), "how long an open breaker fails an account's calls at once before probing Salesforce (env SFBLOCKS_BREAKER_OPEN_FOR)")
+	fs.DurationVar(&c.breaker.SlowCall, "breaker-slow-call", envDuration("SFBLOCKS_BREAKER_SLOW_CALL", breaker.DefaultSlowCall), "a call cut short by its job's deadline counts as a Salesforce failure only when it waited at least this long (a job's own short timeout_ms is not Salesforce failing) (env SFBLOCKS_BREAKER_SLOW_CALL)")
 	fs.IntVar(&c.breaker.HalfOpenProbes, "breaker-probes", envInt("SFBLOCKS_BREAKER_PROBES", breaker.DefaultHalfOpenProbes), "probe calls a half-open breaker lets through; that many successes close it (env SFBLOCKS_BREAKER_PROBES)")
 	c.durable.addFlags(fs)
 	return fs
@@ -141,7 +145,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		worker.WithVersion(version),
 		worker.WithLogger(log),
 		worker.WithMetrics(wm),
-		worker.WithLandingWindow(cfg.landingWindow)}
+		worker.WithLandingWindow(cfg.landingWindow),
+		worker.WithReplySubjects(strings.Split(cfg.replySubjects, ",")...)}
 	if cfg.maxBacklog != -1 {
 		wopts = append(wopts, worker.WithMaxBacklog(cfg.maxBacklog))
 	}

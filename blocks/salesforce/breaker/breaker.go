@@ -22,6 +22,7 @@ const (
 	DefaultWindow              = 10 * time.Second
 	DefaultOpenTimeout         = 30 * time.Second
 	DefaultHalfOpenProbes      = 3
+	DefaultSlowCall            = 5 * time.Second
 )
 
 // windowBuckets is how many buckets the rolling window is cut into: counts
@@ -55,6 +56,12 @@ type Settings struct {
 	// HalfOpenProbes is how many calls pass while half-open; that many
 	// successes in a row close the breaker. Defaults to 3.
 	HalfOpenProbes int
+	// SlowCall is how long a call must have waited for Salesforce before
+	// the caller's deadline cut it short for that to count as a failure: a
+	// job that gives itself 50 ms against an org answering in 100 ms is
+	// the job's choice, not Salesforce being unwell, while a call that
+	// hung for seconds is. Defaults to 5 s.
+	SlowCall time.Duration
 	// Logger receives one line per state change (warn when opening, info
 	// otherwise). The zero value logs nothing.
 	Logger zerolog.Logger
@@ -80,8 +87,8 @@ func (s Settings) withDefaults() (Settings, error) {
 	if s.FailureRatio < 0 || s.FailureRatio > 1 || math.IsNaN(s.FailureRatio) {
 		errs = append(errs, fmt.Errorf("breaker: FailureRatio %v is outside (0, 1] (0 means the default, 0.5)", s.FailureRatio))
 	}
-	if s.Window < 0 || s.OpenTimeout < 0 {
-		errs = append(errs, errors.New("breaker: Window and OpenTimeout must not be negative (0 means the default)"))
+	if s.Window < 0 || s.OpenTimeout < 0 || s.SlowCall < 0 {
+		errs = append(errs, errors.New("breaker: Window, OpenTimeout and SlowCall must not be negative (0 means the default)"))
 	}
 	if len(errs) > 0 {
 		return s, errors.Join(errs...)
@@ -103,6 +110,9 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	if s.HalfOpenProbes == 0 {
 		s.HalfOpenProbes = DefaultHalfOpenProbes
+	}
+	if s.SlowCall == 0 {
+		s.SlowCall = DefaultSlowCall
 	}
 	return s, nil
 }

@@ -32,9 +32,10 @@ func faultCount(srv *sfsim.Server) int64 {
 func TestTripsOnSalesforceFailuresThenFailsFast(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name  string
-		given func(t *testing.T, srv *sfsim.Server) // the fault
-		call  func(ctx context.Context, a *account) error
+		name     string
+		given    func(t *testing.T, srv *sfsim.Server) // the fault
+		call     func(ctx context.Context, a *account) error
+		slowCall time.Duration // SlowCall, when not the default
 	}{
 		{name: "503 outage", given: func(t *testing.T, srv *sfsim.Server) {
 			mustDo(t, srv.Faults().StartOutage(sfsim.OutageUnavailable, 0, time.Now()))
@@ -49,18 +50,20 @@ func TestTripsOnSalesforceFailuresThenFailsFast(t *testing.T) {
 			_, limit := srv.APIUsage()
 			srv.SetAPIUsage(limit)
 		}},
+		// Salesforce hangs: calls wait longer than SlowCall (shortened to
+		// keep the test quick) before their deadline cuts them short.
 		{name: "timeouts", given: func(t *testing.T, srv *sfsim.Server) {
 			mustDo(t, srv.Faults().SetLatency(sfsim.Latency{Fixed: sfsim.Duration(5 * time.Second)}))
 		}, call: func(ctx context.Context, a *account) error {
-			ctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
 			return query(ctx, a)
-		}},
+		}, slowCall: 20 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			h := setup(t, breaker.Settings{OpenTimeout: time.Minute}, "prod")
+			h := setup(t, breaker.Settings{OpenTimeout: time.Minute, SlowCall: tt.slowCall}, "prod")
 			a := h.accounts["prod"]
 			call := tt.call
 			if call == nil {
@@ -378,5 +381,34 @@ func mustDo(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A job's own short deadline is the job's choice, not Salesforce failing:
+// five jobs of 50 ms against an org answering in 100 ms leave the breaker
+// closed, and the account's other calls go on.
+func TestJobDeadlineDoesNotOpenTheBreaker(t *testing.T) {
+	t.Parallel()
+	h := setup(t, breaker.Settings{OpenTimeout: time.Minute}, "prod")
+	a := h.accounts["prod"]
+	ctx := ctxT(t)
+	if err := query(ctx, a); err != nil { // fetches and caches the token
+		t.Fatal(err)
+	}
+	mustDo(t, a.srv.Faults().SetLatency(sfsim.Latency{Fixed: sfsim.Duration(100 * time.Millisecond)}))
+	for i := 0; i < 2*breaker.DefaultConsecutiveFailures; i++ {
+		jctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		err := query(jctx, a)
+		cancel()
+		if err == nil || errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("call %d: err = %v; want the job's own timeout", i, err)
+		}
+	}
+	expectNoEvent(t, a)
+	if st := a.b.State(); st != breaker.StateClosed {
+		t.Fatalf("state %s after jobs that gave up on their own; want closed", st)
+	}
+	if err := query(ctx, a); err != nil {
+		t.Errorf("a call with time to wait: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
@@ -49,9 +50,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, t.b.refusal(err)
 	}
+	start := time.Now()
 	res, err := t.next.RoundTrip(req)
 	if err != nil {
-		done(t.b.record(errOutcome(ctx, err)))
+		done(t.b.record(errOutcome(ctx, err, time.Since(start), t.b.set.s.SlowCall)))
 		return nil, err
 	}
 	var outcome error
@@ -71,13 +73,18 @@ func (b *Breaker) record(outcome error) error {
 }
 
 // errOutcome sorts a transport error: the caller's cancellation is not
-// counted; anything else, the context deadline included, is a failure.
-func errOutcome(ctx context.Context, err error) error {
+// counted, and neither is the caller's deadline cutting a call short
+// before slow (a deadline the job chose, not Salesforce failing); a call
+// that waited at least slow, or any other error, is a failure.
+func errOutcome(ctx context.Context, err error, waited, slow time.Duration) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return errExcluded
 	}
 	if ctx.Err() != nil {
-		return &failure{reason: "timeout: " + ctx.Err().Error()}
+		if waited < slow {
+			return errExcluded
+		}
+		return &failure{reason: "timeout after " + waited.Round(time.Millisecond).String()}
 	}
 	// Transport errors (dial, reset, EOF) carry no URL and so no query
 	// values; the client adds the URL later, in *url.Error.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestResponseOutcome(t *testing.T) {
@@ -55,21 +56,25 @@ func TestErrOutcome(t *testing.T) {
 	cancel()
 	expired, cancel2 := context.WithTimeout(context.Background(), 0)
 	defer cancel2()
+	const slow = 5 * time.Second
 	tests := []struct {
-		name string
-		ctx  context.Context
-		err  error
-		want string // "excluded" or "failure"
+		name   string
+		ctx    context.Context
+		err    error
+		waited time.Duration
+		want   string // "excluded" or "failure"
 	}{
 		{name: "refused", ctx: context.Background(), err: syscall.ECONNREFUSED, want: "failure"},
 		{name: "reset", ctx: context.Background(), err: syscall.ECONNRESET, want: "failure"},
 		{name: "EOF", ctx: context.Background(), err: io.EOF, want: "failure"},
-		{name: "deadline", ctx: expired, err: context.DeadlineExceeded, want: "failure"},
-		{name: "cancelled by the caller", ctx: cancelled, err: context.Canceled, want: "excluded"},
+		{name: "transport timeout, quick", ctx: context.Background(), err: context.DeadlineExceeded, waited: time.Millisecond, want: "failure"},
+		{name: "the job's short deadline", ctx: expired, err: context.DeadlineExceeded, waited: 50 * time.Millisecond, want: "excluded"},
+		{name: "a deadline after a long wait", ctx: expired, err: context.DeadlineExceeded, waited: slow, want: "failure"},
+		{name: "cancelled by the caller", ctx: cancelled, err: context.Canceled, waited: slow, want: "excluded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := errOutcome(tt.ctx, tt.err)
+			got := errOutcome(tt.ctx, tt.err, tt.waited, slow)
 			var f *failure
 			switch {
 			case tt.want == "excluded" && !errors.Is(got, errExcluded),
