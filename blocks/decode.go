@@ -14,14 +14,10 @@ import (
 	"github.com/sfblocks/sfblocks"
 )
 
-// decodeStrict decodes payload, one JSON object and nothing else, into v,
-// rejecting unknown keys; errors name the key at fault.
-func decodeStrict(block sfblocks.Block, payload []byte, maxBytes int, v any) error {
-	return decodeJob(block, payload, maxBytes, v, true)
-}
-
-// decodeJob is decodeStrict; scan false skips the shape scan (the fuzz
-// test compares the two).
+// decodeJob decodes payload, one JSON object and nothing else, into v,
+// rejecting unknown keys; errors name the key at fault. With scan, the
+// job's shape is checked against the limits first (prescan); the fuzz test
+// turns it off to compare.
 func decodeJob(block sfblocks.Block, payload []byte, maxBytes int, v any, scan bool) error {
 	if len(payload) > maxBytes {
 		return invalidf("job is %d bytes; the limit is %d bytes", len(payload), maxBytes)
