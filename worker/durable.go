@@ -37,6 +37,10 @@ type durable struct {
 	// ackWait is each consumer's actual AckWait, which may differ from
 	// cfg.AckWait when the fleet was set up with other flags.
 	ackWait map[sfblocks.Block]time.Duration
+	// parkedLoops are the accounts (by token) whose parked jobs this
+	// worker pulls; avail is when each account can run again.
+	parkedLoops map[string]bool
+	avail       availability
 
 	stop     chan struct{} // closed by Stop: fetch no more
 	stopOnce sync.Once
@@ -45,7 +49,7 @@ type durable struct {
 
 func newDurable(w *Worker, cfg DurableConfig) *durable {
 	return &durable{w: w, cfg: cfg, cons: make(map[sfblocks.Block]jetstream.Consumer),
-		ackWait: make(map[sfblocks.Block]time.Duration), stop: make(chan struct{})}
+		ackWait: make(map[sfblocks.Block]time.Duration), parkedLoops: map[string]bool{}, stop: make(chan struct{})}
 }
 
 // setup creates the fleet's streams, consumers and buckets where they are
@@ -109,12 +113,15 @@ func (d *durable) consumer(b sfblocks.Block) jetstream.Consumer {
 	return d.cons[b]
 }
 
-// start launches one fetch loop per block; they count in w.wg.
+// start launches one fetch loop per block, and the scan for accounts with
+// parked jobs; they count in w.wg.
 func (d *durable) start() {
 	for _, b := range sfblocks.Blocks() {
 		d.w.wg.Add(1)
 		go d.loop(b)
 	}
+	d.w.wg.Add(1)
+	go d.scanParked()
 }
 
 // stopFetching makes the loops stop pulling; they exit within FetchWait

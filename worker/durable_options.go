@@ -91,6 +91,9 @@ type DurableConfig struct {
 	RetryBackoff time.Duration
 	// MaxRetryBackoff bounds the wait between attempts. Defaults to 1m.
 	MaxRetryBackoff time.Duration
+	// ParkedStream is the work-queue stream of durable jobs waiting for
+	// their account (see parking.go). Defaults to "SFBLOCKS_PARKED".
+	ParkedStream string
 	// ClaimsBucket is the KV bucket (file storage, per-key TTL) holding the
 	// lease of each job being attempted. Defaults to "sfblocks_claims".
 	ClaimsBucket string
@@ -162,6 +165,9 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 	if c.AttemptsBucket == "" {
 		c.AttemptsBucket = sfblocks.DefaultAttemptsBucket
 	}
+	if c.ParkedStream == "" {
+		c.ParkedStream = DefaultParkedStream
+	}
 	if c.ClaimsBucket == "" {
 		c.ClaimsBucket = DefaultClaimsBucket
 	}
@@ -202,6 +208,8 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 		return c, invalid("max deliver %d: must be -1 (unlimited, the default) or at least max attempts %d", c.MaxDeliver, c.MaxAttempts)
 	case c.RetryBackoff < time.Millisecond || c.MaxRetryBackoff < c.RetryBackoff:
 		return c, invalid("retry backoff %v / max %v: must be at least 1ms, and the max at least the backoff", c.RetryBackoff, c.MaxRetryBackoff)
+	case !jsNameRe.MatchString(c.ParkedStream) || c.ParkedStream == c.Stream || c.ParkedStream == c.DLQStream:
+		return c, invalid("parked stream %q: use letters, digits, '-' and '_' only, and another name than the jobs and dead-letter streams", c.ParkedStream)
 	case !jsNameRe.MatchString(c.ClaimsBucket) || !jsNameRe.MatchString(c.PayloadsBucket):
 		return c, invalid("claims bucket %q / payloads bucket %q: use letters, digits, '-' and '_' only", c.ClaimsBucket, c.PayloadsBucket)
 	case !jsNameRe.MatchString(c.AttemptsBucket):

@@ -46,8 +46,13 @@ func (j *durableJob) dlqIdentity() sfblocks.JobIdentity {
 // id is the job's id, as its reply and logs give it.
 func (j *durableJob) id() string { return j.task.identity.ID }
 
-// run executes one durable job on its own goroutine, holding one slot.
-func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
+// run executes one durable job of a block's main consumer on its own
+// goroutine, holding one slot.
+func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) { d.runFrom(b, msg, false) }
+
+// runFrom executes one durable job; parked tells a job of an account's
+// parked consumer from one of a block's main consumer.
+func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 	w := d.w
 	defer func() {
 		d.running.Add(-1)
@@ -84,6 +89,20 @@ func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
 			d.refuse(j, why)
 			return
 		}
+	}
+	if j.task.invalid == nil {
+		// An account that cannot run now keeps its jobs to itself.
+		acct := j.task.account
+		if !parked && !d.avail.blockedUntil(acct, time.Now()).IsZero() && d.park(j, "breaker_open") {
+			return
+		}
+		if !w.shares.acquire(acct) {
+			if parked || !d.park(j, "saturated") {
+				d.settleMsg(b, msg, settlement{action: actionNak, delay: 100 * time.Millisecond}, "")
+			}
+			return
+		}
+		defer w.shares.release(acct)
 	}
 
 	// A job that writes, or one delivered before, may have a history; a
@@ -148,6 +167,14 @@ func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) {
 		return
 	}
 
+	if wait, open := notSentFor(v.reply); open && v.kind == verdictDone {
+		// The account's breaker is open: nothing was sent. Its other jobs
+		// wait aside from now on, and so does this one.
+		d.avail.block(j.task.account, time.Now().Add(wait))
+		if !parked && d.park(j, "breaker_open") {
+			return
+		}
+	}
 	reply, data := w.encode(d.finalReply(j, v.reply))
 	switch v.kind {
 	case verdictAmbiguous:

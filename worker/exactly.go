@@ -74,6 +74,10 @@ const (
 	// the INVALID_REQUEST to answer. Nothing ran, and nothing of the other
 	// job's is touched: the reply is neither kept nor answers for it.
 	verdictConflict
+	// verdictNotStarted: the worker did not start a synchronous job
+	// (its deadline passed in the backlog, NATS is down, its account holds
+	// its share); reply is the retryable refusal.
+	verdictNotStarted
 )
 
 // verdict is the outcome of [Worker.runTask].

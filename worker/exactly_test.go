@@ -21,6 +21,7 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 	"github.com/sfblocks/sfblocks/worker/workertest"
@@ -69,6 +70,10 @@ type exo struct {
 	// wrap, when set, stands between the executor and each account's
 	// client (to inject failures the simulator cannot make).
 	wrap func(*salesforce.Client) blocks.SalesforceAPI
+	// simB, when set, is account b's org (account a's is sim).
+	simB *sfsim.Server
+	// breakers, when set, puts each account's calls through its breaker.
+	breakers *breaker.Set
 }
 
 func newExo(t *testing.T) *exo {
@@ -84,9 +89,17 @@ func (e *exo) executor() *blocks.Executor {
 	e.t.Helper()
 	accounts := blocks.StaticAccounts{Default: "a", Clients: map[string]blocks.SalesforceAPI{}, IdempotencyFields: e.idem}
 	for _, name := range []string{"a", "b"} {
+		sim := e.sim
+		if name == "b" && e.simB != nil {
+			sim = e.simB
+		}
 		src := &ccTokens{cfg: clientcredentials.Config{ClientID: sfsim.DefaultClientID, ClientSecret: sfsim.DefaultClientSecret,
-			TokenURL: e.sim.MyDomainURL() + "/services/oauth2/token"}}
-		api, err := salesforce.New(src)
+			TokenURL: sim.MyDomainURL() + "/services/oauth2/token"}}
+		var opts []salesforce.Option
+		if e.breakers != nil {
+			opts = append(opts, salesforce.WithHTTPClient(e.breakers.For(name).Client(salesforce.SharedHTTPClient())))
+		}
+		api, err := salesforce.New(src, opts...)
 		if err != nil {
 			e.t.Fatal(err)
 		}

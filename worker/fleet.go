@@ -91,7 +91,7 @@ func CheckFleet(ctx context.Context, js jetstream.JetStream, prefix string, cfg 
 		}
 		f.compareConsumer(cons.CachedInfo().Config, want)
 	}
-	for _, want := range []jetstream.StreamConfig{f.jobsStreamConfig(), f.dlqStreamConfig()} {
+	for _, want := range []jetstream.StreamConfig{f.jobsStreamConfig(), f.dlqStreamConfig(), f.parkedStreamConfig()} {
 		s, err := js.Stream(ctx, want.Name)
 		if err != nil {
 			return nil, fmt.Errorf("worker: reading stream %s: %w", want.Name, err)
@@ -147,6 +147,9 @@ func (f *fleet) ensureAll(ctx context.Context) (*fleetObjects, error) {
 	}
 	objs.results, objs.attempts, objs.claims = kvs[0], kvs[1], kvs[2]
 	if err := f.ensureStream(ctx, f.dlqStreamConfig()); err != nil {
+		return nil, err
+	}
+	if err := f.ensureStream(ctx, f.parkedStreamConfig()); err != nil {
 		return nil, err
 	}
 	return objs, nil

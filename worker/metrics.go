@@ -64,6 +64,12 @@ type Metrics struct {
 	// (taken; busy: another run held the job, which waited; conflict:
 	// another job used the id): sfblocks_claims_total.
 	Claimed *prometheus.CounterVec
+	// Parked counts durable jobs moved aside until their account can run,
+	// by block and why (breaker_open, saturated): sfblocks_durable_parked_total.
+	Parked *prometheus.CounterVec
+	// Saturated counts synchronous jobs refused unstarted because their
+	// account held its share of the worker: sfblocks_account_saturated_total.
+	Saturated prometheus.Counter
 	// ReplyRefused counts jobs refused because their reply subject is one
 	// the worker does not publish to, by path:
 	// sfblocks_reply_refused_total.
@@ -137,6 +143,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: "sfblocks", Name: "claims_total",
 			Help: "Claims on jobs that write to Salesforce, by outcome (taken, busy, conflict).",
 		}, []string{"outcome"}),
+		Parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "durable", Name: "parked_total",
+			Help: "Durable jobs moved to their account's parked subject until it can run, by block and why (breaker_open, saturated).",
+		}, []string{"block", "why"}),
+		Saturated: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sfblocks", Subsystem: "account", Name: "saturated_total",
+			Help: "Synchronous jobs refused unstarted because their account already held its share of the worker's in-flight slots.",
+		}),
 		ReplyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "sfblocks", Name: "reply_refused_total",
 			Help: "Jobs refused, not run, because their reply subject is a system subject, one of the fleet's own, or outside the worker's reply subjects, by path.",
@@ -150,7 +164,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.Jobs, m.Duration, m.InFlight, m.Backlog, m.Overloaded, m.SlowConsumer, m.LateReplies,
-		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered, m.Reconciled, m.Claimed, m.Expired, m.ReplyRefused} {
+		m.DurableSettled, m.DurableRedelivered, m.DurableReplayed, m.DurableRetried, m.DeadLettered, m.Reconciled, m.Claimed, m.Expired, m.ReplyRefused, m.Parked, m.Saturated} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("worker: registering metrics: %w", err)
 		}

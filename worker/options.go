@@ -68,6 +68,8 @@ type config struct {
 	workerID string
 	// replySubjects: see WithReplySubjects.
 	replySubjects []string
+	// accountShare: see WithAccountShare.
+	accountShare int
 }
 
 func defaultConfig() config {

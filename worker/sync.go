@@ -46,11 +46,15 @@ func (w *Worker) run(j *job) {
 		v = verdict{kind: verdictDone, reply: t.invalid}
 	case time.Since(j.received) > t.timeout:
 		w.m.Expired.Inc()
-		v = verdict{kind: verdictDone, reply: blocks.FailureReply(t.identity.ID, errExpired)}
+		v = verdict{kind: verdictNotStarted, reply: blocks.FailureReply(t.identity.ID, errExpired)}
 	case !w.nc.IsConnected():
-		v = verdict{kind: verdictDone, reply: blocks.FailureReply(t.identity.ID, errDisconnected)}
+		v = verdict{kind: verdictNotStarted, reply: blocks.FailureReply(t.identity.ID, errDisconnected)}
+	case !w.shares.acquire(t.account):
+		w.m.Saturated.Inc()
+		v = verdict{kind: verdictNotStarted, reply: blocks.FailureReply(t.identity.ID, saturated(t.account, w.shares.share))}
 	default:
 		v = w.runTask(w.base, t, runOpts{path: sfblocks.PathSync, attempt: 1})
+		w.shares.release(t.account)
 	}
 	reply, reason := w.syncReply(j, t, v)
 	if reply.Attempt == 0 {
@@ -71,7 +75,8 @@ func (w *Worker) syncReply(j *job, t *task, v verdict) (*sfblocks.Reply, string)
 	case verdictUnavailable:
 		w.log.Warn().Err(v.err).Str("job_id", t.identity.ID).Str("block", string(t.block)).Msg("cannot read or write the job ledger; the synchronous job was not started")
 		return blocks.FailureReply(t.identity.ID, errLedgerDown), ""
-	case verdictKept, verdictConflict:
+	case verdictKept, verdictConflict, verdictNotStarted:
+		// Nothing ran: the caller retries, and nothing is dead-lettered.
 		return v.reply, ""
 	case verdictBusy:
 		return w.join(j, t), ""

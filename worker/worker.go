@@ -39,6 +39,7 @@ const (
 type Worker struct {
 	id      string
 	replies replyPolicy
+	shares  *accountShares
 	nc      *nats.Conn
 	h       Handler
 	cfg     config
@@ -114,6 +115,7 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 	w := &Worker{
 		id:         cfg.workerID,
 		replies:    newReplyPolicy(cfg.replySubjects, cfg.prefix),
+		shares:     &accountShares{share: min(cfg.accountShare, cfg.maxInFlight)},
 		nc:         nc,
 		h:          h,
 		cfg:        cfg,

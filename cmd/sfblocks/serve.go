@@ -50,8 +50,10 @@ type serveConfig struct {
 	landingWindow time.Duration
 	// replySubjects: see worker.WithReplySubjects; comma-separated.
 	replySubjects string
-	logLevel      string
-	logFormat     string
+	// accountShare: see worker.WithAccountShare; -1 derives it.
+	accountShare int
+	logLevel     string
+	logFormat    string
 	// breaker holds the per-account circuit breaker thresholds; the
 	// failure ratio comes in as a percentage (breakerFailurePct).
 	breaker           breaker.Settings
@@ -84,6 +86,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", envDuration("SFBLOCKS_DRAIN_TIMEOUT", worker.DefaultDrainTimeout), "how long SIGTERM waits for jobs in flight (env SFBLOCKS_DRAIN_TIMEOUT)")
 	fs.DurationVar(&c.landingWindow, "landing-window", envDuration("SFBLOCKS_LANDING_WINDOW", worker.DefaultLandingWindow), "how long after an Insert attempt's deadline its record may still appear in Salesforce; an attempt that found nothing is repeated only after it (env SFBLOCKS_LANDING_WINDOW)")
 	fs.StringVar(&c.replySubjects, "reply-subjects", envOr("SFBLOCKS_REPLY_SUBJECTS", "_INBOX.>"), "subject patterns, comma-separated, the worker publishes replies to; a job whose reply subject is outside them (or is a system subject, or one of the fleet's own) is refused, not run (env SFBLOCKS_REPLY_SUBJECTS)")
+	fs.IntVar(&c.accountShare, "account-max-in-flight", envInt("SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT", -1), "most in-flight slots one account's jobs may hold, so one slow org never takes them all; -1 means 3/4 of --max-in-flight when several accounts are configured and no cap with one (env SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
@@ -150,6 +153,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.maxBacklog != -1 {
 		wopts = append(wopts, worker.WithMaxBacklog(cfg.maxBacklog))
 	}
+	share := cfg.accountShare
+	if share < 0 {
+		share = 0
+		if len(env.auth.Accounts) > 1 {
+			share = max(1, cfg.maxInFlight*3/4)
+		}
+	}
+	wopts = append(wopts, worker.WithAccountShare(share))
 	w, err := worker.New(env.nc, exec, append(wopts, cfg.durable.options()...)...)
 	if err != nil {
 		return err
