@@ -80,6 +80,12 @@ func StartCluster(tb testing.TB, n int, opts ...NATSOption) *Cluster {
 			c.links[i][j] = newLink(tb)
 		}
 	}
+	// The store directories first: the servers must be down before the
+	// directories go, and cleanups run last registered first.
+	nodeOpts := make([]*server.Options, n)
+	for i := range n {
+		nodeOpts[i] = NATSOptions(tb)
+	}
 	tb.Cleanup(func() {
 		for _, nd := range c.nodes {
 			nd.Kill()
@@ -92,7 +98,7 @@ func StartCluster(tb testing.TB, n int, opts ...NATSOption) *Cluster {
 		c.sink.close()
 	})
 	for i := range n {
-		o := NATSOptions(tb)
+		o := nodeOpts[i]
 		for _, opt := range opts {
 			opt(o)
 		}
