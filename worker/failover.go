@@ -126,3 +126,11 @@ func (d *durable) ackTimeout() time.Duration {
 	}
 	return 5 * time.Second
 }
+
+// Transient reports whether err is what a JetStream operation fails with
+// while a cluster changes leaders or the connection moves to another node
+// (no responders, a timeout, "temporarily unavailable"...): worth retrying
+// the same operation, with the same message id or revision. Callers
+// outside the worker (the token store, the commands) use it to ride
+// through a failover as the worker does.
+func Transient(err error) bool { return transient(err) }

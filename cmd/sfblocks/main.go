@@ -9,6 +9,7 @@
 //	sfblocks dlq ls|show|replay|purge list, show, replay or purge dead letters
 //	sfblocks fleet check|apply       compare or apply the fleet's JetStream settings
 //	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
+//	sfblocks health                  exit 0 when the worker is ready: a container's health check
 //
 // Run "sfblocks help COMMAND" for a command's flags.
 package main
@@ -44,6 +45,7 @@ func commands() []command {
 		{"fleet", "'fleet check|apply': compare the fleet's JetStream settings with flags, or apply them (workers never change them)", runFleet},
 		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
 		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},
+		{"health", "exit 0 when the worker at --addr is ready (/readyz), 1 when not: a container's health check", runHealth},
 		// Hidden (no summary): the baseline responder that bench starts.
 		{"bench-baseline", "", runBenchBaseline},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

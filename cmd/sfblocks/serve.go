@@ -60,6 +60,9 @@ type serveConfig struct {
 	breakerFailurePct int
 	// durable holds the durable path's settings (serve_durable.go).
 	durable durableFlags
+	// connectTimeout bounds the wait for NATS at start; 0 waits until
+	// stopped (serve_connect.go).
+	connectTimeout time.Duration
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
@@ -98,6 +101,9 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.breaker.SlowCall, "breaker-slow-call", envDuration("SFBLOCKS_BREAKER_SLOW_CALL", breaker.DefaultSlowCall), "a call cut short by its job's deadline counts as a Salesforce failure only when it waited at least this long (a job's own short timeout_ms is not Salesforce failing) (env SFBLOCKS_BREAKER_SLOW_CALL)")
 	fs.IntVar(&c.breaker.HalfOpenProbes, "breaker-probes", envInt("SFBLOCKS_BREAKER_PROBES", breaker.DefaultHalfOpenProbes), "probe calls a half-open breaker lets through; that many successes close it (env SFBLOCKS_BREAKER_PROBES)")
 	c.durable.addFlags(fs)
+	// Reaching NATS (serve_connect.go).
+	fs.DurationVar(&c.connectTimeout, "nats-connect-timeout", envDuration("SFBLOCKS_NATS_CONNECT_TIMEOUT", 0), "how long a worker that cannot reach NATS (or JetStream) at start keeps trying before it exits; 0 keeps trying until stopped (env SFBLOCKS_NATS_CONNECT_TIMEOUT)")
+	fs.BoolVar(&c.conn.InOrder, "nats-url-in-order", envBool("SFBLOCKS_NATS_URL_IN_ORDER", false), "try the --nats-url servers in the order given (this worker's own node first) instead of at random (env SFBLOCKS_NATS_URL_IN_ORDER)")
 	return fs
 }
 
@@ -208,7 +214,7 @@ func (env *environment) reportStatus(ctx context.Context, workerID string, log z
 	if err != nil {
 		return err
 	}
-	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log})
+	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log, Replicas: env.cfg.durable.cfg.Replicas})
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
@@ -238,7 +244,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 	cfg.conn.URLs = strings.Split(cfg.natsURL, ",")
 	cfg.conn.Logger = log
 	cfg.conn.RetryOnFailedConnect = true
-	nc, err := worker.Connect(cfg.conn)
+	nc, err := connectNATS(ctx, cfg, log)
 	if err != nil {
 		return env, err
 	}
@@ -272,7 +278,9 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 		env.auth = ac
 	}
 
-	store, err := openTokenStore(ctx, nc, dev, cfg.dataDir, log)
+	store, err := waitJetStream(ctx, cfg, log, "opening the token store", func(ctx context.Context) (auth.Store, error) {
+		return openTokenStore(ctx, nc, dev, cfg.dataDir, cfg.durable.cfg.Replicas, log)
+	})
 	if err != nil {
 		return env, err
 	}
@@ -287,7 +295,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 // encrypted with SFBLOCKS_TOKEN_KEY. Without a key tokens stay in this
 // process's memory; development mode instead keeps a generated key in the
 // data directory, beside the embedded server's store.
-func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, log zerolog.Logger) (auth.Store, error) {
+func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, replicas int, log zerolog.Logger) (auth.Store, error) {
 	cipher, err := auth.CipherFromEnv(nil)
 	if errors.Is(err, auth.ErrNoTokenKey) {
 		if !dev {
@@ -308,11 +316,14 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 	}
 	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	store, err := auth.NewKVStore(kctx, js, auth.KVStoreConfig{Cipher: cipher})
+	store, err := auth.NewKVStore(kctx, js, auth.KVStoreConfig{Cipher: cipher, Replicas: tokenBucketReplicas(kctx, js, replicas)})
 	if err != nil {
+		if worker.Transient(err) && !errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("open the token store (JetStream KV): %w", err)
+		}
 		return nil, fmt.Errorf("open the token store (JetStream KV): %w; start nats-server with JetStream (-js)", err)
 	}
-	return store, nil
+	return failoverStore{Store: store, window: worker.DefaultFailoverWindow}, nil
 }
 
 // accounts builds one Salesforce client per configured account, all sharing
