@@ -191,7 +191,11 @@ func (s *KVStore) Lease(ctx context.Context, account string) (Lease, error) {
 		var lv leaseValue
 		_ = json.Unmarshal(e.Value(), &lv) // unreadable lease: expiry 0, taken over
 		left := time.UnixMilli(lv.Expires).Sub(s.now())
-		if left <= 0 {
+		// A lease in this store's own name is one whose Create was stored
+		// but whose answer was lost (a JetStream leader change): the cache
+		// asks for an account's lease once at a time, so nobody else holds
+		// it. Take it at its revision instead of waiting out its TTL.
+		if left <= 0 || lv.Holder == s.holder {
 			rev, err := s.kv.Update(ctx, key, s.leaseBytes(), e.Revision())
 			if err == nil {
 				return &kvLease{s: s, key: key, rev: rev}, nil

@@ -42,13 +42,15 @@ var ErrNoJetStreamLeader = errors.New("JetStream has no leader")
 // produces: cluster temporarily unavailable (no metadata leader), not the
 // leader, stream or consumer offline while it recovers, and a new leader
 // not knowing a subject's last sequence yet (a KV Create or Update on an
-// R3 bucket right after an election).
+// R3 bucket right after an election), and a publish retried while its
+// first try, with the same message id, is still being replicated.
 var transientCodes = map[jetstream.ErrorCode]bool{
 	10008: true, // JSClusterNotAvailErr
 	10009: true, // JSClusterNotLeaderErr
 	10118: true, // JSStreamOfflineErr
 	10119: true, // JSConsumerOfflineErr
 	10163: true, // JSStreamExpectedLastSeqPerSubjectNotReady
+	10158: true, // JSStreamDuplicateMessageConflict: the same message id still being stored (a retry overtook its first try)
 	10194: true, // JSStreamOfflineReasonErrF
 	10195: true, // JSConsumerOfflineReasonErrF
 }

@@ -34,6 +34,7 @@ func TestTransientErrors(t *testing.T) {
 		{"cluster unavailable", api(10008), true},
 		{"not leader", api(10009), true},
 		{"last sequence not ready", api(10163), true},
+		{"duplicate message id in process", api(10158), true},
 		{"stream offline", api(10118), true},
 		{"key exists", jetstream.ErrKeyExists, false},
 		{"key not found", jetstream.ErrKeyNotFound, false},
@@ -255,9 +256,14 @@ func TestLedgerRidesThroughALeaderChange(t *testing.T) {
 	}
 	// One entry per key: nothing was written twice.
 	for _, kv := range []jetstream.KeyValue{objs.claims, objs.attempts, objs.results} {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err := kv.Status(sctx)
-		scancel()
+		var st jetstream.KeyValueStatus
+		var err error
+		workertest.Eventually(30*time.Second, func() bool {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			st, err = kv.Status(sctx)
+			return err == nil
+		})
 		if err != nil {
 			t.Errorf("bucket %s: %v", kv.Bucket(), err)
 		} else if st.Values() != 1 {

@@ -260,12 +260,12 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 		if expire {
 			sim.ExpireAllSessions()
 		}
-		if !workertest.Eventually(60*time.Second, func() bool {
+		if !workertest.Eventually(120*time.Second, func() bool {
 			var ok bool
 			f.recovery, f.gap, ok = tl.recovery(f.at)
 			return ok
 		}) {
-			t.Fatalf("no job published after %s %s of %s was answered within 60s; logs:\n%s", what, mode, leader.Name(), fleetLogs(ws))
+			t.Fatalf("no job published after %s %s of %s was answered within 120s; logs:\n%s", what, mode, leader.Name(), fleetLogs(ws))
 		}
 		if nl := c.StreamLeader(stream); nl != nil {
 			f.leader = nl.Name()

@@ -69,6 +69,8 @@ func failover(err error) bool {
 		switch apiErr.ErrorCode {
 		case 10008, 10009, 10118: // cluster temporarily unavailable, not leader, stream offline
 			return true
+		case 10158: // the same message id still being stored: a retry overtook its first try
+			return true
 		}
 		return false
 	}
