@@ -278,9 +278,7 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 			leader.Start()
 		}
 		c.WaitReady(t, 60*time.Second)
-		for _, s := range []string{jobsStream, tokenStream} {
-			c.WaitStreamCurrent(t, s, 60*time.Second)
-		}
+		c.WaitHealthy(t, 120*time.Second)
 	}
 
 	workertest.WaitFor(t, 30*time.Second, "a steady load answered", func() bool { return tl.count() >= clusterRate*6 })

@@ -399,6 +399,32 @@ func (c *Cluster) WaitStreamCurrent(tb testing.TB, stream string, timeout time.D
 	})
 }
 
+// WaitHealthy waits until every running node's health check passes, as
+// nats-server's /healthz reports it: JetStream current, and every stream
+// and consumer replica the node holds caught up. A cluster that lost a
+// node must be healthy again before it can lose another one: a node that
+// is back but still catching up cannot stand in for a leader yet. It fails
+// the test after timeout, naming what was still behind.
+func (c *Cluster) WaitHealthy(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	var last string
+	if !Eventually(timeout, func() bool {
+		for _, nd := range c.Running() {
+			ns := nd.Server()
+			if ns == nil {
+				return false
+			}
+			if h := ns.Healthz(&server.HealthzOptions{}); h.Status != "ok" {
+				last = nd.Name() + ": " + h.Error
+				return false
+			}
+		}
+		return true
+	}) {
+		tb.Fatalf("workertest: cluster %s not healthy within %v: %s", c.name, timeout, last)
+	}
+}
+
 // StreamReplicas reads stream's replica count and the names of its leader
 // and of its peers as a client sees them (StreamInfo's cluster section),
 // through nc.

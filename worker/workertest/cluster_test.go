@@ -92,6 +92,7 @@ func TestClusterReplicatesAndFailsOver(t *testing.T) {
 	handover := time.Since(restarted)
 	c.WaitReady(t, 30*time.Second)
 	c.WaitStreamCurrent(t, "R3", 30*time.Second)
+	c.WaitHealthy(t, 30*time.Second)
 	if c.MetaLeader() == nil || c.ConsumerLeader("R3", "none") != nil {
 		t.Error("MetaLeader or ConsumerLeader answers wrong")
 	}
