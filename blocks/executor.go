@@ -25,6 +25,7 @@ const (
 // for concurrent use and holds no per-job state.
 type Executor struct {
 	describeCache
+	coalesceState
 	accounts       Accounts
 	maxJobBytes    int
 	defaultTimeout time.Duration
@@ -113,6 +114,7 @@ func NewExecutor(accounts Accounts, opts ...Option) (*Executor, error) {
 		newID:          nuid.Next,
 		now:            time.Now,
 	}
+	e.coalesceCalls, e.gather, e.shareSearches = DefaultCoalesceCalls, DefaultGather, true
 	for _, opt := range opts {
 		if err := opt(e); err != nil {
 			return nil, err
@@ -322,15 +324,15 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *sfblocks.Reply) {
 			return FailureReply(job.ID, err)
 		}
 	}
-	name, api := acct.Name, acct.API
+	name := acct.Name
 	var err error
 	ctx, cancel := context.WithTimeout(ctx, job.Timeout)
 	defer cancel()
 	switch job.Block {
 	case sfblocks.Search:
-		reply, err = runSearch(ctx, api, job)
+		reply, err = e.runSearch(ctx, acct, job)
 	case sfblocks.Insert:
-		reply, err = runInsert(ctx, api, job)
+		reply, err = e.runInsert(ctx, acct, job)
 	default:
 		err = invalidf("unknown block %s; use search or insert", quoteName(string(job.Block)))
 	}

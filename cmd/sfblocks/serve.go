@@ -52,6 +52,11 @@ type serveConfig struct {
 	replySubjects string
 	// accountShare: see worker.WithAccountShare; -1 derives it.
 	accountShare int
+	// coalesceCalls, coalesceGather, shareSearches: see
+	// blocks.WithCoalescing and blocks.WithSharedSearches.
+	coalesceCalls  int
+	coalesceGather time.Duration
+	shareSearches  bool
 	logLevel     string
 	logFormat    string
 	// breaker holds the per-account circuit breaker thresholds; the
@@ -87,6 +92,9 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.landingWindow, "landing-window", envDuration("SFBLOCKS_LANDING_WINDOW", worker.DefaultLandingWindow), "how long after an Insert attempt's deadline its record may still appear in Salesforce; an attempt that found nothing is repeated only after it (env SFBLOCKS_LANDING_WINDOW)")
 	fs.StringVar(&c.replySubjects, "reply-subjects", envOr("SFBLOCKS_REPLY_SUBJECTS", "_INBOX.>"), "subject patterns, comma-separated, the worker publishes replies to; a job whose reply subject is outside them (or is a system subject, or one of the fleet's own) is refused, not run (env SFBLOCKS_REPLY_SUBJECTS)")
 	fs.IntVar(&c.accountShare, "account-max-in-flight", envInt("SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT", -1), "most in-flight slots one account's jobs may hold, so one slow org never takes them all; -1 means 3/4 of --max-in-flight when several accounts are configured and no cap with one (env SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT)")
+	fs.IntVar(&c.coalesceCalls, "coalesce-calls", envInt("SFBLOCKS_COALESCE_CALLS", blocks.DefaultCoalesceCalls), "sObject Collections calls one account may have in flight per worker; Inserts waiting meanwhile ride the next call (up to 200 records, one API request); 0 sends every Insert alone (env SFBLOCKS_COALESCE_CALLS)")
+	fs.DurationVar(&c.coalesceGather, "coalesce-gather", envDuration("SFBLOCKS_COALESCE_GATHER", blocks.DefaultGather), "how long a batch waits for company when its account already has a call in flight; an idle account never waits (env SFBLOCKS_COALESCE_GATHER)")
+	fs.BoolVar(&c.shareSearches, "share-searches", envBool("SFBLOCKS_SHARE_SEARCHES", true), "identical Searches in flight at the same moment share one Salesforce call (env SFBLOCKS_SHARE_SEARCHES)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
@@ -130,9 +138,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	bm, err := blocks.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	exec, err := blocks.NewExecutor(accounts,
 		blocks.WithDefaultTimeout(cfg.jobTimeout),
-		blocks.WithMaxJobBytes(cfg.maxJobBytes))
+		blocks.WithMaxJobBytes(cfg.maxJobBytes),
+		blocks.WithCoalescing(cfg.coalesceCalls, cfg.coalesceGather),
+		blocks.WithSharedSearches(cfg.shareSearches),
+		blocks.WithMetrics(bm))
 	if err != nil {
 		return err
 	}

@@ -57,8 +57,12 @@ type Stats struct {
 	RecordsCreatedUnanswered int64 `json:"recordsCreatedUnanswered"`
 	// Unauthorized counts data calls answered 401 INVALID_SESSION_ID.
 	Unauthorized int64 `json:"unauthorized"`
-	// LimitExceeded counts data calls answered 403 REQUEST_LIMIT_EXCEEDED.
+	// LimitExceeded counts data calls answered 403 REQUEST_LIMIT_EXCEEDED
+	// for the daily limit.
 	LimitExceeded int64 `json:"limitExceeded"`
+	// ConcurrentLimitExceeded counts data calls answered 403
+	// REQUEST_LIMIT_EXCEEDED for the concurrent-request limit.
+	ConcurrentLimitExceeded int64 `json:"concurrentLimitExceeded"`
 	// FaultsInjected counts answers the fault injector produced (error rate,
 	// outage, UNABLE_TO_LOCK_ROW, commit-then-drop, upsert race), by kind:
 	// "error", "outage503", "outageRefuse", "lockRow", "commitThenDrop"
