@@ -22,7 +22,7 @@ import (
 // every Collections call it sends.
 type recordingClient struct {
 	*salesforce.Client
-	mu    sync.Mutex
+	mu      sync.Mutex
 	calls   [][]string // record types of each Collections call, in order
 	singles int
 	gate    chan struct{}
@@ -568,4 +568,3 @@ func TestCoalescingOff(t *testing.T) {
 			len(rc.collectionCalls()), st.APICalls[sfsim.KindCreate], st.APICalls[sfsim.KindQuery])
 	}
 }
-

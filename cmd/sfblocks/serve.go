@@ -57,8 +57,8 @@ type serveConfig struct {
 	coalesceCalls  int
 	coalesceGather time.Duration
 	shareSearches  bool
-	logLevel     string
-	logFormat    string
+	logLevel       string
+	logFormat      string
 	// breaker holds the per-account circuit breaker thresholds; the
 	// failure ratio comes in as a percentage (breakerFailurePct).
 	breaker           breaker.Settings
