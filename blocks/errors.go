@@ -20,10 +20,11 @@ func invalidf(format string, args ...any) *sfblocks.Error {
 
 // CodedError is how [AsError] recognises errors of a token source without
 // importing it: any error in the chain with an ErrorCode method (package
-// auth's *Error has one) is sorted by that code. "AUTH_FAILED" and
-// "NOT_AUTHORIZED" become [sfblocks.CodeAuthFailed] (not retryable), "UNKNOWN_ACCOUNT"
-// becomes [sfblocks.CodeUnknownAccount], and every other code becomes
-// [sfblocks.CodeSalesforceUnavailable] (retryable).
+// auth's *Error has one) is sorted by that code. "AUTH_FAILED",
+// "NOT_AUTHORIZED" and "TOKEN_KEY_MISMATCH" (the worker cannot decrypt the
+// fleet's stored tokens) become [sfblocks.CodeAuthFailed] (not retryable),
+// "UNKNOWN_ACCOUNT" becomes [sfblocks.CodeUnknownAccount], and every other
+// code becomes [sfblocks.CodeSalesforceUnavailable] (retryable).
 type CodedError interface {
 	error
 	ErrorCode() string
@@ -105,6 +106,9 @@ func fromCodedError(code string, err error) *sfblocks.Error {
 	case "AUTH_FAILED", "NOT_AUTHORIZED":
 		return &sfblocks.Error{Code: sfblocks.CodeAuthFailed, Err: err,
 			Message: "the account's Salesforce authorization failed (" + code + "); an operator must re-authorize it (sfblocks authorize)"}
+	case "TOKEN_KEY_MISMATCH":
+		return &sfblocks.Error{Code: sfblocks.CodeAuthFailed, Err: err,
+			Message: "this worker cannot decrypt the account's stored token (TOKEN_KEY_MISMATCH): its SFBLOCKS_TOKEN_KEY is not the key the fleet's tokens are sealed with; give it the fleet's key (while rotating keys, the other one as SFBLOCKS_TOKEN_KEY_PREVIOUS), then replay the job"}
 	case "UNKNOWN_ACCOUNT":
 		return &sfblocks.Error{Code: sfblocks.CodeUnknownAccount, Err: err,
 			Message: "the account is not configured; check the job's account or the worker's configuration"}

@@ -51,14 +51,20 @@ type AccountStatus struct {
 // TokenStatus is an account's token state in [AccountStatus].
 type TokenStatus struct {
 	// State is "none" (no token fetched yet), "valid", "rejected"
-	// (Salesforce refused the current token; the next job refreshes it) or
-	// "failed" (the last fetch failed: see ErrorCode).
+	// (Salesforce refused the current token; the next job refreshes it),
+	// "retrying" (Salesforce refused the credentials in a way that may
+	// heal; see RetryAt) or "failed" (the last fetch failed: see
+	// ErrorCode).
 	State string `json:"state"`
 	// IssuedAt is when the current token was issued, zero without one.
 	IssuedAt time.Time `json:"issued_at,omitzero"`
 	// ErrorCode is the code of the last fetch's error (AUTH_FAILED,
-	// NOT_AUTHORIZED, AUTH_UNAVAILABLE, ...), "" after a success.
+	// NOT_AUTHORIZED, AUTH_RETRYING, AUTH_UNAVAILABLE, ...), "" after a
+	// success.
 	ErrorCode string `json:"error_code,omitempty"`
+	// RetryAt is when the fleet sends the next token request in state
+	// "retrying"; zero otherwise.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 // StatusConfig configures [ReportStatus] and [ReadStatus]; its zero value

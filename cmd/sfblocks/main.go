@@ -6,6 +6,7 @@
 //	sfblocks sim                     run the Salesforce simulator on its own
 //	sfblocks authorize --account A   run the OAuth Web Server flow once for an account
 //	sfblocks accounts check          check every account's auth and API usage
+//	sfblocks accounts reset ACCOUNT  clear an account's refused credential in the token store
 //	sfblocks dlq ls|show|replay|purge list, show, replay or purge dead letters
 //	sfblocks fleet check|apply       compare or apply the fleet's JetStream settings
 //	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
@@ -40,7 +41,7 @@ func commands() []command {
 		{"sim", "run the Salesforce simulator on its own", runSim},
 		{"status", "show each account's circuit breaker, token state and API usage, as every running worker reports it", runStatus},
 		{"authorize", "run the OAuth Web Server flow for an account and store its refresh token", runAuthorize},
-		{"accounts", "'accounts check': call /limits for every account and print auth state and API usage", runAccounts},
+		{"accounts", "'accounts check': call /limits for every account and print auth state and API usage; 'accounts reset ACCOUNT': clear its refused credential", runAccounts},
 		{"fleet", "'fleet check|apply': compare the fleet's JetStream settings with flags, or apply them (workers never change them)", runFleet},
 		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
 		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},

@@ -181,12 +181,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	// A worker that cannot open the fleet's tokens finds out now, not at
+	// the first job: the cache logs it once, naming the fix, and /readyz
+	// reports it until it is fixed.
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := env.cache.CheckStore(cctx); err != nil && auth.CodeOf(err) != auth.CodeTokenKey {
+		log.Warn().Err(err).Msg("could not read the token store at start; jobs read it again")
+	}
+	cancel()
+	ready := func() error {
+		if err := w.Ready(); err != nil {
+			return err
+		}
+		return env.cache.Ready()
+	}
+
 	if cfg.metricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("metrics listener on %s: %w (set --metrics-addr, or empty to turn it off)", cfg.metricsAddr, err)
 		}
-		hs := &http.Server{Handler: worker.NewHTTPHandler(reg, w.Ready), ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: worker.NewHTTPHandler(reg, ready), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
@@ -211,6 +226,9 @@ type environment struct {
 	sim   *sfsim.Server
 	auth  *auth.Config
 	store auth.Store
+	// cache is the token cache every account's client uses (set by
+	// accounts).
+	cache *auth.Cache
 	close func()
 	// status lists the accounts as 'sfblocks status' reports them.
 	status []statusAccount
@@ -299,7 +317,8 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 }
 
 // openTokenStore returns the fleet-wide token store: the JetStream KV bucket,
-// encrypted with SFBLOCKS_TOKEN_KEY. Without a key tokens stay in this
+// encrypted with SFBLOCKS_TOKEN_KEY (and opening what
+// SFBLOCKS_TOKEN_KEY_PREVIOUS sealed). Without a key tokens stay in this
 // process's memory; development mode instead keeps a generated key in the
 // data directory, beside the embedded server's store.
 func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, log zerolog.Logger) (auth.Store, error) {
@@ -327,6 +346,8 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 	if err != nil {
 		return nil, fmt.Errorf("open the token store (JetStream KV): %w; start nats-server with JetStream (-js)", err)
 	}
+	// Key ids, not keys: what operators compare across workers.
+	log.Info().Strs("token_key_ids", cipher.KeyIDs()).Msg("tokens in the fleet's KV bucket are sealed with the first key id and opened with any")
 	return store, nil
 }
 
@@ -356,6 +377,7 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	if err != nil {
 		return nil, err
 	}
+	env.cache = cache
 	out := blocks.StaticAccounts{Clients: map[string]blocks.SalesforceAPI{}, IdempotencyFields: map[string]string{}}
 	for _, a := range env.auth.Accounts {
 		ts, err := cache.Source(a.Name)

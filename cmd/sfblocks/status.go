@@ -29,7 +29,7 @@ type statusAccount struct {
 func (a statusAccount) status() worker.AccountStatus {
 	tok := a.token.State()
 	st := worker.AccountStatus{Account: a.name, Breaker: a.breaker.State().String(),
-		Token: worker.TokenStatus{State: tok.State, IssuedAt: tok.IssuedAt, ErrorCode: tok.ErrorCode}}
+		Token: worker.TokenStatus{State: tok.State, IssuedAt: tok.IssuedAt, ErrorCode: tok.ErrorCode, RetryAt: tok.RetryAt}}
 	if until, ok := a.breaker.OpenUntil(); ok {
 		u := until.UTC()
 		st.BreakerOpenUntil = &u
@@ -102,6 +102,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		tok := s.Token.State
 		if s.Token.ErrorCode != "" {
 			tok += " (" + s.Token.ErrorCode + ")"
+		}
+		if !s.Token.RetryAt.IsZero() {
+			tok += " next try " + s.Token.RetryAt.Local().Format(time.TimeOnly)
 		}
 		usage := "-"
 		if s.APIMax > 0 {
