@@ -44,6 +44,12 @@ type AccountStatus struct {
 	// reported it in Sforce-Limit-Info; zero before the first call.
 	APIUsed int `json:"api_used"`
 	APIMax  int `json:"api_max"`
+	// APIReserveFrom is the usage from which the account's durable jobs
+	// wait (see [Budget]); 0 when the guard is off or usage is unknown.
+	APIReserveFrom int `json:"api_reserve_from,omitempty"`
+	// Budget is "ok", "reserve" (durable jobs wait) or "exhausted" (the
+	// daily allocation is spent); "" when unknown.
+	Budget string `json:"budget,omitempty"`
 	// UpdatedAt is when the worker wrote this entry.
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -57,8 +57,13 @@ type serveConfig struct {
 	coalesceCalls  int
 	coalesceGather time.Duration
 	shareSearches  bool
-	logLevel       string
-	logFormat      string
+	// apiReservePct, budgetPoll: see worker.BudgetConfig; maxLongCalls:
+	// see salesforce.LimitLongCalls.
+	apiReservePct float64
+	budgetPoll    time.Duration
+	maxLongCalls  int
+	logLevel      string
+	logFormat     string
 	// breaker holds the per-account circuit breaker thresholds; the
 	// failure ratio comes in as a percentage (breakerFailurePct).
 	breaker           breaker.Settings
@@ -95,6 +100,9 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.coalesceCalls, "coalesce-calls", envInt("SFBLOCKS_COALESCE_CALLS", blocks.DefaultCoalesceCalls), "sObject Collections calls one account may have in flight per worker; Inserts waiting meanwhile ride the next call (up to 200 records, one API request); 0 sends every Insert alone (env SFBLOCKS_COALESCE_CALLS)")
 	fs.DurationVar(&c.coalesceGather, "coalesce-gather", envDuration("SFBLOCKS_COALESCE_GATHER", blocks.DefaultGather), "how long a batch waits for company when its account already has a call in flight; an idle account never waits (env SFBLOCKS_COALESCE_GATHER)")
 	fs.BoolVar(&c.shareSearches, "share-searches", envBool("SFBLOCKS_SHARE_SEARCHES", true), "identical Searches in flight at the same moment share one Salesforce call (env SFBLOCKS_SHARE_SEARCHES)")
+	fs.Float64Var(&c.apiReservePct, "api-reserve", envFloat("SFBLOCKS_API_RESERVE", worker.DefaultReserve*100), "percentage of each org's daily API allocation kept for synchronous jobs: once usage enters it, the account's durable jobs wait in JetStream until usage falls below it; 0 turns the guard off (env SFBLOCKS_API_RESERVE)")
+	fs.DurationVar(&c.budgetPoll, "budget-poll", envDuration("SFBLOCKS_BUDGET_POLL", worker.DefaultBudgetPoll), "how often an account in its API reserve has its /limits read when no answer brought fresh usage (env SFBLOCKS_BUDGET_POLL)")
+	fs.IntVar(&c.maxLongCalls, "max-long-calls", envInt("SFBLOCKS_MAX_LONG_CALLS", salesforce.DefaultMaxLongCalls), "calls of one account that may run 20 s or more at once in this worker; more are held back as the org's concurrent-request limit (25 production, 5 Developer) would refuse them; keep workers × this under the org's limit; 0 turns it off (env SFBLOCKS_MAX_LONG_CALLS)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
@@ -134,6 +142,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	if cfg.apiReservePct < 0 || cfg.apiReservePct >= 100 {
+		return fmt.Errorf("--api-reserve %v: use a percentage from 0 (off) to below 100", cfg.apiReservePct)
+	}
+	names := make([]string, len(env.auth.Accounts))
+	for i, a := range env.auth.Accounts {
+		names[i] = a.Name
+	}
+	budget, err := worker.NewBudget(worker.BudgetConfig{Reserve: cfg.apiReservePct / 100, Accounts: names,
+		Poll: cfg.budgetPoll, Logger: log, Limits: env.dailyLimits})
+	if err != nil {
+		return err
+	}
+	env.budget = budget
 	accounts, err := env.accounts(ctx, log, sfm, reg)
 	if err != nil {
 		return err
@@ -175,7 +196,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			share = max(1, cfg.maxInFlight*3/4)
 		}
 	}
-	wopts = append(wopts, worker.WithAccountShare(share))
+	wopts = append(wopts, worker.WithAccountShare(share), worker.WithBudget(budget))
 	w, err := worker.New(env.nc, exec, append(wopts, cfg.durable.options()...)...)
 	if err != nil {
 		return err
@@ -209,6 +230,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
+	if js, err := jetstream.New(env.nc); err == nil {
+		budget.SetWorker(w.ID())
+		if err := budget.Start(ctx, js); err != nil {
+			log.Warn().Err(err).Msg("not sharing API usage with the fleet; this worker keeps the reserve by what it sees itself")
+		}
+	}
 	if err := env.reportStatus(ctx, w.ID(), log); err != nil {
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
@@ -232,6 +259,27 @@ type environment struct {
 	close func()
 	// status lists the accounts as 'sfblocks status' reports them.
 	status []statusAccount
+	// budget keeps each account's API usage (set by runServe).
+	budget *worker.Budget
+	// clients are the accounts' Salesforce clients (set by accounts).
+	clients map[string]*salesforce.Client
+}
+
+// dailyLimits reads an account's daily API usage from /limits.
+func (env *environment) dailyLimits(ctx context.Context, account string) (used, max int, err error) {
+	c := env.clients[account]
+	if c == nil {
+		return 0, 0, fmt.Errorf("account %q has no client", account)
+	}
+	lim, err := c.Limits(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	d, ok := lim["DailyApiRequests"]
+	if !ok {
+		return 0, 0, errors.New("/limits has no DailyApiRequests")
+	}
+	return d.Max - d.Remaining, d.Max, nil
 }
 
 // reportStatus starts writing every account's state to the status bucket
@@ -387,16 +435,25 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		name := a.Name
 		c, err := salesforce.New(ts,
 			salesforce.WithAPIVersion(a.APIVersion),
-			salesforce.WithHTTPClient(breakers.For(a.Name).Client(hc)),
-			salesforce.WithUsageObserver(func(u salesforce.Usage) { m.ObserveUsage(name, u) }))
+			// Held back before the breaker: a call the org would refuse for
+			// its concurrent-request limit is not the org failing.
+			salesforce.WithHTTPClient(salesforce.LimitLongCalls(breakers.For(a.Name).Client(hc), env.cfg.maxLongCalls, salesforce.LongCallThreshold)),
+			salesforce.WithUsageObserver(func(u salesforce.Usage) {
+				m.ObserveUsage(name, u)
+				env.budget.Observe(name, u.Used, u.Max)
+			}))
 		if err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		out.Clients[a.Name] = c
+		if env.clients == nil {
+			env.clients = map[string]*salesforce.Client{}
+		}
+		env.clients[a.Name] = c
 		if a.IdempotencyField != "" {
 			out.IdempotencyFields[a.Name] = a.IdempotencyField
 		}
-		env.status = append(env.status, statusAccount{name: a.Name, breaker: breakers.For(a.Name), token: ts, client: c})
+		env.status = append(env.status, statusAccount{name: a.Name, breaker: breakers.For(a.Name), token: ts, client: c, budget: env.budget})
 		if a.Default {
 			out.Default = a.Name
 		}

@@ -36,7 +36,14 @@
 //     composite/sobjects/{Object}/{Field} (collection upsert, PATCH, API
 //     46.0+), both with allOrNone rolling back every record, and limits.
 //     Every authenticated answer carries Sforce-Limit-Info and counts
-//     against [Options.DailyAPILimit].
+//     against [Options.DailyAPILimit]; past it, 403 REQUEST_LIMIT_EXCEEDED
+//     "TotalRequests Limit exceeded.". While [Options.ConcurrentRequestLimit]
+//     requests have run [Options.LongRequestThreshold] (20 s) or more, a new
+//     one gets 403 REQUEST_LIMIT_EXCEEDED "ConcurrentRequests (Concurrent API
+//     Requests) Limit exceeded.", as Salesforce documents. A collection create
+//     of more than 10 chunks (runs of one type) is refused as a whole with
+//     400 INVALID_BATCH_REQUEST: the rule is documented, the REST wording is
+//     not (the message is Apex's).
 //   - /_sim/: test controls, JSON in and out, no auth: GET/PUT/DELETE
 //     /_sim/faults ([FaultConfig]), GET /_sim/stats ([Stats]), GET/PUT
 //     /_sim/usage (daily requests used), POST /_sim/expire-sessions, POST
