@@ -103,7 +103,7 @@ func newDecentral(t *testing.T, revoked ...string) *decentral {
 		o.TrustedOperators = []*jwt.OperatorClaims{oc}
 		o.AccountResolver = resolver
 		o.SystemAccount = sysPub
-		// The worker role's permissions make a user JWT of about 6 KB,
+		// The worker role's permissions make a user JWT over 4 KB,
 		// carried in CONNECT: past the server's default 4 KB control
 		// line. A deployment in operator mode sets max_control_line too
 		// (README, Security).
