@@ -142,6 +142,9 @@ func (z *Authorizer) exchange(ctx context.Context, code Secret) (*Result, error)
 	if res.rec.RefreshToken.IsZero() {
 		return nil, newError(CodeAuthFailed, z.acct.Name, "Salesforce issued no refresh token; add the refresh_token (and offline_access) scope to the app and to scopes, then authorize again", nil)
 	}
+	// A new authorization: a refresh that started from the old one must
+	// not overwrite it (see [Record.AuthID]).
+	res.rec.AuthID = rand.Text()[:16]
 	if _, err := z.opts.Store.Put(ctx, z.acct.Name, &res.rec); err != nil {
 		return nil, err
 	}

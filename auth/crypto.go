@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,13 @@ const (
 	EnvTokenKey = "SFBLOCKS_TOKEN_KEY"
 	// EnvTokenKeyFile names a file holding the key (base64, or 32 raw bytes).
 	EnvTokenKeyFile = "SFBLOCKS_TOKEN_KEY_FILE"
+	// EnvTokenKeyPrevious holds other keys (standard base64 of 32 bytes,
+	// comma-separated) that a worker opens tokens with but never seals
+	// with: the fleet's other key while the key is rotated.
+	EnvTokenKeyPrevious = "SFBLOCKS_TOKEN_KEY_PREVIOUS"
+	// EnvTokenKeyPreviousFile names a file holding such keys (base64, one
+	// per line or comma-separated, or 32 raw bytes).
+	EnvTokenKeyPreviousFile = "SFBLOCKS_TOKEN_KEY_PREVIOUS_FILE"
 )
 
 // howToSetKey is appended to every missing/invalid key message.
@@ -26,10 +34,14 @@ const howToSetKey = "set " + EnvTokenKey + " to the base64 of 32 random bytes (e
 
 // Cipher seals token records with AES-256-GCM. The associated data binds a
 // sealed value to its account, so a value copied to another key fails.
-// Safe for concurrent use.
+// A Cipher may also hold previous keys ([Cipher.WithPrevious]): it opens
+// values sealed with them but seals with its own key only. Safe for
+// concurrent use.
 type Cipher struct {
 	aead cipher.AEAD
 	id   string // first 4 bytes of SHA-256(key), hex: tells keys apart in errors
+	// previous keys open values sealed before a key rotation.
+	previous []*Cipher
 }
 
 // sealVersion prefixes every sealed value; bump it if the format changes.
@@ -54,17 +66,112 @@ func NewCipher(key []byte) (*Cipher, error) {
 }
 
 // KeyID identifies the key (a hash prefix, not the key) for operators
-// comparing the workers' configuration.
+// comparing the workers' configuration. It is the sealing key's.
 func (c *Cipher) KeyID() string { return c.id }
 
+// KeyIDs returns the sealing key's id first, then the previous keys' ids.
+func (c *Cipher) KeyIDs() []string {
+	ids := []string{c.id}
+	for _, p := range c.previous {
+		ids = append(ids, p.id)
+	}
+	return ids
+}
+
+// WithPrevious returns a Cipher that seals with c's key, as c does, and
+// opens values sealed with c's key or with any of prev's. This is how a
+// fleet rotates its key without re-authorizing accounts: stores re-seal
+// what they open with a previous key ([KVStore.Load]), so the old key can
+// be dropped once every record was opened. Previous keys equal to c's are
+// ignored; c itself is not changed.
+func (c *Cipher) WithPrevious(prev ...*Cipher) *Cipher {
+	out := &Cipher{aead: c.aead, id: c.id, previous: append([]*Cipher(nil), c.previous...)}
+	for _, p := range prev {
+		if p == nil || p.id == c.id || out.holds(p.id) {
+			continue
+		}
+		out.previous = append(out.previous, &Cipher{aead: p.aead, id: p.id})
+	}
+	return out
+}
+
+// holds reports whether id is one of c's previous keys.
+func (c *Cipher) holds(id string) bool {
+	for _, p := range c.previous {
+		if p.id == id {
+			return true
+		}
+	}
+	return false
+}
+
 // CipherFromEnv builds the Cipher from SFBLOCKS_TOKEN_KEY or
-// SFBLOCKS_TOKEN_KEY_FILE (lookup defaults to os.LookupEnv). With neither
-// set it fails with NO_TOKEN_KEY saying how to set one; callers then keep
-// tokens in memory only ([NewMemoryStore]).
+// SFBLOCKS_TOKEN_KEY_FILE, with the keys of SFBLOCKS_TOKEN_KEY_PREVIOUS or
+// SFBLOCKS_TOKEN_KEY_PREVIOUS_FILE as previous keys ([Cipher.WithPrevious];
+// lookup defaults to os.LookupEnv). With no key set it fails with
+// NO_TOKEN_KEY saying how to set one; callers then keep tokens in memory
+// only ([NewMemoryStore]). Previous keys without a current key, or keys
+// that are not 32 bytes, fail with NO_TOKEN_KEY too.
 func CipherFromEnv(lookup func(string) (string, bool)) (*Cipher, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
+	c, err := currentCipherFromEnv(lookup)
+	prev, perr := previousFromEnv(lookup)
+	switch {
+	case perr != nil:
+		return nil, perr
+	case err != nil && len(prev) > 0 && errors.Is(err, ErrNoTokenKey) && !keySet(lookup):
+		return nil, newError(CodeNoTokenKey, "", EnvTokenKeyPrevious+" is set but "+EnvTokenKey+" is not: the previous key only opens tokens, a worker seals with "+EnvTokenKey, nil)
+	case err != nil:
+		return nil, err
+	}
+	return c.WithPrevious(prev...), nil
+}
+
+func keySet(lookup func(string) (string, bool)) bool {
+	v, ok := lookup(EnvTokenKey)
+	f, fok := lookup(EnvTokenKeyFile)
+	return ok && v != "" || fok && f != ""
+}
+
+// previousFromEnv reads SFBLOCKS_TOKEN_KEY_PREVIOUS (or its _FILE).
+func previousFromEnv(lookup func(string) (string, bool)) ([]*Cipher, error) {
+	text, from := "", EnvTokenKeyPrevious
+	if v, ok := lookup(EnvTokenKeyPrevious); ok && v != "" {
+		text = v
+	} else if p, ok := lookup(EnvTokenKeyPreviousFile); ok && p != "" {
+		from = EnvTokenKeyPreviousFile
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, newError(CodeNoTokenKey, "", EnvTokenKeyPreviousFile+" names a file that cannot be read", err)
+		}
+		if len(b) == 32 {
+			c, err := NewCipher(b)
+			if err != nil {
+				return nil, err
+			}
+			return []*Cipher{c}, nil
+		}
+		text = string(b)
+	}
+	var out []*Cipher
+	for _, f := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' || r == ' ' || r == '\t' }) {
+		key, err := base64.StdEncoding.DecodeString(f)
+		if err != nil {
+			return nil, newError(CodeNoTokenKey, "", from+" holds a key that is not valid base64; "+howToSetKey, nil)
+		}
+		c, err := NewCipher(key)
+		if err != nil {
+			return nil, newError(CodeNoTokenKey, "", from+": "+err.(*Error).Message, nil)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// currentCipherFromEnv reads SFBLOCKS_TOKEN_KEY (or its _FILE).
+func currentCipherFromEnv(lookup func(string) (string, bool)) (*Cipher, error) {
 	if v, ok := lookup(EnvTokenKey); ok && v != "" {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
 		if err != nil {
@@ -115,21 +222,42 @@ func (c *Cipher) Seal(plaintext, aad []byte) ([]byte, error) {
 	return c.aead.Seal(out, nonce, plaintext, aad), nil
 }
 
-// Open decrypts a value made by Seal. Fails with TOKEN_KEY_MISMATCH when
-// the value was sealed with another key, for another account, or altered.
+// Open decrypts a value made by Seal, with the sealing key or a previous
+// one. Fails with TOKEN_KEY_MISMATCH when the value was sealed with another
+// key, for another account, or altered.
 func (c *Cipher) Open(sealed, aad []byte) ([]byte, error) {
+	pt, _, err := c.open(sealed, aad)
+	return pt, err
+}
+
+// open is Open that also reports whether a previous key opened the value,
+// so that the caller re-seals it with the current key.
+func (c *Cipher) open(sealed, aad []byte) (pt []byte, previous bool, err error) {
 	ns := c.aead.NonceSize()
 	if len(sealed) < 1+4+ns+c.aead.Overhead() || sealed[0] != sealVersion {
-		return nil, newError(CodeTokenKey, "", "stored token is not an sfblocks encrypted value (was it written in plaintext or by another program?)", nil)
+		return nil, false, newError(CodeTokenKey, "", "stored token is not an sfblocks encrypted value (was it written in plaintext or by another program?)", nil)
 	}
+	k := c
 	if id := hex.EncodeToString(sealed[1:5]); id != c.id {
-		return nil, newError(CodeTokenKey, "", fmt.Sprintf("stored token was encrypted with key id %s but this worker has key id %s; give every worker the same %s", id, c.id, EnvTokenKey), nil)
+		k = nil
+		for _, p := range c.previous {
+			if p.id == id {
+				k, previous = p, true
+			}
+		}
+		if k == nil {
+			have := "key id " + c.id
+			if len(c.previous) > 0 {
+				have += " (previous: " + strings.Join(c.KeyIDs()[1:], ", ") + ")"
+			}
+			return nil, false, newError(CodeTokenKey, "", fmt.Sprintf("stored token was encrypted with key id %s but this worker has %s; give every worker the fleet's %s (while rotating the key, the other key as %s)", id, have, EnvTokenKey, EnvTokenKeyPrevious), nil)
+		}
 	}
-	pt, err := c.aead.Open(nil, sealed[5:5+ns], sealed[5+ns:], aad)
+	pt, err = k.aead.Open(nil, sealed[5:5+ns], sealed[5+ns:], aad)
 	if err != nil {
-		return nil, newError(CodeTokenKey, "", "stored token failed authentication (altered, or stored under another account's name)", nil)
+		return nil, false, newError(CodeTokenKey, "", "stored token failed authentication (altered, or stored under another account's name)", nil)
 	}
-	return pt, nil
+	return pt, previous, nil
 }
 
 // KeyFile returns the cipher of the key kept in the file at path, creating

@@ -16,6 +16,13 @@ const (
 	// CodeNotAuthorized: a web_server account has no refresh token yet.
 	// Final: run `sfblocks authorize --account NAME`.
 	CodeNotAuthorized = "NOT_AUTHORIZED"
+	// CodeAuthRetrying: Salesforce, or something between it and this
+	// worker, refused the credentials in a way that may heal by itself
+	// (client credentials not allowed yet while an app's policy
+	// propagates, a 403 from a proxy). Transient: the fleet tries again
+	// with a backoff of minutes; `sfblocks accounts reset NAME` tries at
+	// once.
+	CodeAuthRetrying = "AUTH_RETRYING"
 	// CodeUnavailable: the token endpoint or the shared store could not be
 	// reached, answered 5xx, or kept answering "token request is already
 	// being processed". Transient: try again later.
@@ -27,7 +34,7 @@ const (
 	// CodeNoTokenKey: no encryption key is configured for tokens at rest.
 	CodeNoTokenKey = "NO_TOKEN_KEY"
 	// CodeTokenKey: a stored token could not be decrypted (wrong key or
-	// tampered value). Final.
+	// tampered value). Final until the worker is given the fleet's key.
 	CodeTokenKey = "TOKEN_KEY_MISMATCH"
 	// CodeStateMismatch: the authorization callback's state does not match
 	// the one this Authorizer generated (stale or forged redirect). Final.
@@ -82,11 +89,12 @@ func (e *Error) Is(target error) bool {
 func (e *Error) ErrorCode() string { return e.Code }
 
 // Transient reports whether retrying later may succeed.
-func (e *Error) Transient() bool { return e.Code == CodeUnavailable }
+func (e *Error) Transient() bool { return e.Code == CodeUnavailable || e.Code == CodeAuthRetrying }
 
 // Sentinels for errors.Is; they match by code.
 var (
 	ErrAuthFailed      = &Error{Code: CodeAuthFailed}
+	ErrAuthRetrying    = &Error{Code: CodeAuthRetrying}
 	ErrNotAuthorized   = &Error{Code: CodeNotAuthorized}
 	ErrUnavailable     = &Error{Code: CodeUnavailable}
 	ErrUnknownAccount  = &Error{Code: CodeUnknownAccount}
@@ -98,8 +106,9 @@ var (
 )
 
 // IsTransient reports whether err (or an error it wraps) is an auth error
-// that may succeed when retried later (AUTH_UNAVAILABLE), or a context
-// deadline. Every other auth error is final: retrying only repeats it.
+// that may succeed when retried later (AUTH_UNAVAILABLE, AUTH_RETRYING), or
+// a context deadline. Every other auth error is final: retrying only
+// repeats it.
 func IsTransient(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {

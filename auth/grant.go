@@ -89,12 +89,22 @@ func classify(a *Account, err error) *Error {
 		return newError(CodeUnavailable, a.Name, "token endpoint unavailable; retry later", cause)
 	case re.ErrorCode == "invalid_grant" && strings.Contains(re.ErrorDescription, descAlreadyProcessing):
 		return newError(CodeUnavailable, a.Name, "another refresh with the same refresh token is in flight", cause)
-	case re.ErrorCode == "invalid_client" || re.ErrorCode == "invalid_client_id" || re.ErrorCode == "unauthorized_client":
+	case status == http.StatusForbidden || re.ErrorCode == "":
+		// Salesforce answers its refusals 400 with an OAuth error code: a
+		// 403, or an answer without a code, comes from something between
+		// (a proxy, a firewall), whose mind can change.
+		return newError(CodeAuthRetrying, a.Name, fmt.Sprintf("the token endpoint %s answered HTTP %d without granting a token, as a proxy or firewall between this worker and Salesforce may; if it lasts, check the network path to Salesforce", a.TokenURL(), status), cause)
+	case re.ErrorCode == "invalid_client" || re.ErrorCode == "invalid_client_id":
 		return newError(CodeAuthFailed, a.Name, "Salesforce rejected the consumer key/secret; fix client_id/client_secret for this account (or the app's OAuth policies)", cause)
 	case a.Flow == FlowClientCredentials && strings.Contains(re.ErrorDescription, "not supported on this domain"):
 		return newError(CodeAuthFailed, a.Name, "client_credentials must be sent to the org's My Domain URL; set login_url to https://MYDOMAIN.my.salesforce.com", cause)
 	case a.Flow == FlowClientCredentials:
-		return newError(CodeAuthFailed, a.Name, "Salesforce refused the client_credentials grant; check the app's Client Credentials Flow setting and run-as user, and the consumer key/secret", cause)
+		// Such as invalid_grant "no client credentials user enabled":
+		// what Salesforce answers until a change of the app's policies
+		// has propagated, which it says can take 10 minutes.
+		return newError(CodeAuthRetrying, a.Name, fmt.Sprintf("Salesforce refused the client_credentials grant (%s: %s), as it does for up to 10 minutes after the app's policies change; if it lasts, check the app's Client Credentials Flow setting and Run As user", re.ErrorCode, re.ErrorDescription), cause)
+	case re.ErrorCode == "unauthorized_client":
+		return newError(CodeAuthFailed, a.Name, "Salesforce rejected the consumer key/secret; fix client_id/client_secret for this account (or the app's OAuth policies)", cause)
 	default:
 		return newError(CodeAuthFailed, a.Name, fmt.Sprintf("Salesforce refused the refresh token; run `sfblocks authorize --account %s` again (or fix the consumer key/secret)", a.Name), cause)
 	}

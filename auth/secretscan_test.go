@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"sync"
@@ -48,11 +49,12 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	}
 	sim := workertest.StartSim(t, sfsim.Options{RotateRefreshTokens: true})
 	ns := workertest.StartNATS(t)
-	c := testCipher(t)
+	c, fleetB64, _ := GenerateKey()
 	_, js := workertest.JetStream(t, ns)
 	store := newKVStore(t, js, c, 2*time.Second)
 	ctx := ctxT(t)
 	secrets.add("consumer secret", sfsim.DefaultClientSecret)
+	secrets.add("token key", fleetB64)
 
 	a := simAccount(sim, "prod", FlowWebServer, sim.LoginURL())
 	authorize := func(tamper func(z *Authorizer, redirect string) string) {
@@ -113,12 +115,76 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 			secrets.add("access token", tok.AccessToken)
 		}
 	}
-	// Wrong token key.
-	_, tsWrong := newTestCache(t, a, CacheOptions{Store: newKVStore(t, js, testCipher(t), time.Second), Logger: log})
+	// A new authorization replaces the revoked family for what follows.
+	authorize(func(_ *Authorizer, r string) string { return r })
+	rec, _, _ = store.Load(ctx, "prod")
+	secrets.addRecord(rec)
+
+	// Wrong token key: the start check, readiness and jobs.
+	wrongKey, wrongB64, _ := GenerateKey()
+	secrets.add("token key", wrongB64)
+	cWrong, tsWrong := newTestCache(t, a, CacheOptions{Store: newKVStore(t, js, wrongKey, time.Second), Logger: log})
+	keep(cWrong.CheckStore(ctx))
+	keep(cWrong.Ready())
 	keep(callLimits(ctx, tsWrong))
 
-	if len(errs) < 6 {
+	// Key rotation: a worker with a new key and the fleet's as the
+	// previous one re-seals the record and refreshes.
+	newKey, newB64, _ := GenerateKey()
+	secrets.add("token key", newB64)
+	_, tsRotated := newTestCache(t, a, CacheOptions{Store: newKVStore(t, js, newKey.WithPrevious(c), time.Second), Logger: log})
+	sim.ExpireAllSessions()
+	keep(callLimits(ctx, tsRotated))
+	store = newKVStore(t, js, newKey, 2*time.Second)
+	rec, _, _ = store.Load(ctx, "prod")
+	secrets.addRecord(rec)
+
+	// A token endpoint slower than the lease: the lease is renewed while
+	// the request runs.
+	sim.SetTokenLatency(2500 * time.Millisecond)
+	_, tsSlow := newTestCache(t, a, CacheOptions{Store: store, Logger: log})
+	sim.ExpireAllSessions()
+	keep(callLimits(ctx, tsSlow))
+	sim.SetTokenLatency(0)
+	rec, _, _ = store.Load(ctx, "prod")
+	secrets.addRecord(rec)
+
+	// A rotated refresh token that cannot be stored at first.
+	flaky := &flakyStore{Store: store}
+	_, tsFlaky := newTestCache(t, a, CacheOptions{Store: flaky, Logger: log})
+	sim.ExpireAllSessions()
+	flaky.failing.Store(true)
+	time.AfterFunc(200*time.Millisecond, func() { flaky.failing.Store(false) })
+	keep(callLimits(ctx, tsFlaky))
+	rec, _, _ = store.Load(ctx, "prod")
+	secrets.addRecord(rec)
+
+	// Client credentials refused for now, then reset by an operator.
+	if err := sim.Faults().RefuseClientCredentials(&sfsim.GrantRefusal{}); err != nil {
+		t.Fatal(err)
+	}
+	cc := simAccount(sim, "cc2", FlowClientCredentials, sim.MyDomainURL())
+	_, tsRefused := newTestCache(t, cc, CacheOptions{Store: store, Logger: log})
+	keep(callLimits(ctx, tsRefused))
+	keep(callLimits(ctx, tsRefused))
+	if r, err := ClearRefusal(ctx, store, "cc2"); err != nil || r == nil {
+		t.Fatalf("ClearRefusal = %v, %v", r, err)
+	} else {
+		keep(errors.New(r.Message))
+	}
+	_ = sim.Faults().RefuseClientCredentials(nil)
+	keep(callLimits(ctx, tsRefused))
+
+	if len(errs) < 10 {
 		t.Fatalf("only %d failures exercised: %v", len(errs), errs)
+	}
+	for _, want := range []string{"only copy", "the fleet tries again with backoff", "cannot open the fleet's stored tokens"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("no log line %q: the path was not exercised", want)
+		}
+	}
+	if st := sim.Stats(); st.TokenGrants["refresh_token"] < 6 {
+		t.Errorf("only %d refreshes succeeded: the rotation, slow-lease and save-retry paths did not all run", st.TokenGrants["refresh_token"])
 	}
 	for _, err := range errs {
 		t.Log(err)

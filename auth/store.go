@@ -21,11 +21,27 @@ type Record struct {
 	Scope string
 	// IssuedAt is when this worker fleet received the access token.
 	IssuedAt time.Time
+	// AuthID identifies the authorization (`sfblocks authorize`) the
+	// refresh token descends from; "" for records written otherwise.
+	AuthID string
+	// Generation counts the refresh tokens of that authorization: each
+	// rotation stores the next one. With AuthID it tells which of two
+	// records holds the newer refresh token, so that a refusal of an old
+	// token never overwrites a newer one.
+	Generation uint64
 	// FailedCredential is the fingerprint of the refresh token (or client
-	// secret) Salesforce refused; no worker presents it again.
+	// secret) Salesforce refused; no worker presents it again, or (with
+	// Refusals > 0) not before the refusal's backoff has passed.
 	FailedCredential string
-	// FailedMessage says why, for the AUTH_FAILED error other workers give.
+	// FailedMessage says why, for the error other workers give.
 	FailedMessage string
+	// Refusals counts consecutive refusals of FailedCredential that may
+	// heal by themselves (AUTH_RETRYING); 0 marks a final refusal
+	// (AUTH_FAILED).
+	Refusals int
+	// FailedAt is when the last refusal was answered, by the refusing
+	// worker's clock: the start of its backoff.
+	FailedAt time.Time
 }
 
 // wireRecord is Record as stored (plaintext before sealing); Secret would
@@ -37,14 +53,19 @@ type wireRecord struct {
 	ID               string    `json:"id,omitempty"`
 	Scope            string    `json:"scope,omitempty"`
 	IssuedAt         time.Time `json:"issued_at"`
+	AuthID           string    `json:"auth_id,omitempty"`
+	Generation       uint64    `json:"generation,omitempty"`
 	FailedCredential string    `json:"failed_credential,omitempty"`
 	FailedMessage    string    `json:"failed_message,omitempty"`
+	Refusals         int       `json:"refusals,omitempty"`
+	FailedAt         time.Time `json:"failed_at,omitzero"`
 }
 
 func (r *Record) marshal() ([]byte, error) {
 	return json.Marshal(wireRecord{
 		AccessToken: r.AccessToken.Reveal(), RefreshToken: r.RefreshToken.Reveal(), InstanceURL: r.InstanceURL,
-		ID: r.ID, Scope: r.Scope, IssuedAt: r.IssuedAt, FailedCredential: r.FailedCredential, FailedMessage: r.FailedMessage,
+		ID: r.ID, Scope: r.Scope, IssuedAt: r.IssuedAt, AuthID: r.AuthID, Generation: r.Generation,
+		FailedCredential: r.FailedCredential, FailedMessage: r.FailedMessage, Refusals: r.Refusals, FailedAt: r.FailedAt,
 	})
 }
 
@@ -55,8 +76,14 @@ func unmarshalRecord(b []byte) (*Record, error) {
 	}
 	return &Record{
 		AccessToken: Secret(w.AccessToken), RefreshToken: Secret(w.RefreshToken), InstanceURL: w.InstanceURL,
-		ID: w.ID, Scope: w.Scope, IssuedAt: w.IssuedAt, FailedCredential: w.FailedCredential, FailedMessage: w.FailedMessage,
+		ID: w.ID, Scope: w.Scope, IssuedAt: w.IssuedAt, AuthID: w.AuthID, Generation: w.Generation,
+		FailedCredential: w.FailedCredential, FailedMessage: w.FailedMessage, Refusals: w.Refusals, FailedAt: w.FailedAt,
 	}, nil
+}
+
+// clearRefusal removes the mark of a refused credential.
+func (r *Record) clearRefusal() {
+	r.FailedCredential, r.FailedMessage, r.Refusals, r.FailedAt = "", "", 0, time.Time{}
 }
 
 // Store keeps token records and arbitrates who refreshes. Implementations:
@@ -78,11 +105,17 @@ type Store interface {
 	Lease(ctx context.Context, account string) (Lease, error)
 }
 
-// Lease is the right to refresh one account's token.
+// Lease is the right to refresh one account's token. A store whose leases
+// can expire keeps its lease alive while it is held.
 type Lease interface {
 	// Renew extends the lease; an error means it was lost (expired and
 	// taken over) and the holder must not write.
 	Renew(ctx context.Context) error
+	// Lost is closed once the holder can no longer be sure it holds the
+	// lease (it was taken over, or could not be renewed in time); a token
+	// request still running must then be given up, before another worker
+	// can send one. nil for leases that cannot be lost.
+	Lost() <-chan struct{}
 	// Release gives the lease up; safe to call more than once.
 	Release(ctx context.Context)
 }
@@ -163,4 +196,5 @@ type memLease struct {
 }
 
 func (l *memLease) Renew(context.Context) error { return nil }
+func (l *memLease) Lost() <-chan struct{}       { return nil }
 func (l *memLease) Release(context.Context)     { l.once.Do(func() { <-l.ch }) }

@@ -41,35 +41,42 @@ func (s *FileStore) path(account string) string { return filepath.Join(s.dir, ac
 
 // read returns the record and its generation (0 when absent). Caller holds mu.
 func (s *FileStore) read(account string) (*Record, uint64, error) {
+	rec, gen, _, err := s.readSealed(account)
+	return rec, gen, err
+}
+
+// readSealed is read that also reports whether a previous key sealed the
+// record. Caller holds mu.
+func (s *FileStore) readSealed(account string) (*Record, uint64, bool, error) {
 	b, err := os.ReadFile(s.path(account))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
+		return nil, 0, false, nil
 	}
 	if err != nil {
-		return nil, 0, newError(CodeUnavailable, account, "cannot read the token file", err)
+		return nil, 0, false, newError(CodeUnavailable, account, "cannot read the token file", err)
 	}
 	parts := strings.SplitN(strings.TrimSpace(string(b)), "\n", 3)
 	if len(parts) != 3 || parts[0] != "sfblocks-token-v1" {
-		return nil, 0, newError(CodeTokenKey, account, "token file "+s.path(account)+" is not in sfblocks format; run `sfblocks authorize --account "+account+"` to replace it", nil)
+		return nil, 0, false, newError(CodeTokenKey, account, "token file "+s.path(account)+" is not in sfblocks format; run `sfblocks authorize --account "+account+"` to replace it", nil)
 	}
 	gen, err1 := strconv.ParseUint(parts[1], 10, 64)
 	sealed, err2 := base64.StdEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil {
-		return nil, 0, newError(CodeTokenKey, account, "token file "+s.path(account)+" is corrupt", nil)
+		return nil, 0, false, newError(CodeTokenKey, account, "token file "+s.path(account)+" is corrupt", nil)
 	}
-	pt, err := s.cipher.Open(sealed, aad(account))
+	pt, previous, err := s.cipher.open(sealed, aad(account))
 	if err != nil {
 		var ae *Error
 		if errors.As(err, &ae) {
 			ae.Account = account
 		}
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	rec, err := unmarshalRecord(pt)
 	if err != nil {
-		return nil, 0, newError(CodeTokenKey, account, "token file "+s.path(account)+" is corrupt", nil)
+		return nil, 0, false, newError(CodeTokenKey, account, "token file "+s.path(account)+" is corrupt", nil)
 	}
-	return rec, gen, nil
+	return rec, gen, previous, nil
 }
 
 // write replaces the file atomically (temp file + rename). Caller holds mu.
@@ -100,11 +107,16 @@ func (s *FileStore) write(account string, rec *Record, gen uint64) error {
 	return nil
 }
 
-// Load implements Store.
+// Load implements Store. A record sealed with a previous key is re-sealed
+// with the current one, as [KVStore.Load] does.
 func (s *FileStore) Load(_ context.Context, account string) (*Record, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.read(account)
+	rec, gen, previous, err := s.readSealed(account)
+	if err == nil && previous && s.write(account, rec, gen+1) == nil {
+		gen++
+	}
+	return rec, gen, err
 }
 
 // Save implements Store.

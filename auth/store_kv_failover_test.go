@@ -11,7 +11,8 @@ import (
 
 // TestKVStoreTakesBackItsOwnLostLease: a lease stored in this store's
 // name (its Create landed, but the answer was lost in a JetStream leader
-// change) is taken back at once; another holder's still blocks.
+// change) is taken back at once; another holder's still blocks, and so
+// does one this store holds.
 func TestKVStoreTakesBackItsOwnLostLease(t *testing.T) {
 	t.Parallel()
 	ns := workertest.StartNATS(t)
@@ -43,4 +44,28 @@ func TestKVStoreTakesBackItsOwnLostLease(t *testing.T) {
 			l.Release(ctx)
 		}
 	}
+
+	// A lease this store holds is no lost one: another Lease call of the
+	// same store waits for its release.
+	if err := kv.Purge(ctx, leaseKey("prod")); err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.Lease(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	if l, err := s.Lease(lctx, "prod"); err == nil {
+		t.Error("a second Lease call of the holding store took the lease it holds")
+		l.Release(ctx)
+	}
+	cancel()
+	held.Release(ctx)
+	lctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	l, err := s.Lease(lctx, "prod")
+	if err != nil {
+		t.Fatalf("Lease after the release: %v", err)
+	}
+	l.Release(ctx)
 }

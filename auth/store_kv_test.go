@@ -102,6 +102,7 @@ func TestKVLeaseExclusiveAndTakeover(t *testing.T) {
 		t.Fatalf("lease taken over before it expired")
 	}
 	// The dead holder's late release must not delete the new lease.
+	<-l2.Lost()          // its renewals failed: its keep-alive has stopped
 	l2.(*kvLease).s = s1 // its own connection is closed; use a live one
 	l2.Release(ctx)
 	kv, _ := js1.KeyValue(ctx, DefaultBucket)

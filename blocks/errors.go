@@ -2,6 +2,7 @@ package blocks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,10 +21,11 @@ func invalidf(format string, args ...any) *sfblocks.Error {
 
 // CodedError is how [AsError] recognises errors of a token source without
 // importing it: any error in the chain with an ErrorCode method (package
-// auth's *Error has one) is sorted by that code. "AUTH_FAILED" and
-// "NOT_AUTHORIZED" become [sfblocks.CodeAuthFailed] (not retryable), "UNKNOWN_ACCOUNT"
-// becomes [sfblocks.CodeUnknownAccount], and every other code becomes
-// [sfblocks.CodeSalesforceUnavailable] (retryable).
+// auth's *Error has one) is sorted by that code. "AUTH_FAILED",
+// "NOT_AUTHORIZED" and "TOKEN_KEY_MISMATCH" (the worker cannot decrypt the
+// fleet's stored tokens) become [sfblocks.CodeAuthFailed] (not retryable),
+// "UNKNOWN_ACCOUNT" becomes [sfblocks.CodeUnknownAccount], and every other
+// code becomes [sfblocks.CodeSalesforceUnavailable] (retryable).
 type CodedError interface {
 	error
 	ErrorCode() string
@@ -43,8 +45,9 @@ type CodedError interface {
 //     SALESFORCE_ERROR with salesforce_code, not retryable; KindTransient →
 //     SALESFORCE_UNAVAILABLE, retryable (but UNABLE_TO_LOCK_ROW →
 //     SALESFORCE_ERROR with salesforce_code UNABLE_TO_LOCK_ROW, retryable);
-//     KindRateLimited → RATE_LIMITED, retryable; KindSessionExpired →
-//     AUTH_FAILED, not retryable;
+//     KindRateLimited → RATE_LIMITED, retryable; KindConcurrencyLimited →
+//     RATE_LIMITED, retryable, saying to retry in seconds (see [LimitOf]);
+//     KindSessionExpired → AUTH_FAILED, not retryable;
 //   - any other error from the token source → SALESFORCE_UNAVAILABLE,
 //     retryable;
 //   - [salesforce.ErrInvalidName] → INVALID_REQUEST;
@@ -105,6 +108,9 @@ func fromCodedError(code string, err error) *sfblocks.Error {
 	case "AUTH_FAILED", "NOT_AUTHORIZED":
 		return &sfblocks.Error{Code: sfblocks.CodeAuthFailed, Err: err,
 			Message: "the account's Salesforce authorization failed (" + code + "); an operator must re-authorize it (sfblocks authorize)"}
+	case "TOKEN_KEY_MISMATCH":
+		return &sfblocks.Error{Code: sfblocks.CodeAuthFailed, Err: err,
+			Message: "this worker cannot decrypt the account's stored token (TOKEN_KEY_MISMATCH): its SFBLOCKS_TOKEN_KEY is not the key the fleet's tokens are sealed with; give it the fleet's key (while rotating keys, the other one as SFBLOCKS_TOKEN_KEY_PREVIOUS), then replay the job"}
 	case "UNKNOWN_ACCOUNT":
 		return &sfblocks.Error{Code: sfblocks.CodeUnknownAccount, Err: err,
 			Message: "the account is not configured; check the job's account or the worker's configuration"}
@@ -120,6 +126,9 @@ func fromAPIError(a *salesforce.APIError, err error) *sfblocks.Error {
 	case salesforce.KindRateLimited:
 		e.Code, e.Retryable = sfblocks.CodeRateLimited, true
 		e.Message = "the org's API request limit is exhausted (" + a.ErrorCode + ", " + status + "); retry after the limit window"
+	case salesforce.KindConcurrencyLimited:
+		e.Code, e.Retryable = sfblocks.CodeRateLimited, true
+		e.Message = "the org is running its limit of concurrent long-running requests (REQUEST_LIMIT_EXCEEDED ConcurrentRequests, " + status + "); retry in a few seconds"
 	case salesforce.KindSessionExpired:
 		e.Code = sfblocks.CodeAuthFailed
 		e.Message = "Salesforce rejected the account's session even after a token refresh (" + status + "); re-authorize the account"
@@ -171,4 +180,45 @@ func permanentMessage(a *salesforce.APIError, status string) string {
 		msg += "; fields: " + strings.Join(a.Fields, ", ")
 	}
 	return msg + "; Salesforce's explanation is in result_body"
+}
+
+// Limit is which of the org's request limits refused a job.
+type Limit int
+
+const (
+	// LimitNone: no request limit refused the job.
+	LimitNone Limit = iota
+	// LimitDaily: the org's daily API request allocation is spent
+	// (REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded.", or 429).
+	// It comes back as the rolling 24-hour usage falls.
+	LimitDaily
+	// LimitConcurrent: the org is running its limit of long-running
+	// requests (REQUEST_LIMIT_EXCEEDED "ConcurrentRequests ..."). It comes
+	// back within seconds.
+	LimitConcurrent
+)
+
+// LimitOf reports which request limit refused a failed reply's job, from
+// the Salesforce answer the reply carries.
+func LimitOf(r *sfblocks.Reply) Limit {
+	if r == nil || r.Status != sfblocks.StatusFailed || r.Error == nil || r.Error.Code != sfblocks.CodeRateLimited {
+		return LimitNone
+	}
+	var a *salesforce.APIError
+	if errors.As(r.Err, &a) {
+		if salesforce.Classify(a) == salesforce.KindConcurrencyLimited {
+			return LimitConcurrent
+		}
+		return LimitDaily
+	}
+	// A reply decoded from the wire keeps Salesforce's answer in
+	// result_body.
+	var arr []struct {
+		ErrorCode string `json:"errorCode"`
+		Message   string `json:"message"`
+	}
+	if json.Unmarshal([]byte(r.ResultBody), &arr) == nil && len(arr) > 0 && salesforce.IsConcurrencyLimit(arr[0].ErrorCode, arr[0].Message) {
+		return LimitConcurrent
+	}
+	return LimitDaily
 }

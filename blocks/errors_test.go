@@ -50,6 +50,7 @@ func TestAsError(t *testing.T) {
 		{name: "wrapped api error", given: fmt.Errorf("query: %w", apiErr(400, "INVALID_FIELD")), wantCode: sfblocks.CodeSalesforceError, wantSFCode: "INVALID_FIELD", wantResult: 400},
 		{name: "auth failed", given: &salesforce.TokenError{Err: &codedErr{"AUTH_FAILED"}}, wantCode: sfblocks.CodeAuthFailed},
 		{name: "not authorized", given: &salesforce.TokenError{Err: &codedErr{"NOT_AUTHORIZED"}}, wantCode: sfblocks.CodeAuthFailed},
+		{name: "token key mismatch", given: &salesforce.TokenError{Err: &codedErr{"TOKEN_KEY_MISMATCH"}}, wantCode: sfblocks.CodeAuthFailed},
 		{name: "auth unknown account", given: &codedErr{"UNKNOWN_ACCOUNT"}, wantCode: sfblocks.CodeUnknownAccount},
 		{name: "auth unavailable", given: &salesforce.TokenError{Err: &codedErr{"AUTH_UNAVAILABLE"}}, wantCode: sfblocks.CodeSalesforceUnavailable, wantRetryable: true},
 		{name: "plain token source error", given: &salesforce.TokenError{Err: errors.New("disk full")}, wantCode: sfblocks.CodeSalesforceUnavailable, wantRetryable: true},

@@ -25,6 +25,7 @@ const (
 // for concurrent use and holds no per-job state.
 type Executor struct {
 	describeCache
+	coalesceState
 	accounts       Accounts
 	maxJobBytes    int
 	defaultTimeout time.Duration
@@ -113,6 +114,7 @@ func NewExecutor(accounts Accounts, opts ...Option) (*Executor, error) {
 		newID:          nuid.Next,
 		now:            time.Now,
 	}
+	e.coalesceCalls, e.gather, e.shareSearches = DefaultCoalesceCalls, DefaultGather, true
 	for _, opt := range opts {
 		if err := opt(e); err != nil {
 			return nil, err
@@ -322,15 +324,15 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *sfblocks.Reply) {
 			return FailureReply(job.ID, err)
 		}
 	}
-	name, api := acct.Name, acct.API
+	name := acct.Name
 	var err error
 	ctx, cancel := context.WithTimeout(ctx, job.Timeout)
 	defer cancel()
 	switch job.Block {
 	case sfblocks.Search:
-		reply, err = runSearch(ctx, api, job)
+		reply, err = e.runSearch(ctx, acct, job)
 	case sfblocks.Insert:
-		reply, err = runInsert(ctx, api, job)
+		reply, err = e.runInsert(ctx, acct, job)
 	default:
 		err = invalidf("unknown block %s; use search or insert", quoteName(string(job.Block)))
 	}
@@ -339,7 +341,11 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *sfblocks.Reply) {
 		// error (a transport error that lost the cause); the deadline is the
 		// truth then. An answer from Salesforce is kept as it came.
 		be := AsError(err)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) &&
+		// The deadline by the clock, not only by ctx.Err: a call made
+		// under a context of its own with the same deadline (a shared
+		// Search) may end a moment before ctx's timer fires.
+		d, _ := ctx.Deadline()
+		if (errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(d)) &&
 			(be.Code == sfblocks.CodeSalesforceUnavailable && be.ResultCode == 0 || be.Code == sfblocks.CodeInternal) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}

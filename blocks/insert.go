@@ -97,16 +97,23 @@ func isJSONNumberPlain(n json.Number) bool {
 	return isSOQLNumber(n.String())
 }
 
-// runInsert creates, or upserts, a prepared record.
-func runInsert(ctx context.Context, api SalesforceAPI, job *Job) (*sfblocks.Reply, error) {
+// runInsert creates, or upserts, a prepared record: with the account's
+// other Inserts of the moment when coalescing is on.
+func (e *Executor) runInsert(ctx context.Context, acct Account, job *Job) (*sfblocks.Reply, error) {
 	var (
 		res *salesforce.SaveResult
 		err error
 	)
-	if job.extField != "" {
-		res, err = api.Upsert(ctx, job.object, job.extField, job.extValue, job.fields)
-	} else {
-		res, err = api.Create(ctx, job.object, job.fields)
+	// Searches that begin from now on do not share a call that may have
+	// begun before this record existed.
+	defer e.generation(acct.Name).Add(1)
+	switch c := e.coalescerFor(acct); {
+	case c != nil:
+		res, err = c.save(ctx, &saveReq{object: job.object, extField: job.extField, extValue: job.extValue, fields: job.fields})
+	case job.extField != "":
+		res, err = acct.API.Upsert(ctx, job.object, job.extField, job.extValue, job.fields)
+	default:
+		res, err = acct.API.Create(ctx, job.object, job.fields)
 	}
 	if err != nil {
 		return nil, err

@@ -92,32 +92,16 @@ func checkVerb(q string, sosl bool) error {
 	return nil
 }
 
-// runSearch runs a prepared search and builds its reply.
-func runSearch(ctx context.Context, api SalesforceAPI, job *Job) (*sfblocks.Reply, error) {
-	var (
-		recs      []salesforce.Record
-		total     int
-		truncated bool
-	)
-	if job.sosl {
-		res, err := api.Search(ctx, job.statement)
-		if err != nil {
-			return nil, err
-		}
-		recs = res.SearchRecords
-		if len(recs) > job.maxRecords {
-			recs, truncated = recs[:job.maxRecords], true
-		}
-	} else {
-		// Pages of max_records (Salesforce takes 200 to 2000) so that a small
-		// max_records does not make Salesforce build a 2000-record page.
-		res, err := api.Query(ctx, job.statement,
-			salesforce.MaxRecords(job.maxRecords), salesforce.BatchSize(max(job.maxRecords, 200)))
-		if err != nil {
-			return nil, err
-		}
-		recs, total, truncated = res.Records, res.TotalSize, !res.Done
+// runSearch runs a prepared search, sharing the call with identical
+// searches in flight, and builds its reply.
+func (e *Executor) runSearch(ctx context.Context, acct Account, job *Job) (*sfblocks.Reply, error) {
+	ans, err := e.shareSearch(ctx, acct.Name, job, func(ctx context.Context) (*searchAnswer, error) {
+		return callSearch(ctx, acct.API, job)
+	})
+	if err != nil {
+		return nil, err
 	}
+	recs, total, truncated := ans.recs, ans.total, ans.truncated
 	count := len(recs)
 	if count == 0 && total > 0 {
 		// SELECT COUNT() answers totalSize and no records.
@@ -137,4 +121,27 @@ func runSearch(ctx context.Context, api SalesforceAPI, job *Job) (*sfblocks.Repl
 		reply.First = reply.Records[0]
 	}
 	return reply, nil
+}
+
+// callSearch asks Salesforce for a prepared search.
+func callSearch(ctx context.Context, api SalesforceAPI, job *Job) (*searchAnswer, error) {
+	if job.sosl {
+		res, err := api.Search(ctx, job.statement)
+		if err != nil {
+			return nil, err
+		}
+		recs := res.SearchRecords
+		if len(recs) > job.maxRecords {
+			return &searchAnswer{recs: recs[:job.maxRecords], truncated: true}, nil
+		}
+		return &searchAnswer{recs: recs}, nil
+	}
+	// Pages of max_records (Salesforce takes 200 to 2000) so that a small
+	// max_records does not make Salesforce build a 2000-record page.
+	res, err := api.Query(ctx, job.statement,
+		salesforce.MaxRecords(job.maxRecords), salesforce.BatchSize(max(job.maxRecords, 200)))
+	if err != nil {
+		return nil, err
+	}
+	return &searchAnswer{recs: res.Records, total: res.TotalSize, truncated: !res.Done}, nil
 }

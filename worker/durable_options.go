@@ -148,8 +148,8 @@ type DurableConfig struct {
 	// cluster's leader change before it fails naming the cluster state;
 	// see failover.go. Defaults to [DefaultFailoverWindow] (20s).
 	FailoverWindow time.Duration
-	// SharedBuckets are other KV buckets of the fleet (the token bucket,
-	// the status bucket) whose replica count [CheckFleet] compares with
+	// SharedBuckets are other KV buckets of the fleet (the token, status
+	// and budget buckets) whose replica count [CheckFleet] compares with
 	// Replicas and [ApplyFleet] changes; their other settings belong to
 	// their own packages, and a worker never touches them. Defaults to
 	// none.

@@ -96,6 +96,14 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 		if !parked && !d.avail.blockedUntil(acct, time.Now()).IsZero() && d.park(j, "breaker_open") {
 			return
 		}
+		if w.cfg.budget.defers(acct) {
+			// The account's API usage is in the reserve kept for
+			// synchronous jobs: this one waits, using no attempt.
+			if parked || !d.park(j, "budget") {
+				d.settleMsg(b, msg, settlement{action: actionNak, delay: time.Second}, "")
+			}
+			return
+		}
 		if !w.shares.acquire(acct) {
 			if parked || !d.park(j, "saturated") {
 				d.settleMsg(b, msg, settlement{action: actionNak, delay: 100 * time.Millisecond}, "")
@@ -167,6 +175,12 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 		return
 	}
 
+	if v.kind == verdictDone && blocks.LimitOf(v.reply) == blocks.LimitConcurrent {
+		// The org is running its limit of long requests: the account's
+		// other durable jobs stand aside for a few seconds, this one is
+		// retried like any retryable failure.
+		d.avail.block(j.task.account, time.Now().Add(concurrencyBackoff))
+	}
 	if wait, open := notSentFor(v.reply); open && v.kind == verdictDone {
 		// The account's breaker is open: nothing was sent. Its other jobs
 		// wait aside from now on, and so does this one.

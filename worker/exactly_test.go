@@ -74,6 +74,10 @@ type exo struct {
 	simB *sfsim.Server
 	// breakers, when set, puts each account's calls through its breaker.
 	breakers *breaker.Set
+	// budget, when set, learns each account's usage from its answers.
+	budget *Budget
+	// opts are added to each account's client options.
+	opts []salesforce.Option
 }
 
 func newExo(t *testing.T) *exo {
@@ -95,7 +99,10 @@ func (e *exo) executor() *blocks.Executor {
 		}
 		src := &ccTokens{cfg: clientcredentials.Config{ClientID: sfsim.DefaultClientID, ClientSecret: sfsim.DefaultClientSecret,
 			TokenURL: sim.MyDomainURL() + "/services/oauth2/token"}}
-		var opts []salesforce.Option
+		opts := append([]salesforce.Option(nil), e.opts...)
+		if e.budget != nil {
+			opts = append(opts, salesforce.WithUsageObserver(func(u salesforce.Usage) { e.budget.Observe(name, u.Used, u.Max) }))
+		}
 		if e.breakers != nil {
 			opts = append(opts, salesforce.WithHTTPClient(e.breakers.For(name).Client(salesforce.SharedHTTPClient())))
 		}

@@ -70,6 +70,8 @@ type config struct {
 	replySubjects []string
 	// accountShare: see WithAccountShare.
 	accountShare int
+	// budget: see WithBudget; nil: no API budget guard.
+	budget *Budget
 }
 
 func defaultConfig() config {
@@ -274,6 +276,18 @@ func WithWorkerID(id string) Option {
 			return invalid("worker id %q: 1 to 128 printable characters", id)
 		}
 		c.workerID = id
+		return nil
+	}
+}
+
+// WithBudget makes the durable path keep each account's API reserve for
+// synchronous jobs: while b says an account's usage is in its reserve, the
+// account's durable jobs are parked, using no attempt, and resume by
+// themselves once usage falls below it. Synchronous jobs are never held
+// back. Without it, durable jobs run until Salesforce refuses them.
+func WithBudget(b *Budget) Option {
+	return func(c *config) error {
+		c.budget = b
 		return nil
 	}
 }

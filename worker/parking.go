@@ -40,6 +40,10 @@ const DefaultParkedStream = "SFBLOCKS_PARKED"
 // "parked-<account token>".
 const parkedConsumerPrefix = "parked-"
 
+// concurrencyBackoff is how long an account's durable jobs stand aside
+// after Salesforce refused one for the org's concurrent-request limit.
+const concurrencyBackoff = 3 * time.Second
+
 // parkScanInterval is how often a worker looks for accounts with parked
 // jobs that it does not pull yet (another worker parked them).
 const parkScanInterval = 2 * time.Second
@@ -228,6 +232,10 @@ func (d *durable) parkedLoop(account string, c jetstream.Consumer) {
 	for !d.stopped() {
 		if until := d.avail.blockedUntil(account, time.Now()); !until.IsZero() {
 			d.sleep(time.Until(until))
+			continue
+		}
+		if d.w.cfg.budget.defers(account) {
+			d.sleep(500 * time.Millisecond)
 			continue
 		}
 		if d.w.shares.full(account) {

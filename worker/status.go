@@ -44,6 +44,12 @@ type AccountStatus struct {
 	// reported it in Sforce-Limit-Info; zero before the first call.
 	APIUsed int `json:"api_used"`
 	APIMax  int `json:"api_max"`
+	// APIReserveFrom is the usage from which the account's durable jobs
+	// wait (see [Budget]); 0 when the guard is off or usage is unknown.
+	APIReserveFrom int `json:"api_reserve_from,omitempty"`
+	// Budget is "ok", "reserve" (durable jobs wait) or "exhausted" (the
+	// daily allocation is spent); "" when unknown.
+	Budget string `json:"budget,omitempty"`
 	// UpdatedAt is when the worker wrote this entry.
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -51,14 +57,20 @@ type AccountStatus struct {
 // TokenStatus is an account's token state in [AccountStatus].
 type TokenStatus struct {
 	// State is "none" (no token fetched yet), "valid", "rejected"
-	// (Salesforce refused the current token; the next job refreshes it) or
-	// "failed" (the last fetch failed: see ErrorCode).
+	// (Salesforce refused the current token; the next job refreshes it),
+	// "retrying" (Salesforce refused the credentials in a way that may
+	// heal; see RetryAt) or "failed" (the last fetch failed: see
+	// ErrorCode).
 	State string `json:"state"`
 	// IssuedAt is when the current token was issued, zero without one.
 	IssuedAt time.Time `json:"issued_at,omitzero"`
 	// ErrorCode is the code of the last fetch's error (AUTH_FAILED,
-	// NOT_AUTHORIZED, AUTH_UNAVAILABLE, ...), "" after a success.
+	// NOT_AUTHORIZED, AUTH_RETRYING, AUTH_UNAVAILABLE, ...), "" after a
+	// success.
 	ErrorCode string `json:"error_code,omitempty"`
+	// RetryAt is when the fleet sends the next token request in state
+	// "retrying"; zero otherwise.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 }
 
 // StatusConfig configures [ReportStatus] and [ReadStatus]; its zero value

@@ -93,13 +93,32 @@ const (
 	// KindTransient: Salesforce or the network was unwell (UNABLE_TO_LOCK_ROW,
 	// 5xx, timeouts, refused or reset connections); a later retry may work.
 	KindTransient
-	// KindRateLimited: 403 REQUEST_LIMIT_EXCEEDED; retry after the org's
-	// limit window, and count it against the account's health.
+	// KindRateLimited: 403 REQUEST_LIMIT_EXCEEDED for the org's daily
+	// request allocation ("TotalRequests Limit exceeded."), or 429; retry
+	// once the rolling 24-hour usage has come down.
 	KindRateLimited
 	// KindSessionExpired: 401 INVALID_SESSION_ID that survived the client's
 	// own refresh-and-retry; the account's authorization needs attention.
 	KindSessionExpired
+	// KindConcurrencyLimited: 403 REQUEST_LIMIT_EXCEEDED for the org's
+	// limit on concurrent long-running requests ("ConcurrentRequests
+	// (Concurrent API Requests) Limit exceeded."): the org is running its
+	// limit of requests of 20 s or more (25 in production, 5 in Developer
+	// and trial orgs). Retry in a few seconds; nothing is wrong with the
+	// account.
+	KindConcurrencyLimited
 )
+
+// concurrentLimitPrefix starts the message of the concurrent-request
+// limit; the daily limit's is "TotalRequests Limit exceeded.". Both have
+// errorCode REQUEST_LIMIT_EXCEEDED: only the message tells them apart.
+const concurrentLimitPrefix = "ConcurrentRequests"
+
+// IsConcurrencyLimit reports whether a REQUEST_LIMIT_EXCEEDED answer is
+// the concurrent-request limit rather than the daily allocation.
+func IsConcurrencyLimit(errorCode, message string) bool {
+	return errorCode == CodeRequestLimit && strings.HasPrefix(strings.TrimSpace(message), concurrentLimitPrefix)
+}
 
 // String returns the kind's name, for logs and metrics.
 func (k Kind) String() string {
@@ -114,6 +133,8 @@ func (k Kind) String() string {
 		return "rate_limited"
 	case KindSessionExpired:
 		return "session_expired"
+	case KindConcurrencyLimited:
+		return "concurrency_limited"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -156,6 +177,9 @@ func classifyAPIError(e *APIError) Kind {
 	case CodeInvalidSessionID:
 		return KindSessionExpired
 	case CodeRequestLimit:
+		if IsConcurrencyLimit(e.ErrorCode, e.Message) {
+			return KindConcurrencyLimited
+		}
 		return KindRateLimited
 	case CodeUnableToLockRow, CodeServerUnavailable:
 		return KindTransient

@@ -119,6 +119,38 @@ func (c *Client) CreateCollection(ctx context.Context, records []Record, allOrNo
 	return out, nil
 }
 
+// UpsertCollection upserts up to 200 records of object on the external ID
+// field in one request (PATCH /composite/sobjects/{object}/{field}, API
+// 46.0 and later): each record holds its own value of field, and is
+// updated when a record of object has that value, created otherwise. With
+// allOrNone, one failure rolls back every record. The results are in the
+// order of records, Created telling inserts from updates; a record's
+// failure is in its result, not in err.
+func (c *Client) UpsertCollection(ctx context.Context, object, field string, records []Record, allOrNone bool) ([]SaveResult, error) {
+	if len(records) == 0 {
+		return nil, nil
+	}
+	if len(records) > MaxCollectionRecords {
+		return nil, fmt.Errorf("salesforce: %d records in one collection; split them into requests of at most %d", len(records), MaxCollectionRecords)
+	}
+	if err := checkName("object", object); err != nil {
+		return nil, err
+	}
+	if err := checkName("external ID field", field); err != nil {
+		return nil, err
+	}
+	body := map[string]any{"allOrNone": allOrNone, "records": records}
+	resp, err := c.do(ctx, request{method: http.MethodPatch, path: "/composite/sobjects/" + object + "/" + field, body: body})
+	if err != nil {
+		return nil, err
+	}
+	var out []SaveResult
+	if err := decodeJSON(resp.body, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DescribeResult is the part of an sObject describe that sfblocks uses.
 type DescribeResult struct {
 	Name       string          `json:"name"`

@@ -62,3 +62,12 @@ func envDuration(key string, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+func envFloat(key string, def float64) float64 {
+	if v, ok := os.LookupEnv(key); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
+}

@@ -52,8 +52,18 @@ type serveConfig struct {
 	replySubjects string
 	// accountShare: see worker.WithAccountShare; -1 derives it.
 	accountShare int
-	logLevel     string
-	logFormat    string
+	// coalesceCalls, coalesceGather, shareSearches: see
+	// blocks.WithCoalescing and blocks.WithSharedSearches.
+	coalesceCalls  int
+	coalesceGather time.Duration
+	shareSearches  bool
+	// apiReservePct, budgetPoll: see worker.BudgetConfig; maxLongCalls:
+	// see salesforce.LimitLongCalls.
+	apiReservePct float64
+	budgetPoll    time.Duration
+	maxLongCalls  int
+	logLevel      string
+	logFormat     string
 	// breaker holds the per-account circuit breaker thresholds; the
 	// failure ratio comes in as a percentage (breakerFailurePct).
 	breaker           breaker.Settings
@@ -90,6 +100,12 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.landingWindow, "landing-window", envDuration("SFBLOCKS_LANDING_WINDOW", worker.DefaultLandingWindow), "how long after an Insert attempt's deadline its record may still appear in Salesforce; an attempt that found nothing is repeated only after it (env SFBLOCKS_LANDING_WINDOW)")
 	fs.StringVar(&c.replySubjects, "reply-subjects", envOr("SFBLOCKS_REPLY_SUBJECTS", "_INBOX.>"), "subject patterns, comma-separated, the worker publishes replies to; a job whose reply subject is outside them (or is a system subject, or one of the fleet's own) is refused, not run (env SFBLOCKS_REPLY_SUBJECTS)")
 	fs.IntVar(&c.accountShare, "account-max-in-flight", envInt("SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT", -1), "most in-flight slots one account's jobs may hold, so one slow org never takes them all; -1 means 3/4 of --max-in-flight when several accounts are configured and no cap with one (env SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT)")
+	fs.IntVar(&c.coalesceCalls, "coalesce-calls", envInt("SFBLOCKS_COALESCE_CALLS", blocks.DefaultCoalesceCalls), "sObject Collections calls one account may have in flight per worker; Inserts waiting meanwhile ride the next call (up to 200 records, one API request); 0 sends every Insert alone (env SFBLOCKS_COALESCE_CALLS)")
+	fs.DurationVar(&c.coalesceGather, "coalesce-gather", envDuration("SFBLOCKS_COALESCE_GATHER", blocks.DefaultGather), "the most a batch of Inserts waits for company while its account has a call in flight (it waits a quarter of the account's recent call latency, up to this); an idle account never waits (env SFBLOCKS_COALESCE_GATHER)")
+	fs.BoolVar(&c.shareSearches, "share-searches", envBool("SFBLOCKS_SHARE_SEARCHES", true), "identical Searches in flight at the same moment share one Salesforce call (env SFBLOCKS_SHARE_SEARCHES)")
+	fs.Float64Var(&c.apiReservePct, "api-reserve", envFloat("SFBLOCKS_API_RESERVE", worker.DefaultReserve*100), "percentage of each org's daily API allocation kept for synchronous jobs: once usage enters it, the account's durable jobs wait in JetStream until usage falls below it; 0 turns the guard off (env SFBLOCKS_API_RESERVE)")
+	fs.DurationVar(&c.budgetPoll, "budget-poll", envDuration("SFBLOCKS_BUDGET_POLL", worker.DefaultBudgetPoll), "how often an account in its API reserve has its /limits read when no answer brought fresh usage (env SFBLOCKS_BUDGET_POLL)")
+	fs.IntVar(&c.maxLongCalls, "max-long-calls", envInt("SFBLOCKS_MAX_LONG_CALLS", salesforce.DefaultMaxLongCalls), "calls of one account that may run 20 s or more at once in this worker; more are held back as the org's concurrent-request limit (25 production, 5 Developer) would refuse them; keep workers × this under the org's limit; 0 turns it off (env SFBLOCKS_MAX_LONG_CALLS)")
 	fs.IntVar(&c.maxJobBytes, "max-job-bytes", envInt("SFBLOCKS_MAX_JOB_BYTES", blocks.DefaultMaxJobBytes), "largest job accepted, in bytes (env SFBLOCKS_MAX_JOB_BYTES)")
 	fs.StringVar(&c.logLevel, "log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (console on a terminal) (env SFBLOCKS_LOG_FORMAT)")
@@ -132,13 +148,51 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
+	if cfg.apiReservePct < 0 || cfg.apiReservePct >= 100 {
+		return fmt.Errorf("--api-reserve %v: use a percentage from 0 (off) to below 100", cfg.apiReservePct)
+	}
+	names := make([]string, len(env.auth.Accounts))
+	for i, a := range env.auth.Accounts {
+		names[i] = a.Name
+	}
+	budget, err := worker.NewBudget(worker.BudgetConfig{Reserve: cfg.apiReservePct / 100, Accounts: names,
+		Poll: cfg.budgetPoll, Logger: log, Limits: env.dailyLimits, Replicas: cfg.durable.cfg.Replicas})
+	if err != nil {
+		return err
+	}
+	env.budget = budget
+	for _, name := range names {
+		// The fleet's view of each account's budget, as the durable path
+		// acts on it.
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "budget", Name: "in_reserve",
+			Help:        "1 while the account's API usage is in the reserve kept for synchronous jobs (its durable jobs wait), else 0.",
+			ConstLabels: prometheus.Labels{"account": name},
+		}, func() float64 {
+			if budget.State(name).InReserve {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "budget", Name: "reserve_from_requests",
+			Help:        "API usage at which the account's durable jobs wait (0: guard off or allocation unknown).",
+			ConstLabels: prometheus.Labels{"account": name},
+		}, func() float64 { return float64(budget.State(name).ReserveFrom) }))
+	}
 	accounts, err := env.accounts(ctx, log, sfm, reg)
+	if err != nil {
+		return err
+	}
+	bm, err := blocks.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
 	exec, err := blocks.NewExecutor(accounts,
 		blocks.WithDefaultTimeout(cfg.jobTimeout),
-		blocks.WithMaxJobBytes(cfg.maxJobBytes))
+		blocks.WithMaxJobBytes(cfg.maxJobBytes),
+		blocks.WithCoalescing(cfg.coalesceCalls, cfg.coalesceGather),
+		blocks.WithSharedSearches(cfg.shareSearches),
+		blocks.WithMetrics(bm))
 	if err != nil {
 		return err
 	}
@@ -166,10 +220,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			share = max(1, cfg.maxInFlight*3/4)
 		}
 	}
-	wopts = append(wopts, worker.WithAccountShare(share))
+	wopts = append(wopts, worker.WithAccountShare(share), worker.WithBudget(budget))
 	w, err := worker.New(env.nc, exec, append(wopts, cfg.durable.options()...)...)
 	if err != nil {
 		return err
+	}
+
+	// A worker that cannot open the fleet's tokens finds out now, not at
+	// the first job: the cache logs it once, naming the fix, and /readyz
+	// reports it until it is fixed.
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	if err := env.cache.CheckStore(cctx); err != nil && auth.CodeOf(err) != auth.CodeTokenKey {
+		log.Warn().Err(err).Msg("could not read the token store at start; jobs read it again")
+	}
+	cancel()
+	ready := func() error {
+		if err := w.Ready(); err != nil {
+			return err
+		}
+		return env.cache.Ready()
 	}
 
 	if cfg.metricsAddr != "" {
@@ -177,7 +246,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("metrics listener on %s: %w (set --metrics-addr, or empty to turn it off)", cfg.metricsAddr, err)
 		}
-		hs := &http.Server{Handler: worker.NewHTTPHandler(reg, w.Ready), ReadHeaderTimeout: 5 * time.Second}
+		hs := &http.Server{Handler: worker.NewHTTPHandler(reg, ready), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
@@ -185,10 +254,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
+	if js, err := jetstream.New(env.nc); err == nil {
+		budget.SetWorker(w.ID())
+		if err := budget.Start(ctx, js); err != nil {
+			log.Warn().Err(err).Msg("not sharing API usage with the fleet; this worker keeps the reserve by what it sees itself")
+		}
+	}
 	if err := env.reportStatus(ctx, w.ID(), log); err != nil {
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
 	err = w.Run(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped (SIGTERM) while still starting: a clean stop too.
+		err = nil
+	}
 	log.Info().Err(err).Msg("worker stopped")
 	return err
 }
@@ -202,9 +281,33 @@ type environment struct {
 	sim   *sfsim.Server
 	auth  *auth.Config
 	store auth.Store
+	// cache is the token cache every account's client uses (set by
+	// accounts).
+	cache *auth.Cache
 	close func()
 	// status lists the accounts as 'sfblocks status' reports them.
 	status []statusAccount
+	// budget keeps each account's API usage (set by runServe).
+	budget *worker.Budget
+	// clients are the accounts' Salesforce clients (set by accounts).
+	clients map[string]*salesforce.Client
+}
+
+// dailyLimits reads an account's daily API usage from /limits.
+func (env *environment) dailyLimits(ctx context.Context, account string) (used, max int, err error) {
+	c := env.clients[account]
+	if c == nil {
+		return 0, 0, fmt.Errorf("account %q has no client", account)
+	}
+	lim, err := c.Limits(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	d, ok := lim["DailyApiRequests"]
+	if !ok {
+		return 0, 0, errors.New("/limits has no DailyApiRequests")
+	}
+	return d.Max - d.Remaining, d.Max, nil
 }
 
 // reportStatus starts writing every account's state to the status bucket
@@ -259,15 +362,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 		}
 		env.sim = sim
 		closers = append(closers, func() { sim.Close() })
-		env.auth = &auth.Config{Accounts: []*auth.Account{{
-			Name:         "dev",
-			LoginURL:     sim.MyDomainURL(),
-			ClientID:     sfsim.DefaultClientID,
-			ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
-			Flow:         auth.FlowClientCredentials,
-			APIVersion:   salesforce.DefaultAPIVersion,
-			Default:      true,
-		}}}
+		env.auth = devAccounts(sim.MyDomainURL())
 		log.Warn().Str("instance_url", sim.MyDomainURL()).Str("account", "dev").
 			Msg("no --config given: started the Salesforce simulator with its seed data and a development account 'dev' (client credentials); jobs go to the simulator, not to a real org")
 	} else {
@@ -292,7 +387,8 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 }
 
 // openTokenStore returns the fleet-wide token store: the JetStream KV bucket,
-// encrypted with SFBLOCKS_TOKEN_KEY. Without a key tokens stay in this
+// encrypted with SFBLOCKS_TOKEN_KEY (and opening what
+// SFBLOCKS_TOKEN_KEY_PREVIOUS sealed). Without a key tokens stay in this
 // process's memory; development mode instead keeps a generated key in the
 // data directory, beside the embedded server's store.
 func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, replicas int, log zerolog.Logger) (auth.Store, error) {
@@ -323,6 +419,8 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 		}
 		return nil, fmt.Errorf("open the token store (JetStream KV): %w; start nats-server with JetStream (-js)", err)
 	}
+	// Key ids, not keys: what operators compare across workers.
+	log.Info().Strs("token_key_ids", cipher.KeyIDs()).Msg("tokens in the fleet's KV bucket are sealed with the first key id and opened with any")
 	return failoverStore{Store: store, window: worker.DefaultFailoverWindow}, nil
 }
 
@@ -352,6 +450,7 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	if err != nil {
 		return nil, err
 	}
+	env.cache = cache
 	out := blocks.StaticAccounts{Clients: map[string]blocks.SalesforceAPI{}, IdempotencyFields: map[string]string{}}
 	for _, a := range env.auth.Accounts {
 		ts, err := cache.Source(a.Name)
@@ -361,16 +460,25 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		name := a.Name
 		c, err := salesforce.New(ts,
 			salesforce.WithAPIVersion(a.APIVersion),
-			salesforce.WithHTTPClient(breakers.For(a.Name).Client(hc)),
-			salesforce.WithUsageObserver(func(u salesforce.Usage) { m.ObserveUsage(name, u) }))
+			// Held back before the breaker: a call the org would refuse for
+			// its concurrent-request limit is not the org failing.
+			salesforce.WithHTTPClient(salesforce.LimitLongCalls(breakers.For(a.Name).Client(hc), env.cfg.maxLongCalls, salesforce.LongCallThreshold)),
+			salesforce.WithUsageObserver(func(u salesforce.Usage) {
+				m.ObserveUsage(name, u)
+				env.budget.Observe(name, u.Used, u.Max)
+			}))
 		if err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		out.Clients[a.Name] = c
+		if env.clients == nil {
+			env.clients = map[string]*salesforce.Client{}
+		}
+		env.clients[a.Name] = c
 		if a.IdempotencyField != "" {
 			out.IdempotencyFields[a.Name] = a.IdempotencyField
 		}
-		env.status = append(env.status, statusAccount{name: a.Name, breaker: breakers.For(a.Name), token: ts, client: c})
+		env.status = append(env.status, statusAccount{name: a.Name, breaker: breakers.For(a.Name), token: ts, client: c, budget: env.budget})
 		if a.Default {
 			out.Default = a.Name
 		}
@@ -413,4 +521,29 @@ func startEmbeddedNATS(addr, storeDir string) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server did not start on %s (is the port in use? set --embedded-nats-addr, or --nats-url to use a running server)", addr)
 	}
 	return ns, nil
+}
+
+// devAccounts is development mode's accounts: "dev", client credentials
+// against the simulator at loginURL (its My Domain URL).
+func devAccounts(loginURL string) *auth.Config {
+	return &auth.Config{Accounts: []*auth.Account{{
+		Name:         "dev",
+		LoginURL:     loginURL,
+		ClientID:     sfsim.DefaultClientID,
+		ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
+		Flow:         auth.FlowClientCredentials,
+		APIVersion:   salesforce.DefaultAPIVersion,
+		Default:      true,
+	}}}
+}
+
+// devLoginURL is the My Domain URL of the simulator serve starts on
+// simAddr in development mode: "localhost", the simulator's default My
+// Domain host, on simAddr's port.
+func devLoginURL(simAddr string) (string, error) {
+	_, port, err := net.SplitHostPort(simAddr)
+	if err != nil {
+		return "", fmt.Errorf("--sim-addr %q: %w", simAddr, err)
+	}
+	return "http://localhost:" + port, nil
 }

@@ -20,6 +20,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&opts.SessionTimeout, "session-timeout", 2*time.Hour, "access token lifetime")
 	fs.BoolVar(&opts.RotateRefreshTokens, "rotate-refresh-tokens", false, "turn on refresh token rotation")
 	fs.IntVar(&opts.DailyAPILimit, "daily-api-limit", 15000, "daily REST API request allocation")
+	fs.IntVar(&opts.ConcurrentRequestLimit, "concurrent-request-limit", sfsim.DefaultConcurrentRequestLimit, "long-running requests the org runs at once (25 production, 5 Developer/trial)")
+	fs.DurationVar(&opts.LongRequestThreshold, "long-request-threshold", sfsim.DefaultLongRequestThreshold, "how long a request runs before it counts against the concurrent-request limit")
 	fs.StringVar(&opts.MyDomainHost, "my-domain-host", envOr("SFBLOCKS_SIM_MY_DOMAIN_HOST", "localhost"), "host name that stands for the org's My Domain (client credentials and instance_url); in docker-compose, the service name")
 	fs.DurationVar(&opts.TokenLatency, "token-latency", 0, "delay added to every token grant")
 	if err := parseFlags(fs, args); err != nil {

@@ -24,18 +24,36 @@ type statusAccount struct {
 	breaker *breaker.Breaker
 	token   *auth.TokenSource
 	client  *salesforce.Client
+	budget  *worker.Budget
 }
 
 func (a statusAccount) status() worker.AccountStatus {
 	tok := a.token.State()
 	st := worker.AccountStatus{Account: a.name, Breaker: a.breaker.State().String(),
-		Token: worker.TokenStatus{State: tok.State, IssuedAt: tok.IssuedAt, ErrorCode: tok.ErrorCode}}
+		Token: worker.TokenStatus{State: tok.State, IssuedAt: tok.IssuedAt, ErrorCode: tok.ErrorCode, RetryAt: tok.RetryAt}}
 	if until, ok := a.breaker.OpenUntil(); ok {
 		u := until.UTC()
 		st.BreakerOpenUntil = &u
 	}
 	if u, ok := a.client.Usage(); ok {
 		st.APIUsed, st.APIMax = u.Used, u.Max
+	}
+	if a.budget != nil {
+		// The fleet's latest reading, which may be another worker's.
+		b := a.budget.State(a.name)
+		if b.Max > 0 {
+			st.APIUsed, st.APIMax = b.Used, b.Max
+		}
+		st.APIReserveFrom = b.ReserveFrom
+		st.Budget = "ok"
+		switch {
+		case b.Max == 0:
+			st.Budget = ""
+		case b.Exhausted():
+			st.Budget = "exhausted"
+		case b.InReserve:
+			st.Budget = "reserve"
+		}
 	}
 	return st
 }
@@ -54,8 +72,9 @@ func collectStatus(accounts []statusAccount) func() []worker.AccountStatus {
 const statusSynopsis = `status [flags]
 
 Shows, for every account and every running worker, the circuit breaker's
-state, the token state and the org's API usage, as the workers last reported
-them (every 5 s).`
+state, the token state and the org's API usage (and whether it is in the
+reserve kept for synchronous jobs, when durable jobs wait), as the workers
+last reported them (every 5 s).`
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("status", statusSynopsis, stderr)
@@ -103,9 +122,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if s.Token.ErrorCode != "" {
 			tok += " (" + s.Token.ErrorCode + ")"
 		}
+		if !s.Token.RetryAt.IsZero() {
+			tok += " next try " + s.Token.RetryAt.Local().Format(time.TimeOnly)
+		}
 		usage := "-"
 		if s.APIMax > 0 {
 			usage = fmt.Sprintf("%d/%d (%.1f%%)", s.APIUsed, s.APIMax, pct(s.APIUsed, s.APIMax))
+		}
+		switch s.Budget {
+		case "reserve":
+			usage += fmt.Sprintf(" IN RESERVE from %d: durable jobs wait", s.APIReserveFrom)
+		case "exhausted":
+			usage += " EXHAUSTED: durable jobs wait, Salesforce refuses the rest"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s ago\n", s.Account, s.Worker, br, tok, usage, time.Since(s.UpdatedAt).Round(time.Second))
 	}

@@ -108,28 +108,30 @@ func responseOutcome(res *http.Response) (io.ReadCloser, error) {
 		r = io.MultiReader(bytes.NewReader(peeked), errReader{rerr})
 	}
 	body := &peekedBody{Reader: r, Closer: rest}
-	if errorCode(peeked) == salesforce.CodeRequestLimit {
+	// The concurrent-request limit is not the org failing: its long calls
+	// are busy, and a few seconds fix it; only the daily allocation counts.
+	if code, msg := errorCode(peeked); code == salesforce.CodeRequestLimit && !salesforce.IsConcurrencyLimit(code, msg) {
 		return body, &failure{reason: "HTTP 403 " + salesforce.CodeRequestLimit}
 	}
 	return body, nil
 }
 
-// errorCode returns the first errorCode of Salesforce's error array (or of
-// a single error object), or "".
-func errorCode(body []byte) string {
-	var arr []struct {
+// errorCode returns the first errorCode and message of Salesforce's error
+// array (or of a single error object), or "".
+func errorCode(body []byte) (code, message string) {
+	type wire struct {
 		ErrorCode string `json:"errorCode"`
+		Message   string `json:"message"`
 	}
+	var arr []wire
 	if json.Unmarshal(body, &arr) == nil && len(arr) > 0 {
-		return arr[0].ErrorCode
+		return arr[0].ErrorCode, arr[0].Message
 	}
-	var one struct {
-		ErrorCode string `json:"errorCode"`
-	}
+	var one wire
 	if json.Unmarshal(body, &one) == nil {
-		return one.ErrorCode
+		return one.ErrorCode, one.Message
 	}
-	return ""
+	return "", ""
 }
 
 type peekedBody struct {

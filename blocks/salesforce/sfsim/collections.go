@@ -17,6 +17,21 @@ type collectionsBody struct {
 	Records   []json.RawMessage `json:"records"`
 }
 
+// maxChunks is the documented cap on runs of one record type in a
+// collections request.
+const maxChunks = 10
+
+// chunks counts the runs of consecutive records of one type.
+func chunks(batch []simdb.BatchRecord) int {
+	n := 0
+	for i, b := range batch {
+		if i == 0 || !strings.EqualFold(b.Object, batch[i-1].Object) {
+			n++
+		}
+	}
+	return n
+}
+
 // maxCollection is the documented cap on records in one collections request.
 const maxCollection = 200
 
@@ -127,6 +142,14 @@ func (s *Server) collectionsCreate(w http.ResponseWriter, r *http.Request, c *re
 		return
 	}
 	batch, check := s.prepareBatch(body.Records)
+	if chunks(batch) > maxChunks {
+		// Salesforce documents the rule ("a single request can process up to
+		// 10 chunks") but not the REST answer; the simulator refuses the
+		// request as a whole with Apex's wording, which is what a client
+		// must avoid either way.
+		writeErrors(w, http.StatusBadRequest, apiError{Code: "INVALID_BATCH_REQUEST", Message: msgTooManyChunks})
+		return
+	}
 	out := s.db.CreateBatch(batch, body.AllOrNone, func(i int, _ string) error { return check(i) })
 	results := make([]saveResult, len(out))
 	created := 0

@@ -36,7 +36,14 @@
 //     composite/sobjects/{Object}/{Field} (collection upsert, PATCH, API
 //     46.0+), both with allOrNone rolling back every record, and limits.
 //     Every authenticated answer carries Sforce-Limit-Info and counts
-//     against [Options.DailyAPILimit].
+//     against [Options.DailyAPILimit]; past it, 403 REQUEST_LIMIT_EXCEEDED
+//     "TotalRequests Limit exceeded.". While [Options.ConcurrentRequestLimit]
+//     requests have run [Options.LongRequestThreshold] (20 s) or more, a new
+//     one gets 403 REQUEST_LIMIT_EXCEEDED "ConcurrentRequests (Concurrent API
+//     Requests) Limit exceeded.", as Salesforce documents. A collection create
+//     of more than 10 chunks (runs of one type) is refused as a whole with
+//     400 INVALID_BATCH_REQUEST: the rule is documented, the REST wording is
+//     not (the message is Apex's).
 //   - /_sim/: test controls, JSON in and out, no auth: GET/PUT/DELETE
 //     /_sim/faults ([FaultConfig]), GET /_sim/stats ([Stats]), GET/PUT
 //     /_sim/usage (daily requests used), POST /_sim/expire-sessions, POST
@@ -80,8 +87,10 @@
 // Faults are injected with [Server.Faults] (latency, error rates, outages
 // that answer 503 or drop connections, UNABLE_TO_LOCK_ROW on the next
 // writes, commit-then-drop: writes that commit and then lose their answer,
-// see [CommitThenDrop], and upsert races: DUPLICATE_VALUE for an upsert
-// that would update, see [Faults.SetUpsertRace]), sessions are expired with
+// see [CommitThenDrop], upsert races: DUPLICATE_VALUE for an upsert
+// that would update, see [Faults.SetUpsertRace], and client_credentials
+// grants refused for a while, as while an app's policy propagates, see
+// [Faults.RefuseClientCredentials]), sessions are expired with
 // [Server.ExpireAllSessions], and [Server.Stats] counts calls by kind,
 // token grants, records created, and records created whose answer was lost.
 //
@@ -99,6 +108,7 @@
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"commitThenDrop":{"rate":0.2}}'
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"seed":7,"commitThenDrop":{"rate":0.5,"mode":"withhold","delay":"45s"}}'
 //	curl -X PUT localhost:PORT/_sim/faults -d '{"upsertRace":0.3}'
+//	curl -X PUT localhost:PORT/_sim/faults -d '{"refuseClientCredentials":{"until":"2026-03-02T09:03:00Z"}}'
 //	curl localhost:PORT/_sim/stats
 //	curl -X POST localhost:PORT/_sim/expire-sessions
 //	curl -X POST localhost:PORT/_sim/reset

@@ -103,6 +103,11 @@ type FaultConfig struct {
 	// DUPLICATE_VALUE instead, as the loser of a race with that record's
 	// insert can be on Salesforce; see [Faults.SetUpsertRace].
 	UpsertRace float64 `json:"upsertRace,omitempty"`
+	// RefuseClientCredentials refuses client_credentials grants for a
+	// while with an OAuth error (by default 400 invalid_grant "no client
+	// credentials user enabled", as while an app's policy propagates);
+	// nil refuses nothing. See [Faults.RefuseClientCredentials].
+	RefuseClientCredentials *GrantRefusal `json:"refuseClientCredentials,omitempty"`
 	// IncludeOAuth extends latency, error rules and outages to the
 	// /services/oauth2 endpoints; by default they hit /services/data only.
 	IncludeOAuth bool `json:"includeOAuth,omitempty"`
@@ -137,13 +142,18 @@ func (f *Faults) Config() FaultConfig {
 		d := *f.cfg.CommitThenDrop
 		c.CommitThenDrop = &d
 	}
+	if f.cfg.RefuseClientCredentials != nil {
+		r := *f.cfg.RefuseClientCredentials
+		c.RefuseClientCredentials = &r
+	}
 	return c
 }
 
 // Set replaces all settings. It fails, changing nothing, when a rule is out
 // of range (rate outside [0,1], rates summing past 1, status not 4xx/5xx,
 // unknown latency distribution or outage mode, upsertRace outside [0,1], a
-// commitThenDrop out of range: see [CommitThenDrop]).
+// commitThenDrop out of range: see [CommitThenDrop], a
+// refuseClientCredentials status that is not 4xx).
 func (f *Faults) Set(c FaultConfig) error {
 	if err := c.validate(); err != nil {
 		return err
@@ -159,6 +169,10 @@ func (f *Faults) Set(c FaultConfig) error {
 		if d.Rate == 0 {
 			c.CommitThenDrop = nil // rate 0 is off; GET shows it absent
 		}
+	}
+	if c.RefuseClientCredentials != nil {
+		r := *c.RefuseClientCredentials
+		c.RefuseClientCredentials = &r
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -202,6 +216,9 @@ func (c FaultConfig) validate() error {
 		return fmt.Errorf("sfsim: lockRows %d is negative", c.LockRows)
 	}
 	if err := validateUpsertRace(c.UpsertRace); err != nil {
+		return err
+	}
+	if err := c.RefuseClientCredentials.validate(); err != nil {
 		return err
 	}
 	return c.CommitThenDrop.validate()

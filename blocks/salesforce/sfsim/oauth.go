@@ -397,6 +397,11 @@ func (s *Server) grantClientCredentials(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	now := s.opts.Now()
+	if status, e, refused := s.faults.clientCredentialsRefusal(now); refused {
+		s.stats.add(func(st *Stats) { st.FaultsInjected["refuseClientCredentials"]++ })
+		s.tokenError(w, status, e)
+		return
+	}
 	scope := r.PostForm.Get("scope")
 	if scope == "" {
 		scope = "api"

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // reqCtx is what a data route needs to know about its request.
@@ -20,6 +21,8 @@ func (c *reqCtx) base() string { return "/services/data/v" + c.version }
 // serveData is the REST entry point: faults, then versions (no auth), then
 // bearer auth, the daily limit, the version and the resource route.
 func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
+	admitted, done := s.admit()
+	defer done()
 	if s.applyFaults(w, r, false) {
 		return
 	}
@@ -36,6 +39,11 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.stats.add(func(st *Stats) { st.Unauthorized++ })
 		writeErrors(w, http.StatusUnauthorized, apiError{Code: "INVALID_SESSION_ID", Message: msgSessionInvalid})
+		return
+	}
+	if !admitted {
+		s.stats.add(func(st *Stats) { st.ConcurrentLimitExceeded++ })
+		writeErrors(w, http.StatusForbidden, apiError{Code: "REQUEST_LIMIT_EXCEEDED", Message: msgConcurrentLimit})
 		return
 	}
 	if !s.chargeRequest(w) {
@@ -55,6 +63,29 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		c.parts = strings.Split(strings.TrimSuffix(tail, "/"), "/")
 	}
 	s.route(w, r, c)
+}
+
+// admit registers a REST request as running and reports whether the org
+// had room for it: fewer than ConcurrentRequestLimit requests running for
+// LongRequestThreshold or more. done unregisters it.
+func (s *Server) admit() (ok bool, done func()) {
+	now := time.Now()
+	s.runMu.Lock()
+	long := 0
+	for e := s.running.Front(); e != nil && long < s.opts.ConcurrentRequestLimit; e = e.Next() {
+		if now.Sub(e.Value.(time.Time)) < s.opts.LongRequestThreshold {
+			break // oldest first: the rest are younger
+		}
+		long++
+	}
+	ok = long < s.opts.ConcurrentRequestLimit
+	e := s.running.PushBack(now)
+	s.runMu.Unlock()
+	return ok, func() {
+		s.runMu.Lock()
+		s.running.Remove(e)
+		s.runMu.Unlock()
+	}
 }
 
 // authenticate reads "Authorization: Bearer tok" (or the older "OAuth tok").

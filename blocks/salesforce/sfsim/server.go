@@ -1,6 +1,7 @@
 package sfsim
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,12 @@ const (
 	DefaultClientSecret   = "sfsim-client-secret"
 	DefaultSessionTimeout = 2 * time.Hour
 	DefaultDailyAPILimit  = 15000
+	// DefaultConcurrentRequestLimit is Salesforce's limit on long-running
+	// concurrent requests in production orgs.
+	DefaultConcurrentRequestLimit = 25
+	// DefaultLongRequestThreshold is how long a request runs before
+	// Salesforce counts it against the concurrent-request limit.
+	DefaultLongRequestThreshold = 20 * time.Second
 	// DefaultMaxQueryCursors is how many query locators stay open at once;
 	// Salesforce documents 10 per user, releasing the oldest when an 11th opens.
 	DefaultMaxQueryCursors = 10
@@ -59,6 +66,17 @@ type Options struct {
 	// DailyAPILimit is the org's daily REST request allocation. Defaults to
 	// 15000. Past it data calls get 403 REQUEST_LIMIT_EXCEEDED.
 	DailyAPILimit int
+	// ConcurrentRequestLimit is how many long-running REST requests (see
+	// LongRequestThreshold) the org runs at once; a request that arrives
+	// while that many are running gets 403 REQUEST_LIMIT_EXCEEDED
+	// "ConcurrentRequests (Concurrent API Requests) Limit exceeded.".
+	// Defaults to 25, Salesforce's limit for production orgs (5 for
+	// Developer and trial orgs).
+	ConcurrentRequestLimit int
+	// LongRequestThreshold is how long a request runs before it counts
+	// against ConcurrentRequestLimit. Defaults to 20 s, as Salesforce
+	// documents; tests shorten it rather than wait.
+	LongRequestThreshold time.Duration
 	// TokenLatency is added to every successful token grant before it is
 	// answered, so tests can hold refreshes in flight. Defaults to none.
 	TokenLatency time.Duration
@@ -112,6 +130,11 @@ type Server struct {
 	tokenLatency   time.Duration
 	latencyChanged chan struct{}
 
+	// running holds the start times of the REST requests being served,
+	// oldest first, for the concurrent-request limit.
+	runMu   sync.Mutex
+	running *list.List
+
 	mu       sync.Mutex
 	apiUsed  int
 	httpSrv  *http.Server
@@ -143,6 +166,18 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.DailyAPILimit < 0 {
 		return nil, fmt.Errorf("sfsim: DailyAPILimit %d is negative", opts.DailyAPILimit)
+	}
+	if opts.ConcurrentRequestLimit == 0 {
+		opts.ConcurrentRequestLimit = DefaultConcurrentRequestLimit
+	}
+	if opts.ConcurrentRequestLimit < 0 {
+		return nil, fmt.Errorf("sfsim: ConcurrentRequestLimit %d is negative", opts.ConcurrentRequestLimit)
+	}
+	if opts.LongRequestThreshold == 0 {
+		opts.LongRequestThreshold = DefaultLongRequestThreshold
+	}
+	if opts.LongRequestThreshold < 0 {
+		return nil, fmt.Errorf("sfsim: LongRequestThreshold %v is negative", opts.LongRequestThreshold)
 	}
 	if opts.TokenLatency < 0 {
 		return nil, fmt.Errorf("sfsim: TokenLatency %v is negative", opts.TokenLatency)
@@ -189,6 +224,7 @@ func New(opts Options) (*Server, error) {
 		cursor: newCursorStore(opts.MaxQueryCursors, opts.QueryLocatorTimeout),
 
 		closing: make(chan struct{}),
+		running: list.New(),
 
 		tokenLatency:   opts.TokenLatency,
 		latencyChanged: make(chan struct{}),

@@ -57,14 +57,20 @@ type Stats struct {
 	RecordsCreatedUnanswered int64 `json:"recordsCreatedUnanswered"`
 	// Unauthorized counts data calls answered 401 INVALID_SESSION_ID.
 	Unauthorized int64 `json:"unauthorized"`
-	// LimitExceeded counts data calls answered 403 REQUEST_LIMIT_EXCEEDED.
+	// LimitExceeded counts data calls answered 403 REQUEST_LIMIT_EXCEEDED
+	// for the daily limit.
 	LimitExceeded int64 `json:"limitExceeded"`
+	// ConcurrentLimitExceeded counts data calls answered 403
+	// REQUEST_LIMIT_EXCEEDED for the concurrent-request limit.
+	ConcurrentLimitExceeded int64 `json:"concurrentLimitExceeded"`
 	// FaultsInjected counts answers the fault injector produced (error rate,
-	// outage, UNABLE_TO_LOCK_ROW, commit-then-drop, upsert race), by kind:
+	// outage, UNABLE_TO_LOCK_ROW, commit-then-drop, upsert race, refused
+	// client credentials), by kind:
 	// "error", "outage503", "outageRefuse", "lockRow", "commitThenDrop"
 	// (committed, connection closed), "commitThenWithhold" (committed, answer
-	// held until the client gave up or the delay passed, then closed) and
-	// "upsertRace" (400 DUPLICATE_VALUE instead of an update).
+	// held until the client gave up or the delay passed, then closed),
+	// "upsertRace" (400 DUPLICATE_VALUE instead of an update) and
+	// "refuseClientCredentials" (a client_credentials grant refused).
 	FaultsInjected map[string]int64 `json:"faultsInjected"`
 	// FamiliesRevoked counts token families revoked because a rotated-out
 	// refresh token was presented again.

@@ -20,8 +20,14 @@ const (
 	msgNotFound       = "The requested resource does not exist"
 	msgSessionInvalid = "Session expired or invalid"
 	msgLimitExceeded  = "TotalRequests Limit exceeded."
-	msgLocator        = "invalid query locator"
-	msgRolledBack     = "Record rolled back because not all records were valid and the request was using AllOrNone header"
+	// msgConcurrentLimit is the concurrent-request limit's message; the
+	// errorCode is REQUEST_LIMIT_EXCEEDED as for the daily limit.
+	msgConcurrentLimit = "ConcurrentRequests (Concurrent API Requests) Limit exceeded."
+	// msgTooManyChunks is the Apex wording of the 10-chunk rule; the REST
+	// wording is not documented (see collectionsCreate).
+	msgTooManyChunks = "Cannot have more than 10 chunks in a single operation. Please rearrange the data to reduce chunking."
+	msgLocator       = "invalid query locator"
+	msgRolledBack    = "Record rolled back because not all records were valid and the request was using AllOrNone header"
 )
 
 // apiError is one element of a REST error array: [{"message","errorCode","fields"}].
