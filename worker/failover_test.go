@@ -354,3 +354,47 @@ func TestLeaderGetAnswersAsKVGet(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetBucketReplicas: the budget bucket is created with the
+// worker's replicas, and a worker started later with other replicas keeps
+// the bucket's own (changing it is 'fleet apply's job).
+func TestBudgetBucketReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	t.Parallel()
+	c := workertest.StartCluster(t, 3)
+	nc := c.Connect(t, 0)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the budgets' sharing
+	for _, tc := range []struct {
+		name          string
+		first, second int
+		want          int
+	}{
+		{"created R3, then a worker with R1", 3, 1, 3},
+		{"created R1, then a worker with R3", 1, 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bucket := fmt.Sprintf("budget_r%d", tc.first)
+			for _, r := range []int{tc.first, tc.second} {
+				b, err := NewBudget(BudgetConfig{Bucket: bucket, Replicas: r})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := b.Start(ctx, js); err != nil {
+					t.Fatalf("Start with %d replicas: %v", r, err)
+				}
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			defer rcancel()
+			if r, _, _, err := workertest.StreamReplicas(rctx, nc, "KV_"+bucket); err != nil || r != tc.want {
+				t.Errorf("bucket %s: %d replicas (%v), want %d", bucket, r, err, tc.want)
+			}
+		})
+	}
+}
