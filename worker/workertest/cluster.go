@@ -58,6 +58,9 @@ type ClusterNode struct {
 	ns    *server.Server // nil while stopped
 	// cluster is the node's cluster (route) address.
 	cluster string
+	// log keeps what the node logged at notice level and above, across
+	// restarts.
+	log *serverLog
 }
 
 // StartCluster starts an n-node JetStream cluster (n ≥ 2; 3 is what
@@ -112,7 +115,7 @@ func StartCluster(tb testing.TB, n int, opts ...NATSOption) *Cluster {
 			routes[j] = "nats://" + c.links[i][j].addr()
 		}
 		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		nd := &ClusterNode{c: c, index: i, opts: *o}
+		nd := &ClusterNode{c: c, index: i, opts: *o, log: &serverLog{}}
 		c.nodes = append(c.nodes, nd)
 		nd.start()
 		// Later starts reuse the ports this one picked.
@@ -242,6 +245,7 @@ func (nd *ClusterNode) start() {
 	if err != nil {
 		nd.c.tb.Fatalf("workertest: cluster node %s: %v", o.ServerName, err)
 	}
+	ns.SetLoggerV2(nd.log, false, false, false)
 	go ns.Start()
 	if !ns.ReadyForConnections(20 * time.Second) {
 		ns.Shutdown()
@@ -302,6 +306,18 @@ func (c *Cluster) Connect(tb testing.TB, i int, opts ...nats.Option) *nats.Conn 
 	}
 	tb.Cleanup(nc.Close)
 	return nc
+}
+
+// Violations returns the permissions violations every node logged so far
+// (see [ConfigNATS.Violations]), each line prefixed with the node's name.
+func (c *Cluster) Violations() []string {
+	var out []string
+	for _, nd := range c.nodes {
+		for _, l := range violations(nd.log.lines()) {
+			out = append(out, nd.Name()+": "+l)
+		}
+	}
+	return out
 }
 
 // Running returns the nodes that are up.
