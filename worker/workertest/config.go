@@ -172,7 +172,9 @@ func WithAccountsFrom(tb testing.TB, file string) NATSOption {
 
 // WithRoles gives a server the users of nats-roles.conf (see
 // [WithAccountsFrom]), their passwords set by [RolePassword]:
-// StartCluster(t, 3, WithRoles(t)) is the roles on a cluster.
+// StartCluster(t, 3, WithRoles(t)) is the roles on a cluster. Their
+// streams live in the roles' account, not in [GlobalAccount], where the
+// cluster's leader helpers ([Cluster.StreamLeader]...) look.
 func WithRoles(tb testing.TB) NATSOption {
 	tb.Helper()
 	RolePassword(deploy.WorkerUser)
