@@ -186,7 +186,11 @@ func (c *Client) publishDurable(ctx context.Context, job sfblocks.JobIdentity, d
 	if replyTo != "" {
 		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	}
-	ack, err := publishThroughFailover(ctx, js, msg, sfblocks.MsgID(job))
+	_, known := c.stored.Load(subject)
+	ack, err := publishThroughFailover(ctx, js, msg, sfblocks.MsgID(job), known)
+	if err == nil {
+		c.stored.Store(subject, struct{}{})
+	}
 	switch {
 	case errors.Is(err, errNoLeader):
 		return nil, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
@@ -324,4 +328,8 @@ type clientJS struct {
 	jsMu sync.Mutex
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
+	// stored holds the subjects a stream has stored a publish of (a
+	// PubAck): their "no responders" is a leader election, with no need
+	// to ask the JetStream API (see failover.go).
+	stored sync.Map
 }

@@ -33,13 +33,17 @@ var errNoLeader = errors.New("JetStream has no leader for the jobs stream (clust
 // publishThroughFailover publishes msg with msgID, retrying failover
 // failures until ctx ends. "No responders" is retried only while a stream
 // takes the subject (a stream without a leader has no responders either);
-// with no such stream it is returned at once.
-func publishThroughFailover(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, msgID string) (*jetstream.PubAck, error) {
+// with no such stream it is returned at once. Whether a stream takes it is
+// asked of the JetStream API ($JS.API.STREAM.NAMES) unless known says a
+// stream has stored a publish on the subject before: a scenario runtime
+// under nats-roles.conf may call no JetStream API, so once its first job
+// is stored, it rides through elections without one.
+func publishThroughFailover(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, msgID string, known bool) (*jetstream.PubAck, error) {
 	wait := 100 * time.Millisecond
 	for {
 		tctx, cancel := context.WithTimeout(ctx, publishTry)
 		ack, err := js.PublishMsg(tctx, msg, jetstream.WithMsgID(msgID), jetstream.WithRetryAttempts(0))
-		if err != nil && (errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)) {
+		if err != nil && !known && (errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)) {
 			if _, serr := js.StreamNameBySubject(tctx, msg.Subject); errors.Is(serr, jetstream.ErrStreamNotFound) {
 				cancel()
 				return nil, err

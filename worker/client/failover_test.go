@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sfblocks/sfblocks"
@@ -137,5 +139,68 @@ func TestPublishDurableThroughALeaderElection(t *testing.T) {
 
 		leader.Start()
 		c.WaitReady(t, 60*time.Second)
+	}
+}
+
+// TestPublishDurableKnowsItsStream: once a stream stored a job published
+// on a subject, a publish there that finds no responders is taken for a
+// leader election: retried until the deadline without asking the JetStream
+// API (which a scenario runtime under nats-roles.conf may not call), then
+// failed TIMEOUT. A client that never had a job stored there asks, and
+// fails at once saying no stream takes the subject.
+func TestPublishDurableKnowsItsStream(t *testing.T) {
+	t.Parallel()
+	ns := workertest.StartNATS(t)
+	nc, js := workertest.JetStream(t, ns)
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: sfblocks.DefaultJobsStream, Subjects: []string{"sfblocks.jobs.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	var lookups atomic.Int32
+	sub, err := nc.Subscribe("$JS.API.STREAM.NAMES", func(*nats.Msg) { lookups.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	job := func(id string) *sfblocks.InsertRequest {
+		return &sfblocks.InsertRequest{ID: id, Object: "Task", Fields: map[string]any{"Subject": "call " + id}}
+	}
+	cl, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PublishDurable(ctx, sfblocks.Insert, job("first")); err != nil {
+		t.Fatal(err)
+	}
+	// The stream goes away: no responders on its subject, as while it
+	// elects a leader.
+	if err := js.DeleteStream(ctx, sfblocks.DefaultJobsStream); err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	_, err = cl.PublishDurable(tctx, sfblocks.Insert, job("second"))
+	cancel()
+	if !errors.Is(err, sfblocks.ErrTimeout) || !strings.Contains(err.Error(), "no leader") {
+		t.Errorf("publish after the stream stored one = %v, want TIMEOUT naming the missing leader", err)
+	}
+	if n := lookups.Load(); n != 0 {
+		t.Errorf("%d stream lookups by a client whose stream stored a job, want 0", n)
+	}
+
+	fresh, err := client.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tctx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	_, err = fresh.PublishDurable(tctx, sfblocks.Insert, job("third"))
+	cancel()
+	if !errors.Is(err, client.ErrNoStream) {
+		t.Errorf("publish by a client that never had a job stored, no stream = %v, want ErrNoStream", err)
+	}
+	if !workertest.Eventually(5*time.Second, func() bool { return lookups.Load() > 0 }) {
+		t.Error("the fresh client did not look the stream up")
 	}
 }
