@@ -185,7 +185,7 @@ func serveUntilReadyz(t *testing.T, want string, args ...string) (int, string, *
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		status, body = res.StatusCode, string(b)
-		// "not ready: ..." is no "ready".
+		// "not ready: …" contains "ready" too.
 		return strings.Contains(body, want) && (want != "ready" || status == http.StatusOK)
 	})
 	if !ok {
