@@ -249,14 +249,8 @@ func (c *coalescer) call(batch []*saveReq) {
 		}
 	}()
 	c.metrics.insertCall(c.account, len(batch))
-	if len(batch) > 1 {
-		// The call's span is the first job's child; the others link to it.
-		first := trace.SpanContextFromContext(batch[0].ctx)
-		size := attribute.Int("sfblocks.insert.batch_size", len(batch))
-		linkTo(batch[0].ctx, trace.SpanContext{}, "", size)
-		for _, r := range batch[1:] {
-			linkTo(r.ctx, first, linkCoalescedBatch, size)
-		}
+	if len(batch) > 1 && trace.SpanFromContext(batch[0].ctx).IsRecording() {
+		ctx = traceBatch(ctx, batch)
 	}
 	if len(batch) == 1 {
 		// Alone: the single call it always was.

@@ -50,7 +50,31 @@ func (c *Client) startSpan(ctx context.Context, r request) (context.Context, tra
 	if c.tracer == nil {
 		return ctx, noSpan
 	}
+	if links, ok := ctx.Value(linksKey{}).([]trace.Link); ok {
+		return c.tracer.Start(ctx, r.spanName(), trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...))
+	}
 	return c.tracer.Start(ctx, r.spanName(), clientOpts...)
+}
+
+// linksKey is the context key of [ContextWithSpanLinks].
+type linksKey struct{}
+
+// ContextWithSpanLinks returns ctx whose request spans link to links, as
+// well as being children of ctx's span: a call made for several jobs at
+// once (package blocks' coalesced Inserts) names every job it serves.
+// Links to invalid span contexts are dropped; with none left, ctx is
+// returned as it is.
+func ContextWithSpanLinks(ctx context.Context, links ...trace.Link) context.Context {
+	valid := make([]trace.Link, 0, len(links))
+	for _, l := range links {
+		if l.SpanContext.IsValid() {
+			valid = append(valid, l)
+		}
+	}
+	if len(valid) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, linksKey{}, valid)
 }
 
 // WithSpanAttributes adds attrs to every request span of the client, such
