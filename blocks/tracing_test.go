@@ -124,7 +124,7 @@ func mustLookup(t *testing.T, ex *Executor) Account {
 func attrOf(attrs []attribute.KeyValue, key string) string {
 	for _, kv := range attrs {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

@@ -125,7 +125,7 @@ func attrOf(s tracetest.SpanStub, key string) attribute.Value {
 
 func wantAttr(t *testing.T, s tracetest.SpanStub, key, want string) {
 	t.Helper()
-	if got := attrOf(s, key).Emit(); got != want {
+	if got := attrOf(s, key).String(); got != want {
 		t.Errorf("span %q: %s = %q, want %q", s.Name, key, got, want)
 	}
 }
@@ -305,12 +305,12 @@ func (tr *traced) noSecrets(t *testing.T, values ...string) {
 	for _, s := range stubs {
 		text += s.Name + s.Status.Description
 		for _, kv := range s.Attributes {
-			text += string(kv.Key) + "=" + kv.Value.Emit() + "\n"
+			text += string(kv.Key) + "=" + kv.Value.String() + "\n"
 		}
 		for _, e := range s.Events {
 			text += e.Name
 			for _, kv := range e.Attributes {
-				text += kv.Value.Emit()
+				text += kv.Value.String()
 			}
 		}
 	}

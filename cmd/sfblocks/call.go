@@ -150,7 +150,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer nc.Close()
-	c, err := client.New(nc, client.WithPrefix(*prefix), client.WithTimeout(*timeout))
+	traced, flush, err := clientTracing(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	c, err := client.New(nc, client.WithPrefix(*prefix), client.WithTimeout(*timeout), traced)
 	if err != nil {
 		return err
 	}

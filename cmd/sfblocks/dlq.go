@@ -203,7 +203,12 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer nc.Close()
-	c, err := client.New(nc, client.WithPrefix(f.prefix))
+	traced, flush, err := clientTracing(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	c, err := client.New(nc, client.WithPrefix(f.prefix), traced)
 	if err != nil {
 		return err
 	}
