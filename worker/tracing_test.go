@@ -35,6 +35,8 @@ type traced struct {
 	sim    *sfsim.Server
 	client *client.Client
 	cache  *auth.Cache
+	// key is the token store's key, which no span may hold either.
+	key string
 }
 
 func newTraced(t *testing.T) *traced {
@@ -51,7 +53,7 @@ func newTraced(t *testing.T) *traced {
 		cfg.Accounts = append(cfg.Accounts, &auth.Account{Name: name, LoginURL: sim.MyDomainURL(), ClientID: sfsim.DefaultClientID,
 			ClientSecret: auth.Secret(sfsim.DefaultClientSecret), Flow: auth.FlowClientCredentials, APIVersion: "66.0", Default: name == "a"})
 	}
-	cipher, _, err := auth.GenerateKey()
+	cipher, key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,7 @@ func newTraced(t *testing.T) *traced {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &traced{t: t, exp: exp, tp: tp, sim: sim, client: cl, cache: cache}
+	return &traced{t: t, exp: exp, tp: tp, sim: sim, client: cl, cache: cache, key: key}
 }
 
 // span waits for the ended span named name in trace tid whose parent is
@@ -282,8 +284,8 @@ func TestTraceReplayLinksToTheOriginal(t *testing.T) {
 }
 
 // noSecrets scans every exported span (names, attributes, events, links,
-// status, resource) for the simulator's secret and tokens and for the
-// jobs' values.
+// status, resource) for the simulator's client secret, the access tokens,
+// the token store's key and the jobs' values.
 func (tr *traced) noSecrets(t *testing.T, values ...string) {
 	t.Helper()
 	var tokens []string
@@ -314,7 +316,7 @@ func (tr *traced) noSecrets(t *testing.T, values ...string) {
 			}
 		}
 	}
-	for _, v := range append(append([]string{sfsim.DefaultClientSecret, "Bearer"}, tokens...), values...) {
+	for _, v := range append(append([]string{sfsim.DefaultClientSecret, tr.key, "Bearer"}, tokens...), values...) {
 		if v != "" && strings.Contains(text, v) {
 			t.Errorf("a secret or record value (%q) reached a span", v)
 		}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -31,7 +32,7 @@ const tracerName = "github.com/sfblocks/sfblocks/worker/client"
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(c *Client) error {
 		if tp == nil {
-			return errors.New("client: invalid option: nil tracer provider (omit the option to use otel's global provider)")
+			return fmt.Errorf("%w: nil tracer provider (omit the option to use otel's global provider)", ErrInvalidOption)
 		}
 		c.tracer = tp.Tracer(tracerName)
 		return nil
