@@ -323,3 +323,48 @@ func (tr *traced) noSecrets(t *testing.T, values ...string) {
 	}
 	t.Logf("scanned %d spans", len(stubs))
 }
+
+// A failed synchronous Insert is dead-lettered with its job span's
+// context; its replay's job span links to that span.
+func TestTraceSyncDeadLetterReplay(t *testing.T) {
+	t.Parallel()
+	tr := newTraced(t)
+	ctx, root := tr.tp.Tracer("test").Start(context.Background(), "scenario")
+	_, err := tr.client.Insert(ctx, &sfblocks.InsertRequest{ID: "sync-dl-1", Object: "Contact", Fields: map[string]any{"FirstName": "NoLast"}})
+	root.End()
+	if !errors.Is(err, sfblocks.ErrSalesforceError) {
+		t.Fatalf("insert without LastName: %v, want SALESFORCE_ERROR", err)
+	}
+	tid := root.SpanContext().TraceID()
+	send := tr.span("send sfblocks.insert", tid, root.SpanContext().SpanID())
+	job := tr.span("process sfblocks.insert", tid, send.SpanContext.SpanID())
+	var dl *sfblocks.DeadLetter
+	workertest.WaitFor(t, 10*time.Second, "the dead letter", func() bool {
+		dl, err = tr.client.GetDeadLetter(context.Background(), "sync-dl-1")
+		return err == nil
+	})
+	if want := "00-" + tid.String() + "-" + job.SpanContext.SpanID().String() + "-01"; dl.TraceParent != want || dl.Path != sfblocks.PathSync {
+		t.Errorf("dead letter path %q traceparent %q, want sync and %q", dl.Path, dl.TraceParent, want)
+	}
+	sum, err := tr.client.ReplayDeadLetters(context.Background(), client.DLQFilter{Refs: []string{"sync-dl-1"}},
+		client.ReplayOptions{Payload: []byte(`{"object":"Contact","fields":{"FirstName":"NoLast","LastName":"Fixed"}}`), Timeout: 10 * time.Second})
+	if err != nil || sum.Succeeded != 1 {
+		t.Fatalf("replay: %+v, %v", sum, err)
+	}
+	var rjob tracetest.SpanStub
+	workertest.WaitFor(t, 10*time.Second, "the replay's job span", func() bool {
+		for _, s := range tr.exp.GetSpans() {
+			if s.Name == "process sfblocks.jobs.insert" && len(s.Links) == 1 {
+				rjob = s
+				return true
+			}
+		}
+		return false
+	})
+	if l := rjob.Links[0].SpanContext; l.TraceID() != tid || l.SpanID() != job.SpanContext.SpanID() {
+		t.Errorf("the replay links to %s/%s, want the synchronous run %s/%s", l.TraceID(), l.SpanID(), tid, job.SpanContext.SpanID())
+	}
+	if rjob.SpanContext.TraceID() == tid {
+		t.Error("the replay ran in the original's trace")
+	}
+}
