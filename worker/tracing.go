@@ -23,7 +23,7 @@ import (
 // is put in the context the job runs under, so the Salesforce calls and
 // token waits below it are its children. A replay carries the replayer's
 // context as parent and links to the run it replays
-// (sfblocks.HeaderReplayTraceParent); see the README's "Tracing" for why.
+// (sfblocks.HeaderReplayTraceParent); see the README's "Trace context" for why.
 //
 // With the default provider (otel's global, a no-op unless the program
 // installs one) a job pays for a non-recording span (a few hundred
