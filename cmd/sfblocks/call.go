@@ -64,7 +64,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	block := sfblocks.Block(args[0])
-	fs := newFlagSet("call", callSynopsis, stderr)
+	fs := withTracingHelp(newFlagSet("call", callSynopsis, stderr))
 	var conn worker.ConnConfig
 	var natsURL string
 	addConnFlags(fs, &conn, &natsURL)

@@ -76,7 +76,7 @@ type serveConfig struct {
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet(fsName, "serve [flags]", stderr)
+	fs := withTracingHelp(newFlagSet(fsName, "serve [flags]", stderr))
 	fs.StringVar(&c.natsURL, "nats-url", envOr("SFBLOCKS_NATS_URL", os.Getenv("NATS_URL")), "NATS server URL(s), comma-separated; empty starts an embedded NATS server (env SFBLOCKS_NATS_URL or NATS_URL)")
 	fs.StringVar(&c.conn.User, "nats-user", envOr("SFBLOCKS_NATS_USER", ""), "NATS user (env SFBLOCKS_NATS_USER)")
 	fs.StringVar(&c.conn.Password, "nats-password", envOr("SFBLOCKS_NATS_PASSWORD", ""), "NATS password (env SFBLOCKS_NATS_PASSWORD)")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 	"io"
 	"time"
 
@@ -47,4 +49,16 @@ func clientTracing(ctx context.Context, stderr io.Writer) (client.Option, func()
 		return nil, nil, err
 	}
 	return client.WithTracerProvider(p.TracerProvider), flush, nil
+}
+
+// withTracingHelp adds the tracing environment to fs's usage, after its
+// flags.
+func withTracingHelp(fs *flag.FlagSet) *flag.FlagSet {
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintln(fs.Output(), "\nTracing: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://otel-collector:4318) to export spans over OTLP/HTTP;\n"+
+			"the other OTEL_* variables apply (see the README's \"Trace context\"). Off by default.")
+	}
+	return fs
 }

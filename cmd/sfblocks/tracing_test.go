@@ -81,3 +81,14 @@ func TestServeAndCallExportTraces(t *testing.T) {
 		}
 	}
 }
+
+// The commands that trace say how to turn it on.
+func TestTracingHelp(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"serve", "--help"}, {"call", "search", "--help"}, {"dlq", "replay", "--help"}} {
+		code, out, errOut := runCmd(t, context.Background(), args...)
+		if code != 0 || !strings.Contains(out+errOut, otelsetup.EnvEndpoint) {
+			t.Errorf("%v: exit %d, help does not name %s:\n%s%s", args, code, otelsetup.EnvEndpoint, out, errOut)
+		}
+	}
+}
