@@ -30,6 +30,9 @@ func TestInjectsTheCallersContextWithoutAProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := nc.Flush(); err != nil { // the server knows the subscription before the client asks
+		t.Fatal(err)
+	}
 	c, err := client.New(workertest.Connect(t, s), client.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
