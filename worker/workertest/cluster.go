@@ -299,7 +299,8 @@ func (c *Cluster) URLsFrom(i int) []string {
 // the test ends.
 func (c *Cluster) Connect(tb testing.TB, i int, opts ...nats.Option) *nats.Conn {
 	tb.Helper()
-	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.DontRandomize()}, opts...)
+	// nats.Timeout: as Connect, for a loaded machine.
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.DontRandomize(), nats.Timeout(15 * time.Second)}, opts...)
 	nc, err := nats.Connect(strings.Join(c.URLsFrom(i), ","), opts...)
 	if err != nil {
 		tb.Fatalf("workertest: connecting to cluster %s: %v", c.name, err)

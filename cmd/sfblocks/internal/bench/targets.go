@@ -37,7 +37,7 @@ func (e *env) setTargets(ctx context.Context, cfg *Config) error {
 		e.targets, e.cur = []*target{embedded}, embedded
 		return nil
 	}
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("sfblocks-bench"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("sfblocks-bench"), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.Timeout(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("connect to --nats-url %s: %w (is it running? the bench starts only its embedded server)", redact(cfg.NATSURL), err)
 	}
