@@ -33,6 +33,9 @@ type DLQFilter struct {
 	Block   sfblocks.Block
 	Account string
 	Code    sfblocks.Code
+	// SalesforceCode keeps dead letters whose error carries exactly that
+	// Salesforce errorCode (REQUIRED_FIELD_MISSING, UNABLE_TO_LOCK_ROW...).
+	SalesforceCode string
 	// Since and Until bound when the dead letter was stored.
 	Since, Until time.Time
 	// Limit is the most dead letters returned (the oldest first); 0 means
@@ -42,12 +45,13 @@ type DLQFilter struct {
 
 // Empty reports whether f selects every dead letter.
 func (f DLQFilter) Empty() bool {
-	return len(f.Refs) == 0 && f.Block == "" && f.Account == "" && f.Code == "" && f.Since.IsZero() && f.Until.IsZero()
+	return len(f.Refs) == 0 && f.Block == "" && f.Account == "" && f.Code == "" && f.SalesforceCode == "" &&
+		f.Since.IsZero() && f.Until.IsZero()
 }
 
 func (f DLQFilter) match(dl *sfblocks.DeadLetter) bool {
 	return (f.Block == "" || dl.Block == f.Block) && (f.Account == "" || dl.Account == f.Account) &&
-		(f.Code == "" || dl.Error.Code == f.Code) &&
+		(f.Code == "" || dl.Error.Code == f.Code) && (f.SalesforceCode == "" || dl.Error.SalesforceCode == f.SalesforceCode) &&
 		(f.Since.IsZero() || !dl.Stored.Before(f.Since)) && (f.Until.IsZero() || dl.Stored.Before(f.Until))
 }
 
