@@ -8,6 +8,7 @@
 //	sfblocks accounts check          check every account's auth and API usage
 //	sfblocks accounts reset ACCOUNT  clear an account's refused credential in the token store
 //	sfblocks dlq ls|show|replay|purge list, show, replay or purge dead letters
+//	sfblocks console                 serve the operators' web console
 //	sfblocks fleet check|apply       compare or apply the fleet's JetStream settings
 //	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
 //
@@ -44,6 +45,7 @@ func commands() []command {
 		{"accounts", "'accounts check': call /limits for every account and print auth state and API usage; 'accounts reset ACCOUNT': clear its refused credential", runAccounts},
 		{"fleet", "'fleet check|apply': compare the fleet's JetStream settings with flags, or apply them (workers never change them)", runFleet},
 		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
+		{"console", "serve the operators' web console: accounts, workers, dead letters (filter, replay, purge), a job by id", runConsole},
 		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},
 		// Hidden (no summary): the baseline responder that bench starts.
 		{"bench-baseline", "", runBenchBaseline},

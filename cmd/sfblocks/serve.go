@@ -70,6 +70,9 @@ type serveConfig struct {
 	breakerFailurePct int
 	// durable holds the durable path's settings (serve_durable.go).
 	durable durableFlags
+	// console holds the web console's settings (console.go); off unless
+	// its address is set.
+	console consoleFlags
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
@@ -114,6 +117,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.breaker.SlowCall, "breaker-slow-call", envDuration("SFBLOCKS_BREAKER_SLOW_CALL", breaker.DefaultSlowCall), "a call cut short by its job's deadline counts as a Salesforce failure only when it waited at least this long (a job's own short timeout_ms is not Salesforce failing) (env SFBLOCKS_BREAKER_SLOW_CALL)")
 	fs.IntVar(&c.breaker.HalfOpenProbes, "breaker-probes", envInt("SFBLOCKS_BREAKER_PROBES", breaker.DefaultHalfOpenProbes), "probe calls a half-open breaker lets through; that many successes close it (env SFBLOCKS_BREAKER_PROBES)")
 	c.durable.addFlags(fs)
+	c.console.add(fs, "console-", "")
 	return fs
 }
 
@@ -126,6 +130,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
+	}
+	var consoleTok string
+	if cfg.console.addr != "" {
+		// Refused before anything starts. Development mode (no --config)
+		// is the console's too: without a token it makes one, on a
+		// loopback address only.
+		if consoleTok, err = consoleToken(cfg.console, cfg.configPath == "", log); err != nil {
+			return err
+		}
 	}
 	env, err := startEnvironment(ctx, &cfg, log)
 	if env != nil {
@@ -226,6 +239,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	}
+
+	if cfg.console.addr != "" {
+		stop, err := startConsole(ctx, env.nc, cfg.prefix, consoleTok, cfg.console, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).

@@ -166,7 +166,9 @@ func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*sfblocks.
 	}
 	var out []*sfblocks.DeadLetter
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(500*time.Millisecond))
+		// The stream is at rest: every dead letter is there already, so a
+		// pull that waits for more would only wait out its timeout.
+		batch, err := cons.FetchNoWait(256)
 		if err != nil {
 			return nil, transportError(c.dlqSubject(""), err)
 		}
@@ -263,7 +265,7 @@ func (c *Client) deadLettersOf(ctx context.Context, ref string) ([]*sfblocks.Dea
 	}
 	var out []*sfblocks.DeadLetter
 	for {
-		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(300*time.Millisecond))
+		batch, err := cons.FetchNoWait(64)
 		if err != nil {
 			return nil, transportError(c.dlqSubject(""), err)
 		}
@@ -316,4 +318,23 @@ func (c *Client) deleteDeadLetters(ctx context.Context, dls []*sfblocks.DeadLett
 		}
 	}
 	return n, nil
+}
+
+// DeadLetterOf returns the dead letter of one job, named by its identity:
+// its block, its account as the job named it ("" for the default) and its
+// id. It fails with [ErrNoDeadLetter] when the job has none, and with
+// [ErrNoDLQ] when there is no dead-letter stream.
+func (c *Client) DeadLetterOf(ctx context.Context, job sfblocks.JobIdentity) (*sfblocks.DeadLetter, error) {
+	s, err := c.dlqStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, sfblocks.DLQSubject(c.prefix, job))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%w: %s job %q of account %q has none", ErrNoDeadLetter, job.Block, job.ID, job.Account)
+	}
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	return decodeDeadLetter(m.Data, m.Sequence, m.Time)
 }

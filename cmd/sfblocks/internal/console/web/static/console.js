@@ -1,0 +1,68 @@
+// sfblocks console: the little the pages do without a reload. Every page
+// works without it; it refreshes the live pages, counts the selection and
+// follows an action's progress. Loaded from /static, as the Content
+// Security Policy allows no inline script.
+(function () {
+  'use strict';
+
+  // Live pages (<main data-refresh="5">) refresh their content every few
+  // seconds while visible.
+  var main = document.querySelector('main[data-refresh]');
+  var secs = main ? parseInt(main.getAttribute('data-refresh'), 10) : 0;
+  if (secs > 0) {
+    setInterval(function () {
+      if (document.visibilityState !== 'visible') { return; }
+      var open = {};
+      main.querySelectorAll('details[open]').forEach(function (d) { open[d.parentNode.id] = true; });
+      fetch(location.href, { credentials: 'same-origin' }).then(function (r) {
+        return r.ok && !r.redirected ? r.text() : null;
+      }).then(function (html) {
+        if (!html) { return; }
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var next = doc.querySelector('main');
+        if (!next) { return; }
+        main.innerHTML = next.innerHTML;
+        main.querySelectorAll('details').forEach(function (d) { if (open[d.parentNode.id]) { d.open = true; } });
+        var foot = doc.querySelector('footer'), here = document.querySelector('footer');
+        if (foot && here) { here.textContent = foot.textContent; }
+      }).catch(function () {});
+    }, secs * 1000);
+  }
+
+  // The dead-letter list: select all, count the selection.
+  function boxes() { return document.querySelectorAll('input[name="seqs"]'); }
+  function countSelection() {
+    var n = document.querySelectorAll('input[name="seqs"]:checked').length;
+    document.querySelectorAll('[data-selected-count]').forEach(function (e) { e.textContent = String(n); });
+    document.querySelectorAll('button[data-needs-selection]').forEach(function (b) { b.disabled = n === 0; });
+  }
+  document.querySelectorAll('input[data-select-all]').forEach(function (all) {
+    all.addEventListener('change', function () {
+      boxes().forEach(function (b) { b.checked = all.checked; });
+      countSelection();
+    });
+  });
+  boxes().forEach(function (b) { b.addEventListener('change', countSelection); });
+  countSelection();
+
+  // An action's page follows its progress, then reloads for the summary.
+  var act = document.querySelector('[data-action]');
+  if (act && act.getAttribute('data-done') !== 'true') {
+    var id = act.getAttribute('data-action');
+    var bar = document.getElementById('bar');
+    var set = function (elID, v) { var e = document.getElementById(elID); if (e) { e.textContent = String(v); } };
+    var poll = function () {
+      fetch('/actions/' + encodeURIComponent(id) + '/progress', { credentials: 'same-origin' }).then(function (r) {
+        if (!r.ok) { throw new Error('status ' + r.status); }
+        return r.json();
+      }).then(function (s) {
+        set('settled', s.settled); set('total', s.total); set('succeeded', s.succeeded);
+        set('failed-again', s.failed_again); set('skipped', s.skipped); set('purged', s.purged);
+        if (bar) { bar.max = Math.max(s.total, 1); bar.value = s.settled; }
+        if (s.done) { location.reload(); return; }
+        setTimeout(poll, 400);
+      }).catch(function () { setTimeout(poll, 2000); });
+    };
+    setTimeout(poll, 200);
+  }
+})();
