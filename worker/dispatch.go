@@ -235,6 +235,11 @@ func (s *endpointStats) count(status sfblocks.Status, code sfblocks.Code, took t
 }
 
 // EndpointData is the "data" object of each endpoint in `nats micro stats`.
+// micro's own processing_time and average_processing_time measure the
+// endpoint handler, which takes a job and hands it to a slot: dispatch
+// time. The jobs' own time, from receipt to reply (synchronous and durable
+// jobs of the block), is JobTime and AverageJobTime, in nanoseconds as
+// micro's.
 type EndpointData struct {
 	// InFlight is the block's jobs running now, both paths.
 	InFlight int64 `json:"in_flight"`

@@ -168,6 +168,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	env.budget = budget
+	for _, name := range names {
+		// The fleet's view of each account's budget, as the durable path
+		// acts on it.
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "budget", Name: "in_reserve",
+			Help:        "1 while the account's API usage is in the reserve kept for synchronous jobs (its durable jobs wait), else 0.",
+			ConstLabels: prometheus.Labels{"account": name},
+		}, func() float64 {
+			if budget.State(name).InReserve {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "budget", Name: "reserve_from_requests",
+			Help:        "API usage at which the account's durable jobs wait (0: guard off or allocation unknown).",
+			ConstLabels: prometheus.Labels{"account": name},
+		}, func() float64 { return float64(budget.State(name).ReserveFrom) }))
+	}
 	accounts, err := env.accounts(ctx, log, sfm, reg)
 	if err != nil {
 		return err
@@ -261,6 +279,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
 	err = w.Run(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped (SIGTERM) while still starting: a clean stop too.
+		err = nil
+	}
 	log.Info().Err(err).Msg("worker stopped")
 	return err
 }
@@ -355,15 +377,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 		}
 		env.sim = sim
 		closers = append(closers, func() { sim.Close() })
-		env.auth = &auth.Config{Accounts: []*auth.Account{{
-			Name:         "dev",
-			LoginURL:     sim.MyDomainURL(),
-			ClientID:     sfsim.DefaultClientID,
-			ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
-			Flow:         auth.FlowClientCredentials,
-			APIVersion:   salesforce.DefaultAPIVersion,
-			Default:      true,
-		}}}
+		env.auth = devAccounts(sim.MyDomainURL())
 		log.Warn().Str("instance_url", sim.MyDomainURL()).Str("account", "dev").
 			Msg("no --config given: started the Salesforce simulator with its seed data and a development account 'dev' (client credentials); jobs go to the simulator, not to a real org")
 	} else {
@@ -517,4 +531,29 @@ func startEmbeddedNATS(addr, storeDir string) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server did not start on %s (is the port in use? set --embedded-nats-addr, or --nats-url to use a running server)", addr)
 	}
 	return ns, nil
+}
+
+// devAccounts is development mode's accounts: "dev", client credentials
+// against the simulator at loginURL (its My Domain URL).
+func devAccounts(loginURL string) *auth.Config {
+	return &auth.Config{Accounts: []*auth.Account{{
+		Name:         "dev",
+		LoginURL:     loginURL,
+		ClientID:     sfsim.DefaultClientID,
+		ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
+		Flow:         auth.FlowClientCredentials,
+		APIVersion:   salesforce.DefaultAPIVersion,
+		Default:      true,
+	}}}
+}
+
+// devLoginURL is the My Domain URL of the simulator serve starts on
+// simAddr in development mode: "localhost", the simulator's default My
+// Domain host, on simAddr's port.
+func devLoginURL(simAddr string) (string, error) {
+	_, port, err := net.SplitHostPort(simAddr)
+	if err != nil {
+		return "", fmt.Errorf("--sim-addr %q: %w", simAddr, err)
+	}
+	return "http://localhost:" + port, nil
 }
