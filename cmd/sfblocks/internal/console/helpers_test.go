@@ -22,6 +22,7 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 	"github.com/sfblocks/sfblocks/cmd/sfblocks/internal/console"
@@ -85,6 +86,10 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.console.Close() })
+	sampling, stopSampling := context.WithCancel(context.Background())
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); _ = f.console.Run(sampling) }()
+	t.Cleanup(func() { stopSampling(); <-sampled })
 	f.srv = httptest.NewServer(f.console.Handler())
 	t.Cleanup(f.srv.Close)
 	jar, _ := cookiejar.New(nil)
@@ -93,7 +98,9 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 }
 
 // startWorker starts a worker with the durable path on the simulator, with
-// a static token (the one the test greps pages for).
+// a static token (the one the test greps pages for), a circuit breaker and
+// an API budget, reporting its account's state to the status bucket as
+// `sfblocks serve` does.
 func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
 	t.Helper()
 	if maxAttempts == 0 {
@@ -101,7 +108,22 @@ func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
 	}
 	tok := f.sim.IssueToken("")
 	f.access = tok.AccessToken
-	api, err := salesforce.New(salesforce.StaticToken(tok.AccessToken, tok.InstanceURL))
+	breakers, err := breaker.NewSet(breaker.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget, err := worker.NewBudget(worker.BudgetConfig{Reserve: worker.DefaultReserve, Worker: "console-test-worker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := budget.Start(ctx, f.js); err != nil {
+		t.Fatal(err)
+	}
+	api, err := salesforce.New(salesforce.StaticToken(tok.AccessToken, tok.InstanceURL),
+		salesforce.WithHTTPClient(breakers.For("sim").Client(salesforce.SharedHTTPClient())),
+		salesforce.WithUsageObserver(func(u salesforce.Usage) { budget.Observe("sim", u.Used, u.Max) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +132,7 @@ func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(workertest.Connect(t, f.ns), exec, worker.WithDurable(worker.DurableConfig{FetchWait: 200 * time.Millisecond,
+	w, err := worker.New(workertest.Connect(t, f.ns), exec, worker.WithBudget(budget), worker.WithDurable(worker.DurableConfig{FetchWait: 200 * time.Millisecond,
 		SetupTimeout: 10 * time.Second, MaxAttempts: maxAttempts, RetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 50 * time.Millisecond}))
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +145,23 @@ func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
 		defer cancel()
 		_ = w.Stop(ctx)
 	})
+	br := breakers.For("sim")
+	collect := func() []worker.AccountStatus {
+		st := worker.AccountStatus{Account: "sim", Breaker: br.State().String(), Token: worker.TokenStatus{State: "valid"}}
+		if until, ok := br.OpenUntil(); ok {
+			st.BreakerOpenUntil = &until
+		}
+		if b := budget.State("sim"); b.Max > 0 {
+			st.APIUsed, st.APIMax, st.APIReserveFrom, st.Budget = b.Used, b.Max, b.ReserveFrom, "ok"
+			if b.InReserve {
+				st.Budget = "reserve"
+			}
+		}
+		return []worker.AccountStatus{st}
+	}
+	if err := worker.ReportStatus(ctx, f.js, "console-test-worker", collect, worker.StatusConfig{Interval: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // do sends a request with the console's cookies and returns the status,
