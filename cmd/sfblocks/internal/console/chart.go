@@ -5,6 +5,7 @@ import (
 	"html"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,7 +31,6 @@ const (
 	chartW, chartH         = 560, 180
 	padL, padR, padT, padB = 52, 12, 12, 26
 	plotW, plotH           = chartW - padL - padR, chartH - padT - padB
-	chartGridLines         = 4
 	gaugeW, gaugeH         = 260, 18
 )
 
@@ -56,8 +56,9 @@ func lineChart(title, unit string, from, to time.Time, series []line) template.H
 	x := func(t time.Time) float64 { return padL + plotW*math.Min(1, math.Max(0, t.Sub(from).Seconds()/span)) }
 	y := func(v float64) float64 { return padT + plotH*(1-v/top) }
 
-	for i := 0; i <= chartGridLines; i++ {
-		v := top * float64(i) / chartGridLines
+	grid := gridLines(top)
+	for i := 0; i <= grid; i++ {
+		v := top * float64(i) / float64(grid)
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" y1="%.1f" x2="%d" y2="%.1f"/>`, padL, y(v), chartW-padR, y(v))
 		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-6, y(v)+4, html.EscapeString(axisLabel(v)))
 	}
@@ -109,16 +110,26 @@ func niceCeil(v float64) float64 {
 	return 10 * p
 }
 
+// gridLines is how many steps divide an axis up to top (1, 2 or 5 times
+// a power of ten) into round values: 0.2, 0.5 or 1 times that power.
+func gridLines(top float64) int {
+	m := top / math.Pow(10, math.Floor(math.Log10(top)))
+	if math.Abs(m-2) < 1e-9 {
+		return 4
+	}
+	return 5
+}
+
 func axisLabel(v float64) string {
 	switch {
 	case v == 0:
 		return "0"
 	case v >= 1000:
-		return fmt.Sprintf("%.0fk", v/1000)
+		return strconvFloat(math.Round(v/100)/10) + "k"
 	case v >= 10 || v == math.Trunc(v):
 		return fmt.Sprintf("%.0f", v)
 	}
-	return fmt.Sprintf("%.1f", v)
+	return strconvFloat(v)
 }
 
 // budgetGauge draws an org's daily API usage: the used part of the
@@ -152,3 +163,6 @@ func budgetGauge(used, maxCalls, reserveFrom int, state string) template.HTML {
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // numbers and constant classes only
 }
+
+// strconvFloat writes a fraction in as few digits as it needs (0.2, 0.05).
+func strconvFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

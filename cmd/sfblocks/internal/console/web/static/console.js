@@ -5,19 +5,41 @@
 (function () {
   'use strict';
 
+  // The dead-letter list: select all, count the selection. Delegated, as
+  // a refresh replaces the list.
+  function countSelection() {
+    var n = document.querySelectorAll('input[name="seqs"]:checked').length;
+    document.querySelectorAll('[data-selected-count]').forEach(function (e) { e.textContent = String(n); });
+    document.querySelectorAll('button[data-needs-selection]').forEach(function (b) { b.disabled = n === 0; });
+  }
+  document.addEventListener('change', function (ev) {
+    var t = ev.target;
+    if (t.matches && t.matches('input[data-select-all]')) {
+      document.querySelectorAll('input[name="seqs"]').forEach(function (b) { b.checked = t.checked; });
+    }
+    if (t.matches && t.matches('input[name="seqs"], input[data-select-all]')) { countSelection(); }
+  });
+  countSelection();
+
   // Live pages (<main data-refresh="5">) refresh their content every few
-  // seconds while visible.
+  // seconds while visible, but never under the operator's hands: not while
+  // a field has the focus or dead letters are selected.
   var main = document.querySelector('main[data-refresh]');
   var secs = main ? parseInt(main.getAttribute('data-refresh'), 10) : 0;
+  function busy() {
+    var a = document.activeElement;
+    if (a && main.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName)) { return true; }
+    return main.querySelector('input[name="seqs"]:checked') !== null;
+  }
   if (secs > 0) {
     setInterval(function () {
-      if (document.visibilityState !== 'visible') { return; }
+      if (document.visibilityState !== 'visible' || busy()) { return; }
       var open = {};
       main.querySelectorAll('details[open]').forEach(function (d) { open[d.parentNode.id] = true; });
       fetch(location.href, { credentials: 'same-origin' }).then(function (r) {
         return r.ok && !r.redirected ? r.text() : null;
       }).then(function (html) {
-        if (!html) { return; }
+        if (!html || busy()) { return; }
         var doc = new DOMParser().parseFromString(html, 'text/html');
         var next = doc.querySelector('main');
         if (!next) { return; }
@@ -25,25 +47,10 @@
         main.querySelectorAll('details').forEach(function (d) { if (open[d.parentNode.id]) { d.open = true; } });
         var foot = doc.querySelector('footer'), here = document.querySelector('footer');
         if (foot && here) { here.textContent = foot.textContent; }
+        countSelection();
       }).catch(function () {});
     }, secs * 1000);
   }
-
-  // The dead-letter list: select all, count the selection.
-  function boxes() { return document.querySelectorAll('input[name="seqs"]'); }
-  function countSelection() {
-    var n = document.querySelectorAll('input[name="seqs"]:checked').length;
-    document.querySelectorAll('[data-selected-count]').forEach(function (e) { e.textContent = String(n); });
-    document.querySelectorAll('button[data-needs-selection]').forEach(function (b) { b.disabled = n === 0; });
-  }
-  document.querySelectorAll('input[data-select-all]').forEach(function (all) {
-    all.addEventListener('change', function () {
-      boxes().forEach(function (b) { b.checked = all.checked; });
-      countSelection();
-    });
-  });
-  boxes().forEach(function (b) { b.addEventListener('change', countSelection); });
-  countSelection();
 
   // An action's page follows its progress, then reloads for the summary.
   var act = document.querySelector('[data-action]');
