@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,7 +34,8 @@ and 'dlq' do: give it the operator's NATS credentials.
 It needs an operator token, which its login page exchanges for a session:
   export SFBLOCKS_CONSOLE_TOKEN=$(openssl rand -base64 32)    (or SFBLOCKS_CONSOLE_TOKEN_FILE=/run/secrets/console-token)
 Only --dev, on a loopback address, runs without one: the console then makes
-a token for the run and logs it.`
+a token for the run, writes it to a file of a new temporary directory and
+logs the file's path.`
 
 // consoleFlags are the flags of the console, shared by `console` and by
 // `serve --console-addr`.
@@ -86,7 +88,13 @@ func runConsole(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	// Refuse before connecting: a console without a credential never runs.
-	token, err := consoleToken(f, *dev, log)
+	devDir := ""
+	if *dev {
+		if devDir, err = os.MkdirTemp("", "sfblocks-console-"); err != nil {
+			return err
+		}
+	}
+	token, err := consoleToken(f, devDir, log)
 	if err != nil {
 		return err
 	}
@@ -108,8 +116,10 @@ func runConsole(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 // consoleToken returns the operator token from SFBLOCKS_CONSOLE_TOKEN or
 // the token file. Without one, it refuses to go on, except in development
-// mode on a loopback address, where it makes one and logs it.
-func consoleToken(f consoleFlags, dev bool, log zerolog.Logger) (string, error) {
+// mode (devDir != "") on a loopback address, where it makes one and writes
+// it to devDir/console-token (readable by its owner only), whose path it
+// logs: the token itself is never logged.
+func consoleToken(f consoleFlags, devDir string, log zerolog.Logger) (string, error) {
 	token := os.Getenv("SFBLOCKS_CONSOLE_TOKEN")
 	if f.tokenFile != "" {
 		if token != "" {
@@ -127,7 +137,7 @@ func consoleToken(f consoleFlags, dev bool, log zerolog.Logger) (string, error) 
 		}
 		return token, nil
 	}
-	if !dev {
+	if devDir == "" {
 		return "", errors.New("the console needs an operator token: export SFBLOCKS_CONSOLE_TOKEN=$(openssl rand -base64 32) " +
 			"(or SFBLOCKS_CONSOLE_TOKEN_FILE=FILE); only development mode (console --dev, or serve without --config) on a loopback address runs without one")
 	}
@@ -137,8 +147,15 @@ func consoleToken(f consoleFlags, dev bool, log zerolog.Logger) (string, error) 
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
 	token = base64.RawURLEncoding.EncodeToString(b)
-	log.Warn().Str("console_token", token).
-		Msg("development mode: no SFBLOCKS_CONSOLE_TOKEN is set, so the console made this token for this run; log in with it. Set SFBLOCKS_CONSOLE_TOKEN anywhere else")
+	if err := os.MkdirAll(devDir, 0o700); err != nil {
+		return "", fmt.Errorf("development mode: creating %s for the console's token: %w", devDir, err)
+	}
+	path := filepath.Join(devDir, "console-token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("development mode: writing the console's token: %w", err)
+	}
+	log.Warn().Str("token_file", path).
+		Msg("development mode: no SFBLOCKS_CONSOLE_TOKEN is set, so the console made a token for this run; log in with the content of token_file. Set SFBLOCKS_CONSOLE_TOKEN anywhere else")
 	return token, nil
 }
 

@@ -136,7 +136,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Refused before anything starts. Development mode (no --config)
 		// is the console's too: without a token it makes one, on a
 		// loopback address only.
-		if consoleTok, err = consoleToken(cfg.console, cfg.configPath == "", log); err != nil {
+		devDir := ""
+		if cfg.configPath == "" {
+			devDir = cfg.dataDir
+		}
+		if consoleTok, err = consoleToken(cfg.console, devDir, log); err != nil {
 			return err
 		}
 	}
