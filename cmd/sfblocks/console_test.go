@@ -8,10 +8,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/client"
+	"github.com/sfblocks/sfblocks/worker/deploy"
 	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
@@ -154,5 +158,90 @@ func TestServeAndConsoleCommandServeTheConsole(t *testing.T) {
 				t.Errorf("%s logged a console token", name)
 			}
 		}
+	}
+}
+
+// `sfblocks console` as the operator of nats-roles.conf, against a worker
+// in the worker role: the Accounts, Workers and Dead letters pages, one
+// envelope and a replay with an edited payload, without a single
+// permissions violation. The Job page reads buckets the operator may not
+// read; it says so.
+func TestConsoleUnderOperatorRole(t *testing.T) {
+	t.Parallel()
+	ns := workertest.StartRolesNATS(t)
+	startServe(t, append(roleFlags(ns, deploy.WorkerUser), "--sim-addr", "127.0.0.1:0")...)
+	tenant := workertest.ConnectAs(t, ns.Server, deploy.TenantUser("a"))
+	c, err := client.New(tenant, client.WithTimeout(20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rep, _ := c.DoDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{ID: "console-role-1", Object: "Contact", Fields: map[string]any{"FirstName": "Ada"}})
+	if rep == nil || rep.Error == nil || rep.Error.SalesforceCode != "REQUIRED_FIELD_MISSING" {
+		t.Fatalf("failing durable insert: %+v", rep)
+	}
+
+	tokenFile := filepath.Join(t.TempDir(), "console-token")
+	if err := os.WriteFile(tokenFile, []byte("console-role-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &workertest.LogBuffer{}
+	cctx, cancel := context.WithCancel(ctx)
+	exited := make(chan int, 1)
+	args := append([]string{"console", "--addr", "127.0.0.1:0", "--token-file", tokenFile, "--log-format", "json"}, roleFlags(ns, deploy.OperatorUser)...)
+	go func() { exited <- run(cctx, args, io.Discard, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("console exited %d:\n%s", code, logs)
+		}
+	})
+	var base string
+	workertest.WaitFor(t, 20*time.Second, "the console to serve", func() bool {
+		base = loggedField(logs, "serving the console", "url")
+		return base != ""
+	})
+	hc := consoleSession(t, base, tokenFile)
+	workertest.WaitFor(t, 20*time.Second, "the Accounts page to show the dev account", func() bool {
+		body := page(t, hc, base)
+		ok := strings.Contains(body, `id="account-dev"`) && strings.Contains(body, "1</span> dead letters") && !strings.Contains(body, "could not be read")
+		if !ok {
+			t.Log(body)
+		}
+		return ok
+	})
+	if body := page(t, hc, base+"workers"); !strings.Contains(body, "1</span> workers answering") {
+		t.Errorf("the Workers page:\n%s", body)
+	}
+	body := page(t, hc, base+"dlq?sf_code=REQUIRED_FIELD_MISSING")
+	m := regexp.MustCompile(`name="seqs" value="(\d+)"`).FindAllStringSubmatch(body, -1)
+	if len(m) != 1 {
+		t.Fatalf("the Dead letters page lists %d, want 1:\n%s", len(m), body)
+	}
+	if body := page(t, hc, base+"dlq/"+m[0][1]); !strings.Contains(body, "Required fields are missing") {
+		t.Errorf("the dead letter's page:\n%s", body)
+	}
+	csrf := regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`).FindStringSubmatch(body)
+	if csrf == nil {
+		t.Fatalf("no CSRF token:\n%s", body)
+	}
+	res, err := hc.PostForm(base+"dlq/action", url.Values{"csrf": {csrf[1]}, "op": {"replay"}, "scope": {"one"}, "seq": {m[0][1]},
+		"payload": {`{"object":"Contact","fields":{"FirstName":"Ada","LastName":"Lovelace"}}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	action := res.Request.URL.String()
+	workertest.WaitFor(t, 30*time.Second, "the replay to succeed", func() bool {
+		return strings.Contains(page(t, hc, action), "Done.")
+	})
+	if body := page(t, hc, action); !strings.Contains(body, `id="succeeded">1<`) {
+		t.Errorf("the replay's page:\n%s", body)
+	}
+	noViolations(t, ns)
+
+	body = page(t, hc, base+"jobs?block=insert&id=console-role-1")
+	if !strings.Contains(body, "may not be allowed to read") {
+		t.Errorf("the Job page under the operator role does not say what it may not read:\n%s", body)
 	}
 }

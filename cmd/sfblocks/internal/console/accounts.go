@@ -1,13 +1,16 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
+	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
@@ -52,17 +55,36 @@ var breakerRank = map[string]int{"closed": 0, "half-open": 1, "open": 2}
 var tokenRank = map[string]int{"valid": 0, "none": 1, "rejected": 2, "retrying": 3, "failed": 4}
 
 func (c *Console) accountsPage(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := c.readCtx(r)
-	defer cancel()
-	statuses, err := worker.ReadStatus(ctx, c.js, worker.StatusConfig{})
-	if err != nil {
-		c.fail(w, r, http.StatusBadGateway, fmt.Sprintf("Could not read the workers' status bucket: %v. Check that NATS is reachable and that the console's NATS user may read %s (the operator role may).", err, "sfblocks_status"))
+	// Three reads, each with its own deadline, at once: one the console's
+	// NATS user may not make (a refusal is a timeout) delays the page by
+	// one deadline and spoils no other.
+	var (
+		statuses          []worker.AccountStatus
+		readings          []worker.BudgetReading
+		info              *client.DLQInfo
+		stErr, bErr, dErr error
+		wg                sync.WaitGroup
+	)
+	read := func(f func(ctx context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := c.readCtx(r)
+			defer cancel()
+			f(ctx)
+		}()
+	}
+	read(func(ctx context.Context) { statuses, stErr = worker.ReadStatus(ctx, c.js, worker.StatusConfig{}) })
+	read(func(ctx context.Context) { readings, bErr = worker.ReadBudget(ctx, c.js, "") })
+	read(func(ctx context.Context) { info, dErr = c.client.DLQInfo(ctx) })
+	wg.Wait()
+	if stErr != nil {
+		c.fail(w, r, http.StatusBadGateway, fmt.Sprintf("Could not read the workers' status bucket: %v. Check that NATS is reachable and that the console's NATS user may read %s (the operator role may).", stErr, sfblocks.DefaultStatusBucket))
 		return
 	}
 	data := accountsPageData{}
-	readings, err := worker.ReadBudget(ctx, c.js, "")
-	if err != nil {
-		data.BudgetEr = fmt.Sprintf("The fleet's budget bucket could not be read (%v): usage below is what each worker last reported.", err)
+	if bErr != nil {
+		data.BudgetEr = fmt.Sprintf("The fleet's budget bucket could not be read (%v): usage below is what each worker last reported. The console's NATS user needs to read %s (the operator role of worker/deploy/nats-roles.conf may).", bErr, worker.DefaultBudgetBucket)
 	}
 	byReading := map[string]*worker.BudgetReading{}
 	for i := range readings {
@@ -104,11 +126,10 @@ func (c *Console) accountsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Slice(data.Accounts, func(i, j int) bool { return data.Accounts[i].Name < data.Accounts[j].Name })
 	data.Workers = len(workers)
-	info, err := c.client.DLQInfo(ctx)
 	switch {
-	case errors.Is(err, client.ErrNoDLQ):
-	case err != nil:
-		data.DLQErr = err.Error()
+	case errors.Is(dErr, client.ErrNoDLQ):
+	case dErr != nil:
+		data.DLQErr = dErr.Error()
 	default:
 		data.DLQ = info
 	}

@@ -1,12 +1,14 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -63,35 +65,58 @@ func (c *Console) jobPage(w http.ResponseWriter, r *http.Request) {
 	if data.Block != "" {
 		blocks = []sfblocks.Block{sfblocks.Block(data.Block)}
 	}
-	ctx, cancel := c.readCtx(r)
-	defer cancel()
-	for _, b := range blocks {
+	// Every read has its own deadline, and they run at once: a bucket the
+	// console's NATS user may not read (a refusal is a timeout) delays the
+	// page by one deadline and spoils no other read.
+	data.Jobs = make([]jobView, len(blocks))
+	var wg sync.WaitGroup
+	read := func(f func(ctx context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := c.readCtx(r)
+			defer cancel()
+			f(ctx)
+		}()
+	}
+	for i, b := range blocks {
 		id := sfblocks.JobIdentity{Block: b, Account: data.Account, ID: data.ID}
-		jv := jobView{Identity: id, Key: id.Key()}
-		reply, err := c.client.Result(ctx, id)
-		switch {
-		case reply != nil:
-			jv.Result = reply
-			jv.ResultJSON = prettyJSON(mustJSON(reply))
-		case errors.Is(err, client.ErrNoResult), errors.Is(err, jetstream.ErrBucketNotFound):
-			jv.ResultNote = "No result is kept: the job has not finished, is unknown, or its result expired (kept 24 h by default). Synchronous searches are never kept."
-		default:
-			jv.ResultNote = "The kept result could not be read: " + readProblem(err, sfblocks.DefaultResultsBucket)
-		}
-		if jv.Ledger, err = worker.ReadJobLedger(ctx, c.js, id, worker.LedgerBuckets{}); err != nil {
-			jv.LedgerNote = "Attempts or lease could not be read: " + readProblem(err, sfblocks.DefaultAttemptsBucket+" and "+worker.DefaultClaimsBucket)
-		}
-		dl, err := c.client.DeadLetterOf(ctx, id)
-		switch {
-		case err == nil:
-			jv.DeadLetter = dl
-		case errors.Is(err, client.ErrNoDeadLetter), errors.Is(err, client.ErrNoDLQ):
-		default:
-			jv.DLQNote = "The dead letter could not be read: " + err.Error()
-		}
+		jv := &data.Jobs[i]
+		jv.Identity, jv.Key = id, id.Key()
+		read(func(ctx context.Context) {
+			reply, err := c.client.Result(ctx, id)
+			switch {
+			case reply != nil:
+				jv.Result = reply
+				jv.ResultJSON = prettyJSON(mustJSON(reply))
+			case errors.Is(err, client.ErrNoResult), errors.Is(err, jetstream.ErrBucketNotFound):
+				jv.ResultNote = "No result is kept: the job has not finished, is unknown, or its result expired (kept 24 h by default). Synchronous searches are never kept."
+			default:
+				jv.ResultNote = "The kept result could not be read: " + readProblem(err, sfblocks.DefaultResultsBucket)
+			}
+		})
+		read(func(ctx context.Context) {
+			var err error
+			if jv.Ledger, err = worker.ReadJobLedger(ctx, c.js, id, worker.LedgerBuckets{}); err != nil {
+				jv.LedgerNote = "Attempts or lease could not be read: " + readProblem(err, sfblocks.DefaultAttemptsBucket+" and "+worker.DefaultClaimsBucket)
+			}
+		})
+		read(func(ctx context.Context) {
+			dl, err := c.client.DeadLetterOf(ctx, id)
+			switch {
+			case err == nil:
+				jv.DeadLetter = dl
+			case errors.Is(err, client.ErrNoDeadLetter), errors.Is(err, client.ErrNoDLQ):
+			default:
+				jv.DLQNote = "The dead letter could not be read: " + err.Error()
+			}
+		})
+	}
+	wg.Wait()
+	for i := range data.Jobs {
+		jv := &data.Jobs[i]
 		jv.Nothing = jv.Result == nil && jv.Ledger.Attempts == nil && jv.Ledger.Claim == nil && jv.DeadLetter == nil &&
 			jv.ResultNote != "" && !strings.HasPrefix(jv.ResultNote, "The kept result could not") && jv.LedgerNote == "" && jv.DLQNote == ""
-		data.Jobs = append(data.Jobs, jv)
 	}
 	c.render(w, r, http.StatusOK, "job", "Job "+trunc(40, data.ID), "job", data)
 }
