@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker/client"
+	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
 // makeDeadLetters dead-letters, through the real worker: two Task
@@ -199,5 +201,73 @@ func TestDeadLetterHeadersAreRedacted(t *testing.T) {
 	if code != http.StatusOK || strings.Contains(body, "runtime-secret-value") || strings.Contains(body, "another-secret-value") ||
 		strings.Count(body, "redacted: it looks like a credential") != 2 || !strings.Contains(body, "tenant-a") {
 		t.Errorf("/dlq/%d: %d\n%s", dls[0].Seq, code, body)
+	}
+}
+
+// A replay's progress is known from its start (how many dead letters it
+// replays) and followed to the end; cancelled, it keeps the dead letters,
+// and the jobs it published run once, later; replayed again at once, they
+// are refused as pending, and nothing is created twice.
+func TestReplayProgressAndCancel(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, fleetOptions{})
+	f.sim.Faults().LockNextWrites(2)
+	for i := range 2 {
+		f.publish(t, sfblocks.Insert, &sfblocks.InsertRequest{ID: fmt.Sprintf("cancel-%d", i), Object: "Task",
+			Fields: map[string]any{"Subject": fmt.Sprintf("console cancel %d", i)}})
+	}
+	f.deadLetters(t, 2, client.DLQFilter{SalesforceCode: "UNABLE_TO_LOCK_ROW"})
+	tasks := f.count(t, "SELECT Id FROM Task WHERE Subject LIKE 'console cancel%'")
+	// Without a worker, no replay can settle: the action stays under way.
+	f.stopWorker()
+	f.login(t)
+
+	replay := url.Values{"op": {"replay"}, "scope": {"filter"}, "sf_code": {"UNABLE_TO_LOCK_ROW"}, "confirm": {"yes"}}
+	code, _, loc := f.post(t, "/dlq/action", replay)
+	if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/actions/") {
+		t.Fatalf("replay: %d → %q", code, loc)
+	}
+	var st map[string]any
+	workertest.WaitFor(t, 10*time.Second, "the action to know its total", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, f.srv.URL+loc+"/progress", nil)
+		_, body, _ := f.do(t, req)
+		st = nil
+		return json.Unmarshal([]byte(body), &st) == nil && st["total"] == 2.0
+	})
+	if st["done"] != false || st["settled"] != 0.0 {
+		t.Fatalf("progress without a worker: %v", st)
+	}
+	if code, body := f.get(t, loc); code != http.StatusOK || !strings.Contains(body, "Running…") || !strings.Contains(body, `id="cancel"`) ||
+		!strings.Contains(body, `<progress id="bar" max="2" value="0">`) {
+		t.Fatalf("the running action's page: %d\n%s", code, body)
+	}
+	if code, _, back := f.post(t, loc+"/cancel", url.Values{}); code != http.StatusSeeOther || back != loc {
+		t.Fatalf("cancel: %d → %q", code, back)
+	}
+	st = f.action(t, loc)
+	if st["cancelled"] != true || !strings.Contains(fmt.Sprint(st["error"]), "dead letters not replayed are kept") {
+		t.Errorf("the cancelled action: %v", st)
+	}
+	if _, body := f.get(t, loc); !strings.Contains(body, "cancelled") || strings.Contains(body, `id="cancel"`) {
+		t.Errorf("the cancelled action's page:\n%s", body)
+	}
+	f.deadLetters(t, 2, client.DLQFilter{SalesforceCode: "UNABLE_TO_LOCK_ROW"})
+
+	// A worker again: the replays published before the cancel run, once.
+	// Replayed again within the stream's duplicate window, the dead
+	// letters are refused as still pending, and say so.
+	f.startWorker(t, 1)
+	workertest.WaitFor(t, 20*time.Second, "the replays published before the cancel to run", func() bool {
+		return f.count(t, "SELECT Id FROM Task WHERE Subject LIKE 'console cancel%'") == tasks+2
+	})
+	_, _, loc = f.post(t, "/dlq/action", replay)
+	if st := f.action(t, loc); st["failed_again"] != 2.0 {
+		t.Fatalf("the second replay: %v", st)
+	}
+	if _, body := f.get(t, loc); !strings.Contains(body, "duplicate window and is still pending") {
+		t.Errorf("the second replay's page does not say why:\n%s", body)
+	}
+	if n := f.count(t, "SELECT Id FROM Task WHERE Subject LIKE 'console cancel%'"); n != tasks+2 {
+		t.Errorf("%d Tasks after a cancelled replay and another, want %d", n, tasks+2)
 	}
 }

@@ -49,6 +49,8 @@ type fleet struct {
 	srv     *httptest.Server
 	http    *http.Client
 	logs    *workertest.LogBuffer
+	// stopWorker stops the worker newFleet started.
+	stopWorker func()
 
 	mu    sync.Mutex
 	pages map[string]string // every page body fetched, by path
@@ -74,7 +76,7 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 		t.Fatal(err)
 	}
 	if !o.noWorker {
-		f.startWorker(t, o.maxAttempts)
+		f.stopWorker = f.startWorker(t, o.maxAttempts)
 	}
 	f.logs = &workertest.LogBuffer{}
 	cfg := console.Config{NATS: workertest.Connect(t, f.ns), Token: testToken, Logger: f.logs.Logger(-1), SampleInterval: 100 * time.Millisecond,
@@ -100,8 +102,8 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 // startWorker starts a worker with the durable path on the simulator, with
 // a static token (the one the test greps pages for), a circuit breaker and
 // an API budget, reporting its account's state to the status bucket as
-// `sfblocks serve` does.
-func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
+// `sfblocks serve` does. stop stops it (and is called when the test ends).
+func (f *fleet) startWorker(t *testing.T, maxAttempts int) (stop func()) {
 	t.Helper()
 	if maxAttempts == 0 {
 		maxAttempts = 1
@@ -140,11 +142,16 @@ func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
 	if err := w.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = w.Stop(ctx)
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel() // the status reports and the budget
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = w.Stop(ctx)
+		})
+	}
+	t.Cleanup(stop)
 	br := breakers.For("sim")
 	collect := func() []worker.AccountStatus {
 		st := worker.AccountStatus{Account: "sim", Breaker: br.State().String(), Token: worker.TokenStatus{State: "valid"}}
@@ -162,6 +169,7 @@ func (f *fleet) startWorker(t *testing.T, maxAttempts int) {
 	if err := worker.ReportStatus(ctx, f.js, "console-test-worker", collect, worker.StatusConfig{Interval: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
+	return stop
 }
 
 // do sends a request with the console's cookies and returns the status,
