@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/workertest"
 )
 
@@ -101,6 +103,44 @@ func TestAccountsWorkersAndJobPages(t *testing.T) {
 			if strings.Contains(body, secret) {
 				t.Errorf("%s renders %s", page, name)
 			}
+		}
+	}
+}
+
+// An account in trouble, as a worker reports it: an open breaker says when
+// it probes again, a refused credential says how to fix it, a budget in
+// its reserve says durable jobs wait.
+func TestAccountsPageSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	f := newFleet(t, fleetOptions{noWorker: true})
+	until := time.Now().Add(30 * time.Second).UTC()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	collect := func() []worker.AccountStatus {
+		return []worker.AccountStatus{
+			{Account: "prod", Breaker: "open", BreakerOpenUntil: &until, Token: worker.TokenStatus{State: "failed", ErrorCode: auth.CodeAuthFailed},
+				APIUsed: 14000, APIMax: 15000, APIReserveFrom: 13500, Budget: "reserve"},
+			{Account: "eu", Breaker: "closed", Token: worker.TokenStatus{State: "retrying", ErrorCode: auth.CodeAuthRetrying, RetryAt: until}},
+		}
+	}
+	if err := worker.ReportStatus(ctx, f.js, "host-a-1", collect, worker.StatusConfig{Interval: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	f.login(t)
+	var body string
+	workertest.WaitFor(t, 20*time.Second, "the Accounts page to show both accounts", func() bool {
+		_, body = f.get(t, "/")
+		return strings.Contains(body, `id="account-prod"`) && strings.Contains(body, `id="account-eu"`)
+	})
+	for _, want := range []string{
+		`badge bad">open`, "probes again at " + until.Format("2006-01-02 15:04:05Z"),
+		"AUTH_FAILED", "sfblocks authorize --account prod",
+		"API usage is in the reserve kept for synchronous jobs (from 13,500 of 15,000)", `class="gauge-used warn"`,
+		"AUTH_RETRYING", "sfblocks accounts reset eu",
+		"no dead-letter stream yet",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the Accounts page lacks %q:\n%s", want, body)
 		}
 	}
 }
