@@ -77,7 +77,7 @@ func runConsole(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var natsURL string
 	addConnFlags(fs, &conn, &natsURL)
 	prefix := fs.String("prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix of the fleet (env SFBLOCKS_PREFIX)")
-	dev := fs.Bool("dev", false, "development mode: without an operator token, make one for this run and log it; only on a loopback --addr")
+	dev := fs.Bool("dev", false, "development mode: without an operator token, make one for this run, write it to a file and log the file's path; only on a loopback --addr")
 	logLevel := fs.String("log-level", envOr("SFBLOCKS_LOG_LEVEL", "info"), "debug, info, warn or error (env SFBLOCKS_LOG_LEVEL)")
 	logFormat := fs.String("log-format", envOr("SFBLOCKS_LOG_FORMAT", "auto"), "json, console, or auto (env SFBLOCKS_LOG_FORMAT)")
 	if err := parseFlags(fs, args); err != nil {
