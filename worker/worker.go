@@ -235,6 +235,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
+	return w.Serve(ctx)
+}
+
+// Serve waits on a started worker until ctx is cancelled, then drains it
+// like [Worker.Run]. It lets a caller do something between Start and
+// serving, such as announcing that the worker takes jobs only once its
+// subscriptions are live.
+func (w *Worker) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return w.Stop(context.Background())

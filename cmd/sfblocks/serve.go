@@ -271,6 +271,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stop()
 	}
 
+	if err := w.Start(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped (SIGTERM) while still starting: a clean stop too.
+			return nil
+		}
+		return err
+	}
+	// Said only now: the subscriptions are live at the server.
 	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
 	if js, err := jetstream.New(env.nc); err == nil {
@@ -282,11 +290,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := env.reportStatus(ctx, w.ID(), log); err != nil {
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
-	err = w.Run(ctx)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// Stopped (SIGTERM) while still starting: a clean stop too.
-		err = nil
-	}
+	err = w.Serve(ctx)
 	log.Info().Err(err).Msg("worker stopped")
 	return err
 }
@@ -306,6 +310,9 @@ type environment struct {
 	close func()
 	// status lists the accounts as 'sfblocks status' reports them.
 	status []statusAccount
+	// statusNudge asks the status reporter to write now (a breaker
+	// changed state).
+	statusNudge chan struct{}
 	// budget keeps each account's API usage (set by runServe).
 	budget *worker.Budget
 	// clients are the accounts' Salesforce clients (set by accounts).
@@ -336,14 +343,14 @@ func (env *environment) reportStatus(ctx context.Context, workerID string, log z
 	if err != nil {
 		return err
 	}
-	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log})
+	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log, Nudge: env.statusNudge})
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
 // URL is given), loads the accounts (starting the simulator with a
 // development account when no config is given) and opens the token store.
 func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*environment, error) {
-	env := &environment{cfg: cfg}
+	env := &environment{cfg: cfg, statusNudge: make(chan struct{}, 1)}
 	var closers []func()
 	env.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -449,6 +456,13 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	}
 	bs.FailureRatio = float64(env.cfg.breakerFailurePct) / 100
 	bs.Logger, bs.Registerer = log, reg
+	// The status report follows a breaker's change at once, not 5 s later.
+	bs.OnStateChange = func(string, breaker.State, breaker.State) {
+		select {
+		case env.statusNudge <- struct{}{}:
+		default:
+		}
+	}
 	breakers, err := breaker.NewSet(bs)
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker flags: %w", err)
