@@ -190,7 +190,7 @@ func (b *browser) shot(name string) {
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
 	// A short history, so that the charts of a test's minute fill them.
-	f := newFleet(t, fleetOptions{console: func(c *console.Config) { c.History = time.Minute; c.SampleInterval = time.Second }})
+	f := newFleet(t, fleetOptions{console: func(c *console.Config) { c.History = 30 * time.Second; c.SampleInterval = time.Second }})
 	b := newBrowser(t, f.srv.URL, map[string]string{"the operator token": testToken, "the access token": f.access,
 		"the consumer secret": sfsim.DefaultClientSecret})
 
