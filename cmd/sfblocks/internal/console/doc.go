@@ -34,6 +34,10 @@
 //   - /jobs?block=B&account=A&id=ID: a job's kept result, attempts, lease
 //     and dead letter.
 //
+// The Accounts, Workers and Dead letters pages refresh themselves every
+// 5 s (web/static/console.js), the list not while dead letters are
+// selected or a field has the focus; every page works without script.
+//
 // # Security
 //
 // Every page but /login needs a session, which /login opens in exchange for
