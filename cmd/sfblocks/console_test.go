@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
 	"github.com/sfblocks/sfblocks/worker/client"
 	"github.com/sfblocks/sfblocks/worker/deploy"
 	"github.com/sfblocks/sfblocks/worker/workertest"
@@ -151,6 +152,15 @@ func TestServeAndConsoleCommandServeTheConsole(t *testing.T) {
 		return strings.Contains(page(t, chc, cbase), `id="account-dev"`)
 	})
 
+	// No page shows the development account's consumer secret, nor a
+	// console's token.
+	tok, _ := os.ReadFile(tokenFile)
+	for _, path := range []string{"", "workers", "dlq", "jobs?id=any", "jobs?block=insert&id=any&account=dev"} {
+		body := page(t, hc, base+path)
+		if strings.Contains(body, sfsim.DefaultClientSecret) || strings.Contains(body, strings.TrimSpace(string(tok))) {
+			t.Errorf("/%s shows a secret", path)
+		}
+	}
 	for name, l := range map[string]*workertest.LogBuffer{"serve": logs, "console": clogs} {
 		for _, file := range []string{tokenFile, ctokenFile} {
 			tok, _ := os.ReadFile(file)
