@@ -59,10 +59,13 @@ func (f DLQFilter) match(dl *sfblocks.DeadLetter) bool {
 
 // DLQInfo describes the dead-letter stream and its retention.
 type DLQInfo struct {
-	Stream   string        `json:"stream"`
-	Messages uint64        `json:"messages"`
-	Bytes    uint64        `json:"bytes"`
-	MaxAge   time.Duration `json:"max_age"`
+	Stream   string `json:"stream"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	// LastSeq is the sequence of the newest dead letter stored (deleted
+	// since or not): with Messages, it tells whether the stream changed.
+	LastSeq uint64        `json:"last_seq"`
+	MaxAge  time.Duration `json:"max_age"`
 	// MaxMsgs and MaxBytes are -1 when not capped.
 	MaxMsgs  int64 `json:"max_msgs"`
 	MaxBytes int64 `json:"max_bytes"`
@@ -113,7 +116,7 @@ func (c *Client) DLQInfo(ctx context.Context) (*DLQInfo, error) {
 	if info.Config.Discard == jetstream.DiscardNew {
 		d = "new"
 	}
-	return &DLQInfo{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, MaxAge: info.Config.MaxAge,
+	return &DLQInfo{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, LastSeq: info.State.LastSeq, MaxAge: info.Config.MaxAge,
 		MaxMsgs: info.Config.MaxMsgs, MaxBytes: info.Config.MaxBytes, Discard: d}, nil
 }
 

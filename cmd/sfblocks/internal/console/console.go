@@ -227,6 +227,7 @@ func (c *Console) routes() (http.Handler, error) {
 	mux.Handle("GET /{$}", c.session(c.accountsPage))
 	mux.Handle("GET /workers", c.session(c.workersPage))
 	mux.Handle("GET /dlq", c.session(c.deadLettersPage))
+	mux.Handle("GET /dlq/state", c.session(c.deadLettersState))
 	mux.Handle("GET /dlq/{seq}", c.session(c.deadLetterPage))
 	mux.Handle("POST /dlq/action", c.session(c.deadLetterAction))
 	mux.Handle("GET /actions/{id}", c.session(c.actionPage))

@@ -144,6 +144,8 @@ type deadLettersPageData struct {
 	Per          int
 	First, Last  int // 1-based positions of the rows shown
 	FilterActive bool
+	// State is the stream's state when read (see deadLettersState).
+	State string
 }
 
 func (c *Console) deadLettersPage(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +167,7 @@ func (c *Console) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	info, err := c.client.DLQInfo(ctx)
 	if errors.Is(err, client.ErrNoDLQ) {
-		data.NoStream = true
+		data.NoStream, data.State = true, dlqState{}.key()
 		c.render(w, r, http.StatusOK, "deadletters", "Dead letters", "dlq", data)
 		return
 	}
@@ -174,6 +176,7 @@ func (c *Console) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data.Info = info
+	data.State = dlqState{Messages: info.Messages, LastSeq: info.LastSeq}.key()
 	// Every dead letter the filter selects is read, so that the count is
 	// exact and "everything the filter matches" means just that; the page
 	// shows a slice of them, newest first.
@@ -195,6 +198,36 @@ func (c *Console) deadLettersPage(w http.ResponseWriter, r *http.Request) {
 		data.First, data.Last = lo+1, hi
 	}
 	c.render(w, r, http.StatusOK, "deadletters", "Dead letters", "dlq", data)
+}
+
+// dlqState is what /dlq/state answers: enough to tell whether the stream
+// changed, so that the list's page re-reads the stream only then.
+type dlqState struct {
+	Messages uint64 `json:"messages"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+// key writes the state as the list page carries it (data-state).
+func (s dlqState) key() string { return fmt.Sprintf("%d:%d", s.Messages, s.LastSeq) }
+
+// deadLettersState answers the stream's state, cheaply (one stream info):
+// the list refreshes itself only when it changed, rather than reading
+// every dead letter every few seconds.
+func (c *Console) deadLettersState(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := c.readCtx(r)
+	defer cancel()
+	var st dlqState
+	info, err := c.client.DLQInfo(ctx)
+	switch {
+	case errors.Is(err, client.ErrNoDLQ):
+	case err != nil:
+		http.Error(w, `{"error":"the dead-letter stream could not be read"}`, http.StatusBadGateway)
+		return
+	default:
+		st = dlqState{Messages: info.Messages, LastSeq: info.LastSeq}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"state": st.key()})
 }
 
 func parsePaging(q url.Values) (page, per int, err error) {

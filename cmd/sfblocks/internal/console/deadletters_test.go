@@ -95,6 +95,24 @@ func TestDeadLetterPagesFilterReplayAndPurge(t *testing.T) {
 		t.Errorf("paging of 6 by 2 does not say so, or the bulk button does not count them all:\n%s", body)
 	}
 
+	// The list names the stream's state, which /dlq/state answers cheaply:
+	// the page refreshes itself only when it changes.
+	stateOf := func() (page, answer string) {
+		t.Helper()
+		_, body := f.get(t, "/dlq")
+		if m := regexp.MustCompile(`data-refresh-state="([^"]*)"`).FindStringSubmatch(body); m != nil {
+			page = m[1]
+		}
+		_, js := f.get(t, "/dlq/state")
+		var st struct{ State string }
+		_ = json.Unmarshal([]byte(js), &st)
+		return page, st.State
+	}
+	before, answer := stateOf()
+	if before != "6:6" || answer != before {
+		t.Errorf("the list's state %q, /dlq/state %q; want 6:6 for both", before, answer)
+	}
+
 	// Everything the filter matches: confirmed first, then replayed.
 	tasks := f.count(t, "SELECT Id FROM Task WHERE Subject LIKE 'console locked%'")
 	form := url.Values{"op": {"replay"}, "scope": {"filter"}, "sf_code": {"UNABLE_TO_LOCK_ROW"}, "back": {"/dlq?sf_code=UNABLE_TO_LOCK_ROW"}}
@@ -116,6 +134,9 @@ func TestDeadLetterPagesFilterReplayAndPurge(t *testing.T) {
 	}
 	if _, body := f.get(t, "/dlq?sf_code=UNABLE_TO_LOCK_ROW"); len(rows(body)) != 0 || !strings.Contains(body, "No dead letter matches this filter") {
 		t.Errorf("the filter still lists %d after the replay", len(rows(body)))
+	}
+	if after, answer := stateOf(); after != "4:6" || answer != after {
+		t.Errorf("after the replay, the list's state %q, /dlq/state %q; want 4:6 for both", after, answer)
 	}
 
 	// One dead letter, its payload edited: refused while it is not JSON,

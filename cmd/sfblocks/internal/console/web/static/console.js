@@ -31,19 +31,32 @@
     if (a && main.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName)) { return true; }
     return main.querySelector('input[name="seqs"]:checked') !== null;
   }
+  // A page that names its state (<main data-refresh-state="...">, the
+  // dead-letter list) is fetched again only when /dlq/state says the
+  // stream changed: reading every dead letter costs the console, not that.
+  function changed() {
+    var was = main.getAttribute('data-refresh-state');
+    if (!was) { return Promise.resolve(true); }
+    return fetch('/dlq/state', { credentials: 'same-origin' }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (s) { return s !== null && s.state !== was; });
+  }
   if (secs > 0) {
     setInterval(function () {
       if (document.visibilityState !== 'visible' || busy()) { return; }
       var open = {};
       main.querySelectorAll('details[open]').forEach(function (d) { open[d.parentNode.id] = true; });
-      fetch(location.href, { credentials: 'same-origin' }).then(function (r) {
-        return r.ok && !r.redirected ? r.text() : null;
+      changed().then(function (yes) {
+        return yes ? fetch(location.href, { credentials: 'same-origin' }) : null;
+      }).then(function (r) {
+        return r && r.ok && !r.redirected ? r.text() : null;
       }).then(function (html) {
         if (!html || busy()) { return; }
         var doc = new DOMParser().parseFromString(html, 'text/html');
         var next = doc.querySelector('main');
         if (!next) { return; }
         main.innerHTML = next.innerHTML;
+        main.setAttribute('data-refresh-state', next.getAttribute('data-refresh-state') || '');
         main.querySelectorAll('details').forEach(function (d) { if (open[d.parentNode.id]) { d.open = true; } });
         var foot = doc.querySelector('footer'), here = document.querySelector('footer');
         if (foot && here) { here.textContent = foot.textContent; }
