@@ -38,7 +38,7 @@ const testToken = "console-test-token-0123456789abcdef"
 // JetStream, the simulator, one real worker with the durable path on it,
 // the console under httptest, and a browser-like HTTP client.
 type fleet struct {
-	t       *testing.T
+	t       testing.TB
 	ns      *server.Server
 	nc      *nats.Conn
 	js      jetstream.JetStream
@@ -67,7 +67,7 @@ type fleetOptions struct {
 	noWorker bool
 }
 
-func newFleet(t *testing.T, o fleetOptions) *fleet {
+func newFleet(t testing.TB, o fleetOptions) *fleet {
 	t.Helper()
 	f := &fleet{t: t, ns: workertest.StartNATS(t), sim: workertest.StartSim(t, sfsim.Options{}), pages: map[string]string{}}
 	f.nc, f.js = workertest.JetStream(t, f.ns)
@@ -103,7 +103,7 @@ func newFleet(t *testing.T, o fleetOptions) *fleet {
 // a static token (the one the test greps pages for), a circuit breaker and
 // an API budget, reporting its account's state to the status bucket as
 // `sfblocks serve` does. stop stops it (and is called when the test ends).
-func (f *fleet) startWorker(t *testing.T, maxAttempts int) (stop func()) {
+func (f *fleet) startWorker(t testing.TB, maxAttempts int) (stop func()) {
 	t.Helper()
 	if maxAttempts == 0 {
 		maxAttempts = 1
@@ -174,7 +174,7 @@ func (f *fleet) startWorker(t *testing.T, maxAttempts int) (stop func()) {
 
 // do sends a request with the console's cookies and returns the status,
 // the body and the Location header.
-func (f *fleet) do(t *testing.T, req *http.Request) (int, string, string) {
+func (f *fleet) do(t testing.TB, req *http.Request) (int, string, string) {
 	t.Helper()
 	res, err := f.http.Do(req)
 	if err != nil {
@@ -189,7 +189,7 @@ func (f *fleet) do(t *testing.T, req *http.Request) (int, string, string) {
 }
 
 // get fetches path.
-func (f *fleet) get(t *testing.T, path string) (int, string) {
+func (f *fleet) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
 	code, body, _ := f.do(t, req)
@@ -198,7 +198,7 @@ func (f *fleet) get(t *testing.T, path string) (int, string) {
 
 // post sends form to path, with the session's CSRF token unless the form
 // sets its own; it returns the status, the body and where it redirects.
-func (f *fleet) post(t *testing.T, path string, form url.Values) (int, string, string) {
+func (f *fleet) post(t testing.TB, path string, form url.Values) (int, string, string) {
 	t.Helper()
 	if !form.Has("csrf") {
 		form.Set("csrf", f.csrf(t))
@@ -211,7 +211,7 @@ func (f *fleet) post(t *testing.T, path string, form url.Values) (int, string, s
 var csrfRe = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
 
 // csrf reads the session's CSRF token from a page.
-func (f *fleet) csrf(t *testing.T) string {
+func (f *fleet) csrf(t testing.TB) string {
 	t.Helper()
 	_, body := f.get(t, "/jobs")
 	m := csrfRe.FindStringSubmatch(body)
@@ -222,7 +222,7 @@ func (f *fleet) csrf(t *testing.T) string {
 }
 
 // login opens a session with the operator token.
-func (f *fleet) login(t *testing.T) {
+func (f *fleet) login(t testing.TB) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/login", strings.NewReader(url.Values{"token": {testToken}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -234,7 +234,7 @@ func (f *fleet) login(t *testing.T) {
 
 // action waits for the action a POST redirected to, and returns its final
 // progress.
-func (f *fleet) action(t *testing.T, loc string) map[string]any {
+func (f *fleet) action(t testing.TB, loc string) map[string]any {
 	t.Helper()
 	if !strings.HasPrefix(loc, "/actions/") {
 		t.Fatalf("the action redirected to %q, not to its page", loc)
@@ -257,7 +257,7 @@ func (f *fleet) action(t *testing.T, loc string) map[string]any {
 }
 
 // deadLetters waits until n dead letters match filter.
-func (f *fleet) deadLetters(t *testing.T, n int, filter client.DLQFilter) []*sfblocks.DeadLetter {
+func (f *fleet) deadLetters(t testing.TB, n int, filter client.DLQFilter) []*sfblocks.DeadLetter {
 	t.Helper()
 	var dls []*sfblocks.DeadLetter
 	workertest.WaitFor(t, 20*time.Second, fmt.Sprintf("%d dead letters matching %+v", n, filter), func() bool {
@@ -269,7 +269,7 @@ func (f *fleet) deadLetters(t *testing.T, n int, filter client.DLQFilter) []*sfb
 }
 
 // publish publishes a durable job and returns at once.
-func (f *fleet) publish(t *testing.T, block sfblocks.Block, job any) {
+func (f *fleet) publish(t testing.TB, block sfblocks.Block, job any) {
 	t.Helper()
 	if _, err := f.client.PublishDurable(context.Background(), block, job); err != nil {
 		t.Fatal(err)
@@ -277,7 +277,7 @@ func (f *fleet) publish(t *testing.T, block sfblocks.Block, job any) {
 }
 
 // count counts the simulator's records a SOQL query returns.
-func (f *fleet) count(t *testing.T, soql string) int {
+func (f *fleet) count(t testing.TB, soql string) int {
 	t.Helper()
 	res, err := f.sim.DB().Query(soql, simdb.QueryOptions{})
 	if err != nil {
