@@ -259,7 +259,7 @@ func (c *Console) deadLetterAction(w http.ResponseWriter, r *http.Request) {
 			a.mu.Lock()
 			a.purged = n
 			a.mu.Unlock()
-			a.finish(nil, err)
+			a.finish(nil, err, c.now())
 			return
 		}
 		sum, err := c.client.ReplayDeadLetters(ctx, flt, client.ReplayOptions{Payload: payload, Timeout: c.cfg.ReplayTimeout,
@@ -268,7 +268,7 @@ func (c *Console) deadLetterAction(w http.ResponseWriter, r *http.Request) {
 				a.progress = p
 				a.mu.Unlock()
 			}})
-		a.finish(sum, err)
+		a.finish(sum, err, c.now())
 	})
 	http.Redirect(w, r, "/actions/"+a.ID, http.StatusSeeOther)
 }
@@ -291,7 +291,7 @@ func (c *Console) start(op, what, back string, run func(context.Context, *action
 	return a
 }
 
-func (a *action) finish(sum *client.ReplaySummary, err error) {
+func (a *action) finish(sum *client.ReplaySummary, err error, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.summary = sum
@@ -303,7 +303,7 @@ func (a *action) finish(sum *client.ReplaySummary, err error) {
 			a.err = err.Error()
 		}
 	}
-	a.ended = time.Now()
+	a.ended = now
 }
 
 func (c *Console) actionOf(w http.ResponseWriter, r *http.Request) *action {

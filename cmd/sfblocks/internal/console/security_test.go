@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/sfblocks/sfblocks/cmd/sfblocks/internal/console"
 	"github.com/sfblocks/sfblocks/worker/workertest"
@@ -187,5 +189,30 @@ func TestLoginSessionsAndForgery(t *testing.T) {
 	}
 	if res, err := noFollow.Do(req); err != nil || res.StatusCode != http.StatusSeeOther {
 		t.Errorf("the session's cookie after logout: %v %v, want a redirect to /login", res, err)
+	}
+}
+
+// A session ends after its TTL, by the console's clock: the next page
+// asks for a login again, and a POST is refused.
+func TestSessionsExpire(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := newFleet(t, fleetOptions{noWorker: true, console: func(c *console.Config) { c.Now, c.SessionTTL = clock, time.Hour }})
+	f.login(t)
+	csrf := f.csrf(t)
+	if code, _ := f.get(t, "/jobs"); code != http.StatusOK {
+		t.Fatalf("/jobs within the session: %d", code)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour + time.Second)
+	mu.Unlock()
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/jobs", nil)
+	if code, _, loc := f.do(t, req); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+		t.Errorf("/jobs after the session's TTL: %d → %q, want the login page", code, loc)
+	}
+	if code, body, _ := f.post(t, "/logout", url.Values{"csrf": {csrf}}); code != http.StatusForbidden || !strings.Contains(body, "log in again") {
+		t.Errorf("a POST after the session's TTL: %d\n%s", code, body)
 	}
 }
