@@ -65,10 +65,10 @@ func newBrowser(t *testing.T, base string, secrets map[string]string) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 		chromedp.Flag("hide-scrollbars", true),
+		// Chromium refuses its sandbox as root, and containers often lack
+		// the user namespaces it needs; the pages are the test's own.
+		chromedp.NoSandbox,
 	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
-	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
