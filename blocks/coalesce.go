@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/sfblocks/sfblocks"
@@ -247,6 +249,9 @@ func (c *coalescer) call(batch []*saveReq) {
 		}
 	}()
 	c.metrics.insertCall(c.account, len(batch))
+	if len(batch) > 1 && trace.SpanFromContext(batch[0].ctx).IsRecording() {
+		ctx = traceBatch(ctx, batch)
+	}
 	if len(batch) == 1 {
 		// Alone: the single call it always was.
 		r := batch[0]
@@ -383,6 +388,8 @@ type searchAnswer struct {
 	recs      []salesforce.Record
 	total     int
 	truncated bool
+	// leader is the span context of the job whose call this was.
+	leader trace.SpanContext
 }
 
 // shareSearch runs call once for every job asking the same search at the
@@ -420,7 +427,11 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 					Err:     fmt.Errorf("panic: %v", p)}
 			}
 		}()
-		return call(ctx)
+		ans, err := call(ctx)
+		if ans != nil {
+			ans.leader = trace.SpanContextFromContext(ctx)
+		}
+		return ans, err
 	})
 	leader := func() bool {
 		select {
@@ -452,5 +463,9 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 	if r.Err != nil {
 		return nil, r.Err
 	}
-	return r.Val.(*searchAnswer), nil
+	ans := r.Val.(*searchAnswer)
+	if r.Shared && !isLeader {
+		linkTo(ctx, ans.leader, linkSharedSearch, attribute.Bool("sfblocks.search.shared", true))
+	}
+	return ans, nil
 }

@@ -60,6 +60,7 @@ type Worker struct {
 	stopped    chan struct{} // closed when Stop has finished
 	stats      map[sfblocks.Block]*endpointStats
 	outcomes   outcomeMetrics
+	tracing    tracing
 	durable    *durable // nil unless WithDurable
 
 	errOverloaded *sfblocks.Error
@@ -132,6 +133,7 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 		stopped:    make(chan struct{}),
 		stats:      make(map[sfblocks.Block]*endpointStats, len(sfblocks.Blocks())),
 		inflight:   make(map[*job]struct{}),
+		tracing:    newTracing(cfg),
 
 		errOverloaded: overloadError(cfg.maxInFlight, cfg.backlog),
 	}

@@ -106,7 +106,7 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 	if cfg.batchSize > 0 {
 		hdr = http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(cfg.batchSize)}}
 	}
-	r := request{method: http.MethodGet, path: resource, query: url.Values{"q": {soql}}, header: hdr}
+	r := request{method: http.MethodGet, path: resource, route: resource, query: url.Values{"q": {soql}}, header: hdr}
 	var out QueryResult
 	for {
 		resp, err := c.do(ctx, r)
@@ -139,6 +139,6 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 		if !strings.HasPrefix(page.NextRecordsURL, "/services/data/") {
 			return nil, fmt.Errorf("salesforce: unexpected nextRecordsUrl %q", page.NextRecordsURL)
 		}
-		r = request{method: http.MethodGet, path: page.NextRecordsURL, header: hdr}
+		r = request{method: http.MethodGet, path: page.NextRecordsURL, route: resource + "/{locator}", header: hdr}
 	}
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
@@ -76,7 +79,7 @@ type serveConfig struct {
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet(fsName, "serve [flags]", stderr)
+	fs := withTracingHelp(newFlagSet(fsName, "serve [flags]", stderr))
 	fs.StringVar(&c.natsURL, "nats-url", envOr("SFBLOCKS_NATS_URL", os.Getenv("NATS_URL")), "NATS server URL(s), comma-separated; empty starts an embedded NATS server (env SFBLOCKS_NATS_URL or NATS_URL)")
 	fs.StringVar(&c.conn.User, "nats-user", envOr("SFBLOCKS_NATS_USER", ""), "NATS user (env SFBLOCKS_NATS_USER)")
 	fs.StringVar(&c.conn.Password, "nats-password", envOr("SFBLOCKS_NATS_PASSWORD", ""), "NATS password (env SFBLOCKS_NATS_PASSWORD)")
@@ -144,6 +147,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	tp, flush, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flush() // after the worker drained: its last jobs' spans go too
 	env, err := startEnvironment(ctx, &cfg, log)
 	if env != nil {
 		defer env.close()
@@ -151,6 +159,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	env.tracer = tp.TracerProvider // unwrapped: the worker knows a noop provider by its type
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -219,6 +228,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		worker.WithVersion(version),
 		worker.WithLogger(log),
 		worker.WithMetrics(wm),
+		worker.WithTracerProvider(env.tracer),
 		worker.WithLandingWindow(cfg.landingWindow),
 		worker.WithReplySubjects(strings.Split(cfg.replySubjects, ",")...)}
 	if cfg.maxBacklog != -1 {
@@ -317,6 +327,9 @@ type environment struct {
 	budget *worker.Budget
 	// clients are the accounts' Salesforce clients (set by accounts).
 	clients map[string]*salesforce.Client
+	// tracer is the provider of every span (set by runServe; a noop
+	// provider unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+	tracer trace.TracerProvider
 }
 
 // dailyLimits reads an account's daily API usage from /limits.
@@ -450,6 +463,9 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 // and token requests pass that account's circuit breaker, which sits above
 // the request metrics: calls it refuses never count as requests.
 func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforce.Metrics, reg prometheus.Registerer) (blocks.Accounts, error) {
+	if env.tracer == nil {
+		env.tracer = noop.NewTracerProvider()
+	}
 	bs := env.cfg.breaker
 	if env.cfg.breakerFailurePct < 0 || env.cfg.breakerFailurePct > 100 {
 		return nil, fmt.Errorf("--breaker-failure-percent %d is outside 0..100 (0 means the default, 50)", env.cfg.breakerFailurePct)
@@ -470,10 +486,11 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	hc := m.Instrument(salesforce.SharedHTTPClient(), salesforce.KindData)
 	tokenHC := m.Instrument(http.DefaultClient, salesforce.KindToken)
 	cache, err := auth.NewCache(env.auth, auth.CacheOptions{
-		Store:         env.store,
-		HTTPClient:    tokenHC,
-		HTTPClientFor: func(account string) *http.Client { return breakers.For(account).Client(tokenHC) },
-		Logger:        log,
+		Store:          env.store,
+		HTTPClient:     tokenHC,
+		HTTPClientFor:  func(account string) *http.Client { return breakers.For(account).Client(tokenHC) },
+		Logger:         log,
+		TracerProvider: env.tracer,
 	})
 	if err != nil {
 		return nil, err
@@ -488,6 +505,8 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		name := a.Name
 		c, err := salesforce.New(ts,
 			salesforce.WithAPIVersion(a.APIVersion),
+			salesforce.WithTracerProvider(env.tracer),
+			salesforce.WithSpanAttributes(attribute.String("sfblocks.account", a.Name)),
 			// Held back before the breaker: a call the org would refuse for
 			// its concurrent-request limit is not the org failing.
 			salesforce.WithHTTPClient(salesforce.LimitLongCalls(breakers.For(a.Name).Client(hc), env.cfg.maxLongCalls, salesforce.LongCallThreshold)),
