@@ -203,7 +203,7 @@ func TestDeadLetterPagesFilterReplayAndPurge(t *testing.T) {
 	}
 }
 
-// A job's headers that look like credentials are not shown.
+// A job's headers that look like credentials are not shown; its trace is.
 func TestDeadLetterHeadersAreRedacted(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOptions{})
@@ -212,6 +212,7 @@ func TestDeadLetterHeadersAreRedacted(t *testing.T) {
 	msg.Header.Set("Authorization", "Bearer runtime-secret-value")
 	msg.Header.Set("X-Api-Token", "another-secret-value")
 	msg.Header.Set("X-Tenant", "tenant-a")
+	msg.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	msg.Header.Set(sfblocks.HeaderMsgID, "insert::with-headers")
 	if _, err := f.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
@@ -220,7 +221,8 @@ func TestDeadLetterHeadersAreRedacted(t *testing.T) {
 	f.login(t)
 	code, body := f.get(t, fmt.Sprintf("/dlq/%d", dls[0].Seq))
 	if code != http.StatusOK || strings.Contains(body, "runtime-secret-value") || strings.Contains(body, "another-secret-value") ||
-		strings.Count(body, "redacted: it looks like a credential") != 2 || !strings.Contains(body, "tenant-a") {
+		strings.Count(body, "redacted: it looks like a credential") != 2 || !strings.Contains(body, "tenant-a") ||
+		!regexp.MustCompile(`<code id="traceparent">00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-0[01]</code>`).MatchString(body) {
 		t.Errorf("/dlq/%d: %d\n%s", dls[0].Seq, code, body)
 	}
 }
