@@ -76,6 +76,9 @@ type serveConfig struct {
 	// connectTimeout bounds the wait for NATS at start; 0 waits until
 	// stopped (serve_connect.go).
 	connectTimeout time.Duration
+	// console holds the web console's settings (console.go); off unless
+	// its address is set.
+	console consoleFlags
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
@@ -123,6 +126,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	// Reaching NATS (serve_connect.go).
 	fs.DurationVar(&c.connectTimeout, "nats-connect-timeout", envDuration("SFBLOCKS_NATS_CONNECT_TIMEOUT", 0), "how long a worker that cannot reach NATS (or JetStream) at start keeps trying before it exits; 0 keeps trying until stopped (env SFBLOCKS_NATS_CONNECT_TIMEOUT)")
 	fs.BoolVar(&c.conn.InOrder, "nats-url-in-order", envBool("SFBLOCKS_NATS_URL_IN_ORDER", false), "try the --nats-url servers in the order given (this worker's own node first) instead of at random (env SFBLOCKS_NATS_URL_IN_ORDER)")
+	c.console.add(fs, "console-", "")
 	return fs
 }
 
@@ -135,6 +139,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
+	}
+	var consoleTok string
+	if cfg.console.addr != "" {
+		// Refused before anything starts. Development mode (no --config)
+		// is the console's too: without a token it makes one, on a
+		// loopback address only.
+		devDir := ""
+		if cfg.configPath == "" {
+			devDir = cfg.dataDir
+		}
+		if consoleTok, err = consoleToken(cfg.console, devDir, log); err != nil {
+			return err
+		}
 	}
 	tp, flush, err := startTracing(ctx, log)
 	if err != nil {
@@ -260,6 +277,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	}
+
+	if cfg.console.addr != "" {
+		stop, err := startConsole(ctx, env.nc, cfg.prefix, consoleTok, cfg.console, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	if err := w.Start(ctx); err != nil {
