@@ -39,7 +39,7 @@ import (
 
 // DefaultCoalesceCalls is the most Collections calls one account has in
 // flight per worker; [WithCoalescing] changes it, 0 turns coalescing off.
-const DefaultCoalesceCalls = 8
+const DefaultCoalesceCalls = 4
 
 // collectionAPI is what coalescing needs of an account's client;
 // *salesforce.Client has it. An account whose client lacks it is not
@@ -80,7 +80,18 @@ type coalescer struct {
 	mu       sync.Mutex
 	queue    []*saveReq
 	inFlight int
-	timer    *time.Timer // armed while a batch gathers
+	timer    *time.Timer   // armed while a batch gathers
+	latency  time.Duration // moving average of the account's calls
+}
+
+// wait is how long a batch gathers while a call is in flight: a quarter
+// of the account's recent call latency (company is worth little delay to
+// a fast org, much to a slow one), at most gather.
+func (c *coalescer) waitLocked() time.Duration {
+	if c.latency == 0 {
+		return min(c.gather, time.Millisecond)
+	}
+	return min(c.gather, c.latency/4)
 }
 
 // coalescerFor returns account's coalescer, nil when coalescing is off or
@@ -116,7 +127,7 @@ func (c *coalescer) save(ctx context.Context, r *saveReq) (*salesforce.SaveResul
 		// Idle, or a full batch: no reason to wait.
 		c.dispatchLocked()
 	case c.timer == nil:
-		c.timer = time.AfterFunc(c.gather, func() {
+		c.timer = time.AfterFunc(c.waitLocked(), func() {
 			c.mu.Lock()
 			c.timer = nil
 			c.dispatchLocked()
@@ -197,9 +208,16 @@ func (c *coalescer) takeLocked() []*saveReq {
 // earliest deadline of the batch, so no call outlives the deadline any of
 // its jobs recorded (which the exactly-once reconciliation relies on).
 func (c *coalescer) call(batch []*saveReq) {
+	start := time.Now()
 	defer func() {
+		took := time.Since(start)
 		c.mu.Lock()
 		c.inFlight--
+		if c.latency == 0 {
+			c.latency = took
+		} else {
+			c.latency = (7*c.latency + took) / 8
+		}
 		c.dispatchLocked()
 		c.mu.Unlock()
 	}()
@@ -303,16 +321,18 @@ type coalesceState struct {
 	generations   sync.Map // account → *atomic.Uint64: Inserts that ended
 }
 
-// DefaultGather is how long a batch waits for company when the account
+// DefaultGather is the most a batch waits for company when the account
 // already has a call in flight; see [WithCoalescing].
-const DefaultGather = 2 * time.Millisecond
+const DefaultGather = 20 * time.Millisecond
 
 // WithCoalescing sets how many Collections calls of one account may be in
 // flight per worker (default [DefaultCoalesceCalls]; 0 turns coalescing of
-// Inserts off: every Insert is its own create or upsert) and how long a
+// Inserts off: every Insert is its own create or upsert) and the most a
 // batch waits for more Inserts when a call of its account is already in
-// flight (default [DefaultGather]; an idle account never waits). calls
-// must be 0 to 100, gather 0 to 1s.
+// flight (default [DefaultGather]): it waits a quarter of the account's
+// recent call latency, at most gather, and not at all when the account
+// has no call in flight or the batch is full. calls must be 0 to 100,
+// gather 0 to 1s.
 func WithCoalescing(calls int, gather time.Duration) Option {
 	return func(e *Executor) error {
 		if calls < 0 || calls > 100 {

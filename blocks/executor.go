@@ -341,7 +341,11 @@ func (e *Executor) Run(ctx context.Context, job *Job) (reply *sfblocks.Reply) {
 		// error (a transport error that lost the cause); the deadline is the
 		// truth then. An answer from Salesforce is kept as it came.
 		be := AsError(err)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) &&
+		// The deadline by the clock, not only by ctx.Err: a call made
+		// under a context of its own with the same deadline (a shared
+		// Search) may end a moment before ctx's timer fires.
+		d, _ := ctx.Deadline()
+		if (errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(d)) &&
 			(be.Code == sfblocks.CodeSalesforceUnavailable && be.ResultCode == 0 || be.Code == sfblocks.CodeInternal) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}

@@ -207,7 +207,7 @@ func (w *Worker) record(block sfblocks.Block, path string, r *sfblocks.Reply, to
 		code = r.Error.Code
 	}
 	w.outcomes.observe(block, r.Status, code, took)
-	w.stats[block].count(r.Status, code)
+	w.stats[block].count(r.Status, code, took)
 
 	w.log.Info().Str("job_id", r.ID).Str("block", string(block)).Str("path", path).Str("account", r.Account).
 		Str("status", string(r.Status)).Str("code", string(code)).Int64("duration_ms", r.DurationMS).
@@ -236,11 +236,15 @@ type endpointStats struct {
 	noData   int64
 	failed   int64
 	byCode   map[sfblocks.Code]int64
+	// jobTime is the jobs' own time, receipt to reply: micro's
+	// processing_time is the handler's, which only hands the job on.
+	jobTime time.Duration
 }
 
-func (s *endpointStats) count(status sfblocks.Status, code sfblocks.Code) {
+func (s *endpointStats) count(status sfblocks.Status, code sfblocks.Code, took time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.jobTime += took
 	switch status {
 	case sfblocks.StatusOK:
 		s.ok++
@@ -256,12 +260,19 @@ func (s *endpointStats) count(status sfblocks.Status, code sfblocks.Code) {
 }
 
 // EndpointData is the "data" object of each endpoint in `nats micro stats`.
+// micro's own processing_time and average_processing_time measure the
+// endpoint handler, which takes a job and hands it to a slot: dispatch
+// time. The jobs' own time, from receipt to reply (synchronous and durable
+// jobs of the block), is JobTime and AverageJobTime, in nanoseconds as
+// micro's.
 type EndpointData struct {
-	InFlight int64                   `json:"in_flight"`
-	OK       int64                   `json:"ok"`
-	NoData   int64                   `json:"no_data"`
-	Failed   int64                   `json:"failed"`
-	Errors   map[sfblocks.Code]int64 `json:"errors,omitempty"`
+	InFlight       int64                   `json:"in_flight"`
+	OK             int64                   `json:"ok"`
+	NoData         int64                   `json:"no_data"`
+	Failed         int64                   `json:"failed"`
+	Errors         map[sfblocks.Code]int64 `json:"errors,omitempty"`
+	JobTime        time.Duration           `json:"job_time"`
+	AverageJobTime time.Duration           `json:"average_job_time"`
 }
 
 func (w *Worker) endpointStats(e *micro.Endpoint) any {
@@ -271,7 +282,10 @@ func (w *Worker) endpointStats(e *micro.Endpoint) any {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := EndpointData{InFlight: s.inFlight.Load(), OK: s.ok, NoData: s.noData, Failed: s.failed}
+	d := EndpointData{InFlight: s.inFlight.Load(), OK: s.ok, NoData: s.noData, Failed: s.failed, JobTime: s.jobTime}
+	if n := s.ok + s.noData + s.failed; n > 0 {
+		d.AverageJobTime = s.jobTime / time.Duration(n)
+	}
 	if len(s.byCode) > 0 {
 		d.Errors = make(map[sfblocks.Code]int64, len(s.byCode))
 		for k, v := range s.byCode {

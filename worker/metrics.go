@@ -23,7 +23,7 @@ type Metrics struct {
 	// InFlight is the number of jobs running now: sfblocks_jobs_in_flight.
 	InFlight prometheus.Gauge
 	// Backlog is the number of synchronous jobs waiting for an in-flight
-	// slot: sfblocks_worker_backlog.
+	// slot: sfblocks_worker_backlog_jobs.
 	Backlog prometheus.Gauge
 	// Overloaded counts synchronous jobs refused at once, unstarted,
 	// because all slots were busy and the backlog was full:
@@ -40,9 +40,10 @@ type Metrics struct {
 	// DurableSettled counts durable messages settled, by block and action
 	// (ack, nak, term): sfblocks_durable_settled_total.
 	DurableSettled *prometheus.CounterVec
-	// DurableRedelivered counts durable jobs received again (JetStream
-	// delivery count above 1: a worker died, or an ack was lost), by block:
-	// sfblocks_durable_redelivered_total.
+	// DurableRedelivered counts durable deliveries after the first
+	// (JetStream delivery count above 1: a retry, a job waiting for another
+	// worker's run or its account, or a worker that died or lost an ack),
+	// by block: sfblocks_durable_redelivered_total.
 	DurableRedelivered *prometheus.CounterVec
 	// DurableReplayed counts durable jobs answered from their kept result
 	// without calling Salesforce again, by block:
@@ -100,7 +101,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Jobs being executed now.",
 		}),
 		Backlog: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "sfblocks", Subsystem: "worker", Name: "backlog",
+			Namespace: "sfblocks", Subsystem: "worker", Name: "backlog_jobs",
 			Help: "Synchronous jobs waiting for an in-flight slot.",
 		}),
 		Overloaded: prometheus.NewCounter(prometheus.CounterOpts{
@@ -121,7 +122,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"block", "action"}),
 		DurableRedelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "sfblocks", Subsystem: "durable", Name: "redelivered_total",
-			Help: "Durable jobs delivered more than once (a worker died or an ack was lost), by block.",
+			Help: "Durable job deliveries after the first, by block: a retry after a retryable failure, a job waiting for another worker's run of it or for its account, or a redelivery after a worker died or an ack was lost. Retries alone are sfblocks_durable_retried_total.",
 		}, []string{"block"}),
 		DurableReplayed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "sfblocks", Subsystem: "durable", Name: "replayed_total",

@@ -26,8 +26,8 @@ const (
 //
 //	sfblocks_salesforce_requests_total{kind,code,method}
 //	sfblocks_salesforce_request_duration_seconds{kind,code,method}
-//	sfblocks_salesforce_api_usage_used{account}
-//	sfblocks_salesforce_api_usage_max{account}
+//	sfblocks_salesforce_api_used_requests{account}
+//	sfblocks_salesforce_api_allocated_requests{account}
 //
 // No URL becomes a label, so no token or record value reaches a metric.
 type Metrics struct {
@@ -51,11 +51,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"kind", "code", "method"}),
 		used: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "sfblocks", Subsystem: "salesforce", Name: "api_usage_used",
+			Namespace: "sfblocks", Subsystem: "salesforce", Name: "api_used_requests",
 			Help: "API requests used today by the org of an account, from the Sforce-Limit-Info header.",
 		}, []string{"account"}),
 		max: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "sfblocks", Subsystem: "salesforce", Name: "api_usage_max",
+			Namespace: "sfblocks", Subsystem: "salesforce", Name: "api_allocated_requests",
 			Help: "Daily API request allocation of the org of an account, from the Sforce-Limit-Info header.",
 		}, []string{"account"}),
 	}

@@ -38,7 +38,7 @@ sfblocks_salesforce_requests_total{code="200",kind="data",method="get"} 1
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "sfblocks_salesforce_requests_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(reg, "sfblocks_salesforce_api_usage_used", "sfblocks_salesforce_api_usage_max"); n != 2 {
+	if n := testutil.CollectAndCount(reg, "sfblocks_salesforce_api_used_requests", "sfblocks_salesforce_api_allocated_requests"); n != 2 {
 		t.Errorf("usage gauges = %d series, want 2", n)
 	}
 }

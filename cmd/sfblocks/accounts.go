@@ -74,7 +74,8 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errUsage
 	}
 	fs := newFlagSet("accounts check", accountsSynopsis, stderr)
-	configPath := fs.String("config", envOr("SFBLOCKS_CONFIG", ""), "accounts config file (env SFBLOCKS_CONFIG)")
+	configPath := fs.String("config", envOr("SFBLOCKS_CONFIG", ""), "accounts config file (env SFBLOCKS_CONFIG); empty checks development mode's account 'dev' on the simulator of --sim-addr")
+	simAddr := fs.String("sim-addr", envOr("SFBLOCKS_SIM_ADDR", "127.0.0.1:8443"), "without --config: where 'sfblocks serve' runs its simulator (env SFBLOCKS_SIM_ADDR)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	timeout := fs.Duration("timeout", 20*time.Second, "time allowed for each account")
 	tokenDir := fs.String("token-dir", envOr("SFBLOCKS_TOKEN_DIR", ""), "token files directory (as given to authorize --token-dir)")
@@ -85,12 +86,26 @@ func runAccounts(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadAccounts(*configPath)
-	if err != nil {
-		return err
+	var cfg *auth.Config
+	dev := *configPath == ""
+	if dev {
+		// As serve without --config: the development account on the
+		// simulator. Its token is the simulator's client credentials,
+		// fetched here; the fleet's token store is not needed for it.
+		loginURL, err := devLoginURL(*simAddr)
+		if err != nil {
+			return err
+		}
+		cfg = devAccounts(loginURL)
+		fmt.Fprintf(stderr, "no --config: checking development mode's account 'dev' on the simulator at %s (give --config FILE for real accounts)\n", loginURL)
+	} else {
+		var err error
+		if cfg, err = loadAccounts(*configPath); err != nil {
+			return err
+		}
 	}
 	var store auth.Store = auth.NewMemoryStore()
-	if !*noNATS || *tokenDir != "" {
+	if !dev && (!*noNATS || *tokenDir != "") {
 		s, closeStore, err := persistentStore(ctx, natsURL, conn, *tokenDir)
 		if err != nil {
 			return fmt.Errorf("%w (or run with --no-nats)", err)

@@ -38,8 +38,18 @@ The workers log at --worker-log-level to files in a temporary directory.
     rss         1000 jobs in flight in one worker (1s latency, 1000
                 clients): peak RSS <= 100 MB
 
+  --preset cost measures what a job costs in Salesforce API requests,
+  with the simulator at 100ms, one worker (reported, not asserted):
+    insert-1000      bursts of 1000 concurrent Inserts, sync and durable:
+                     SF calls per Insert <= 0.02, p99 <= 200ms, no errors
+    search-50        bursts of 50 identical Searches: 1 SF call per burst
+    insert-idle(-off) one Insert at a time, coalescing on and off:
+                     p50 on/off <= 1.1
+  --preset all runs floors, then cost, in one report.
+
 Examples:
   sfblocks bench --preset floors
+  sfblocks bench --preset cost --rounds 1
   sfblocks bench --preset floors --duration 3s --rounds 1
   sfblocks bench --path sync,baseline --clients 64 --mix search=0.8,insert=0.2
   sfblocks bench --path sync --workers 4 --latency 100ms --clients 384 --max-in-flight 64 --format json`
@@ -58,7 +68,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func benchFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	cfg := bench.DefaultConfig()
 	fs := newFlagSet("bench", benchSynopsis, stderr)
-	fs.StringVar(&cfg.Preset, "preset", cfg.Preset, "run a preset instead of one scenario: "+bench.PresetFloors)
+	fs.StringVar(&cfg.Preset, "preset", cfg.Preset, "run a preset instead of one scenario: "+bench.PresetFloors+", "+bench.PresetCost+" or "+bench.PresetAll)
 	paths := fs.String("path", "sync,baseline", "comma-separated paths to drive, alternated within each round: sync, durable, baseline")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients (jobs in flight from the load generator)")
 	fs.DurationVar(&cfg.Latency, "latency", cfg.Latency, "latency the simulator adds to every REST call")

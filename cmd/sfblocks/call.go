@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/blocks"
 	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
 )
@@ -102,7 +103,21 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if data, err = withVariables(data, vm); err != nil {
 			return err
 		}
-		// Sent as written: the worker is the one that validates jobs.
+		// Refused here as the worker would refuse it (trailing data,
+		// unknown keys, a missing variable...), so that a job that passes
+		// here passes there; sent as written.
+		if err := blocks.Check(block, data); err != nil {
+			// The reply the worker would give, so that scripts read one
+			// shape whoever refused.
+			var probe struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(data, &probe)
+			out, _ := json.MarshalIndent(blocks.FailureReply(probe.ID, err), "", "  ")
+			fmt.Fprintln(stdout, string(out))
+			fmt.Fprintf(stderr, "sfblocks call: %s not sent: the worker would refuse it\n", *file)
+			return exitError{code: 1}
+		}
 		job = json.RawMessage(data)
 	case block == sfblocks.Search:
 		r := &sfblocks.SearchRequest{ID: *id, Account: *account, Language: *language, Query: *query,

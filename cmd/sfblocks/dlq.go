@@ -54,15 +54,13 @@ type dlqFlags struct {
 	all     bool
 }
 
-func (f *dlqFlags) add(fs *flag.FlagSet) {
-	addConnFlags(fs, &f.conn, &f.natsURL)
-	fs.StringVar(&f.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
+// addFilters adds the flags that select dead letters.
+func (f *dlqFlags) addFilters(fs *flag.FlagSet) {
 	fs.StringVar(&f.block, "block", "", "only dead letters of this block (search or insert)")
 	fs.StringVar(&f.account, "account", "", "only dead letters of this account")
-	fs.StringVar(&f.code, "code", "", "only dead letters with this error code (e.g. AUTH_FAILED)")
+	fs.StringVar(&f.code, "code", "", "only dead letters with this error code (AUTH_FAILED) or Salesforce code (REQUIRED_FIELD_MISSING)")
 	fs.StringVar(&f.since, "since", "", "only dead letters stored since: a duration ago (24h) or an RFC 3339 time")
 	fs.StringVar(&f.until, "until", "", "only dead letters stored before: a duration ago or an RFC 3339 time")
-	fs.BoolVar(&f.json, "json", false, "print JSON")
 }
 
 // filter builds the client filter from the flags and the IDs.
@@ -116,6 +114,29 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// dlqSubSynopses are each dlq subcommand's own help.
+var dlqSubSynopses = map[string]string{
+	"ls": `dlq ls [--block B] [--account A] [--code C] [--since 24h] [--until T] [--limit N] [--json]
+
+Lists dead letters, oldest first, with the stream's retention and count.
+--code matches the error code (AUTH_FAILED) or Salesforce's code
+(REQUIRED_FIELD_MISSING).`,
+	"show": `dlq show ID
+
+Prints one dead letter's envelope as JSON: payload, headers, error,
+Salesforce's result_code and result_body, attempts. ID is a job id or
+seq:N (N from the SEQ column of ls).`,
+	"replay": `dlq replay ID... | --code C ... | --all  [--dry-run] [--rate 5/s] [--payload FILE] [--json]
+
+Publishes each selected job again to PREFIX.jobs.BLOCK with its original id
+and waits for its reply; a dead letter is deleted only once its replay
+succeeded, and a replay that fails again leaves a fresh dead letter.
+--dry-run lists what would be replayed and publishes nothing.`,
+	"purge": `dlq purge ID... | --code C ... | --all  [--yes]
+
+Deletes the selected dead letters for good, after you type yes (or --yes).`,
+}
+
 func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sub := ""
 	if len(args) > 0 {
@@ -124,26 +145,41 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	switch sub {
 	case "ls", "show", "replay", "purge":
 	case "-h", "--help":
-		fmt.Fprintln(stderr, "Usage: sfblocks "+dlqSynopsis)
+		fmt.Fprintln(stderr, "Usage: sfblocks "+dlqSynopsis+"\n\nRun 'sfblocks dlq SUBCOMMAND --help' for its flags.")
 		return flag.ErrHelp
 	default:
 		fmt.Fprintln(stderr, "Usage: sfblocks "+dlqSynopsis)
 		return errUsage
 	}
-	fs := newFlagSet("dlq "+sub, dlqSynopsis, stderr)
+	fs := newFlagSet("dlq "+sub, dlqSubSynopses[sub], stderr)
 	var f dlqFlags
-	f.add(fs)
+	addConnFlags(fs, &f.conn, &f.natsURL)
+	fs.StringVar(&f.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
+	if sub != "show" {
+		f.addFilters(fs)
+	}
 	var (
-		dryRun      = fs.Bool("dry-run", false, "replay: list what would be replayed, publish nothing")
-		rateFlag    = fs.String("rate", "", "replay: most replays per second, e.g. 5/s, 300/m or 5 (default no limit)")
-		payloadFile = fs.String("payload", "", "replay: a JSON file replacing the payload of the one dead letter replayed")
-		timeout     = fs.Duration("timeout", client.DefaultReplayTimeout, "replay: how long each replay waits for its reply")
-		concurrency = fs.Int("concurrency", client.DefaultReplayConcurrency, "replay: replays waiting for their reply at once")
-		yes         = fs.Bool("yes", false, "purge: do not ask for confirmation")
-		limit       = fs.Int("limit", 0, "ls: show at most this many (oldest first); 0 for all")
+		dryRun, yes                    = new(bool), new(bool)
+		rateFlag, payloadFile          = new(string), new(string)
+		timeout                        = new(time.Duration)
+		concurrency, limit             = new(int), new(int)
+		defaultTimeout, defaultReplays = client.DefaultReplayTimeout, client.DefaultReplayConcurrency
 	)
-	if sub == "replay" || sub == "purge" {
+	switch sub {
+	case "ls":
+		fs.IntVar(limit, "limit", 0, "show at most this many (oldest first); 0 for all")
+		fs.BoolVar(&f.json, "json", false, "print JSON")
+	case "replay":
 		fs.BoolVar(&f.all, "all", false, "select every dead letter (needed when no ID and no filter is given)")
+		fs.BoolVar(dryRun, "dry-run", false, "list what would be replayed, publish nothing")
+		fs.StringVar(rateFlag, "rate", "", "most replays per second, e.g. 5/s, 300/m or 5 (default no limit)")
+		fs.StringVar(payloadFile, "payload", "", "a JSON file replacing the payload of the one dead letter replayed")
+		fs.DurationVar(timeout, "timeout", defaultTimeout, "how long each replay waits for its reply")
+		fs.IntVar(concurrency, "concurrency", defaultReplays, "replays waiting for their reply at once")
+		fs.BoolVar(&f.json, "json", false, "print JSON")
+	case "purge":
+		fs.BoolVar(&f.all, "all", false, "select every dead letter (needed when no ID and no filter is given)")
+		fs.BoolVar(yes, "yes", false, "do not ask for confirmation")
 	}
 	refs, err := parseInterspersed(fs, args[1:])
 	if err != nil {
@@ -302,7 +338,11 @@ func dlqPurge(ctx context.Context, c *client.Client, flt client.DLQFilter, yes b
 
 func dlqReplay(ctx context.Context, c *client.Client, flt client.DLQFilter, opts client.ReplayOptions, asJSON bool, stdout, stderr io.Writer) error {
 	p := newReplayProgress(stderr)
-	opts.Progress = p.update
+	if !opts.DryRun {
+		// A dry run publishes nothing and waits for nothing: there is no
+		// progress to show, and nothing is "done".
+		opts.Progress = p.update
+	}
 	sum, err := c.ReplayDeadLetters(ctx, flt, opts)
 	p.finish()
 	if sum == nil {
@@ -322,16 +362,13 @@ func dlqReplay(ctx context.Context, c *client.Client, flt client.DLQFilter, opts
 			}
 			fmt.Fprintln(stdout, line)
 		}
-		verb := "replayed"
 		if opts.DryRun {
-			verb = "would replay"
+			fmt.Fprintf(stdout, "dry run, nothing published: selected %d, would replay %d, would skip %d\n",
+				sum.Selected, sum.Selected-sum.Skipped, sum.Skipped)
+		} else {
+			fmt.Fprintf(stdout, "selected %d, replayed %d: succeeded %d, failed again %d, skipped %d\n",
+				sum.Selected, sum.Replayed, sum.Succeeded, sum.FailedAgain, sum.Skipped)
 		}
-		n := sum.Replayed
-		if opts.DryRun {
-			n = sum.Selected - sum.Skipped
-		}
-		fmt.Fprintf(stdout, "selected %d, %s %d: succeeded %d, failed again %d, skipped %d\n",
-			sum.Selected, verb, n, sum.Succeeded, sum.FailedAgain, sum.Skipped)
 	}
 	if err != nil {
 		return err

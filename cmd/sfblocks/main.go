@@ -7,6 +7,7 @@
 //	sfblocks authorize --account A   run the OAuth Web Server flow once for an account
 //	sfblocks accounts check          check every account's auth and API usage
 //	sfblocks accounts reset ACCOUNT  clear an account's refused credential in the token store
+//	sfblocks result ID               print a finished job's kept result
 //	sfblocks dlq ls|show|replay|purge list, show, replay or purge dead letters
 //	sfblocks fleet check|apply       compare or apply the fleet's JetStream settings
 //	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
@@ -43,6 +44,7 @@ func commands() []command {
 		{"authorize", "run the OAuth Web Server flow for an account and store its refresh token", runAuthorize},
 		{"accounts", "'accounts check': call /limits for every account and print auth state and API usage; 'accounts reset ACCOUNT': clear its refused credential", runAccounts},
 		{"fleet", "'fleet check|apply': compare the fleet's JetStream settings with flags, or apply them (workers never change them)", runFleet},
+		{"result", "print a finished job's kept result: 'result [--block B] [--account A] ID'", runResult},
 		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
 		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},
 		// Hidden (no summary): the baseline responder that bench starts.
@@ -70,13 +72,19 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1 {
+	switch {
+	case len(args) == 0:
 		usage(stderr)
 		return 2
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help" && len(args) == 1:
+		// Asked for: the list of commands is the answer, not an error.
+		usage(stdout)
+		return 0
 	}
 	name := args[0]
 	if name == "help" {
-		name, args = args[1], []string{args[1], "-h"}
+		// "help X [SUB]" is "X [SUB] --help": one text for both.
+		name, args = args[1], append(append([]string{args[1]}, args[2:]...), "--help")
 	}
 	for _, c := range commands() {
 		if c.name != name {
@@ -111,7 +119,7 @@ func usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'sfblocks help COMMAND' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'sfblocks help COMMAND' (or 'sfblocks COMMAND --help') for a command's flags.")
 }
 
 // newFlagSet returns a flag set that prints its usage to stderr and returns

@@ -117,7 +117,8 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 		{"upsert from stdin", []string{"call", "insert", "--nats-url", url, "--file", "-"},
 			`{"id":"job-up-1","object":"Task","fields":{"Subject":"Call"},"external_id":{"field":"External_Id__c","value":"call-1"}}`, 0, "ok", `"id": "job-up-1"`},
 		{"salesforce error", []string{"call", "insert", "--nats-url", url, "--object", "Contact", "--field", "FirstName=NoLast"}, "", 1, "failed", "REQUIRED_FIELD_MISSING"},
-		{"invalid request", []string{"call", "search", "--nats-url", url, "--file", "-"}, `{"query":"SELECT Id FROM Contact","bogus":1}`, 1, "failed", "INVALID_REQUEST"},
+		// Refused by call itself, as the worker would refuse it: never sent.
+		{"invalid request", []string{"call", "search", "--nats-url", url, "--file", "-"}, `{"id":"bad-1","query":"SELECT Id FROM Contact","bogus":1}`, 1, "failed", "INVALID_REQUEST"},
 		{"unknown account", []string{"call", "search", "--nats-url", url, "--account", "nope", "--query", "SELECT Id FROM Contact"}, "", 1, "failed", "UNKNOWN_ACCOUNT"},
 	}
 	for _, tt := range tests {
@@ -132,7 +133,11 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &reply); err != nil {
 				t.Fatalf("stdout is not a JSON reply: %v\n%s", err, out)
 			}
-			if reply.Status != tt.wantStatus || reply.ID == "" || reply.Attempt != 1 {
+			wantAttempt := 1
+			if tt.name == "invalid request" {
+				wantAttempt = 0 // not run
+			}
+			if reply.Status != tt.wantStatus || reply.ID == "" || reply.Attempt != wantAttempt {
 				t.Errorf("reply status %q id %q attempt %d, want status %q", reply.Status, reply.ID, reply.Attempt, tt.wantStatus)
 			}
 			if !strings.Contains(out, tt.wantInOut) {
@@ -142,7 +147,7 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 	}
 
 	// One log event per job outcome, with no record values at info level.
-	if n := strings.Count(logs.String(), `"message":"job done"`); n != len(tests) {
+	if n := strings.Count(logs.String(), `"message":"job done"`); n != len(tests)-1 {
 		t.Errorf("%d job outcome events for %d jobs; logs:\n%s", n, len(tests), logs)
 	}
 	for _, line := range strings.Split(logs.String(), "\n") {
@@ -182,7 +187,7 @@ func TestServeDevelopmentModeAndCall(t *testing.T) {
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	for _, want := range []string{`sfblocks_jobs_total{block="search",code="",status="ok"}`, `sfblocks_salesforce_requests_total{code="200",kind="data",method="get"}`,
-		`sfblocks_salesforce_requests_total{code="200",kind="token",method="post"} 1`, `sfblocks_salesforce_api_usage_used{account="dev"}`} {
+		`sfblocks_salesforce_requests_total{code="200",kind="token",method="post"} 1`, `sfblocks_salesforce_api_used_requests{account="dev"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
@@ -202,7 +207,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"call"}, 2, "call search|insert"},
 		{[]string{"call", "search", "--var", "novalue", "--nats-url", "nats://127.0.0.1:1"}, 1, `--var "novalue": write NAME=VALUE`},
 		{[]string{"accounts"}, 2, "accounts check"},
-		{[]string{"accounts", "check", "--no-nats"}, 1, "no accounts config"},
+		{[]string{"accounts", "check", "--no-nats", "--sim-addr", "127.0.0.1:1"}, 1, "no --config: checking development mode's account 'dev'"},
 		{[]string{"version"}, 0, ""},
 	}
 	for _, tt := range tests {

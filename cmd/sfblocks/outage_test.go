@@ -127,9 +127,12 @@ func runOutage(t *testing.T, tc outageCase) {
 	// serve logs at info, which startServe reads the metrics address from;
 	// failures show only its warnings. A short landing window: a create
 	// whose connection dropped is tried again 2 s after its deadline (5 s)
-	// instead of a minute.
+	// instead of a minute. Inserts go one per call (--coalesce-calls 0):
+	// the accounting below counts jobs per failing call, one to one, which
+	// a Collections call carrying several jobs is not (each of its jobs
+	// rightly uses an attempt; the blocks tests cover batches failing).
 	metricsAddr, logs := startServe(t, append([]string{"--nats-url", natsURL, "--config", cfg,
-		"--job-timeout", "5s", "--landing-window", "2s"}, tc.serveArgs...)...)
+		"--job-timeout", "5s", "--landing-window", "2s", "--coalesce-calls", "0"}, tc.serveArgs...)...)
 	nc, c := fleetClient(t, ns)
 	replyTo := nc.NewInbox()
 	col := collect(t, nc, replyTo)

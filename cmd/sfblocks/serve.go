@@ -101,7 +101,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.replySubjects, "reply-subjects", envOr("SFBLOCKS_REPLY_SUBJECTS", "_INBOX.>"), "subject patterns, comma-separated, the worker publishes replies to; a job whose reply subject is outside them (or is a system subject, or one of the fleet's own) is refused, not run (env SFBLOCKS_REPLY_SUBJECTS)")
 	fs.IntVar(&c.accountShare, "account-max-in-flight", envInt("SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT", -1), "most in-flight slots one account's jobs may hold, so one slow org never takes them all; -1 means 3/4 of --max-in-flight when several accounts are configured and no cap with one (env SFBLOCKS_ACCOUNT_MAX_IN_FLIGHT)")
 	fs.IntVar(&c.coalesceCalls, "coalesce-calls", envInt("SFBLOCKS_COALESCE_CALLS", blocks.DefaultCoalesceCalls), "sObject Collections calls one account may have in flight per worker; Inserts waiting meanwhile ride the next call (up to 200 records, one API request); 0 sends every Insert alone (env SFBLOCKS_COALESCE_CALLS)")
-	fs.DurationVar(&c.coalesceGather, "coalesce-gather", envDuration("SFBLOCKS_COALESCE_GATHER", blocks.DefaultGather), "how long a batch waits for company when its account already has a call in flight; an idle account never waits (env SFBLOCKS_COALESCE_GATHER)")
+	fs.DurationVar(&c.coalesceGather, "coalesce-gather", envDuration("SFBLOCKS_COALESCE_GATHER", blocks.DefaultGather), "the most a batch of Inserts waits for company while its account has a call in flight (it waits a quarter of the account's recent call latency, up to this); an idle account never waits (env SFBLOCKS_COALESCE_GATHER)")
 	fs.BoolVar(&c.shareSearches, "share-searches", envBool("SFBLOCKS_SHARE_SEARCHES", true), "identical Searches in flight at the same moment share one Salesforce call (env SFBLOCKS_SHARE_SEARCHES)")
 	fs.Float64Var(&c.apiReservePct, "api-reserve", envFloat("SFBLOCKS_API_RESERVE", worker.DefaultReserve*100), "percentage of each org's daily API allocation kept for synchronous jobs: once usage enters it, the account's durable jobs wait in JetStream until usage falls below it; 0 turns the guard off (env SFBLOCKS_API_RESERVE)")
 	fs.DurationVar(&c.budgetPoll, "budget-poll", envDuration("SFBLOCKS_BUDGET_POLL", worker.DefaultBudgetPoll), "how often an account in its API reserve has its /limits read when no answer brought fresh usage (env SFBLOCKS_BUDGET_POLL)")
@@ -158,6 +158,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	env.budget = budget
+	for _, name := range names {
+		// The fleet's view of each account's budget, as the durable path
+		// acts on it.
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "budget", Name: "in_reserve",
+			Help:        "1 while the account's API usage is in the reserve kept for synchronous jobs (its durable jobs wait), else 0.",
+			ConstLabels: prometheus.Labels{"account": name},
+		}, func() float64 {
+			if budget.State(name).InReserve {
+				return 1
+			}
+			return 0
+		}), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "sfblocks", Subsystem: "budget", Name: "reserve_from_requests",
+			Help:        "API usage at which the account's durable jobs wait (0: guard off or allocation unknown).",
+			ConstLabels: prometheus.Labels{"account": name},
+		}, func() float64 { return float64(budget.State(name).ReserveFrom) }))
+	}
 	accounts, err := env.accounts(ctx, log, sfm, reg)
 	if err != nil {
 		return err
@@ -251,6 +269,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
 	err = w.Run(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Stopped (SIGTERM) while still starting: a clean stop too.
+		err = nil
+	}
 	log.Info().Err(err).Msg("worker stopped")
 	return err
 }
@@ -345,15 +367,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 		}
 		env.sim = sim
 		closers = append(closers, func() { sim.Close() })
-		env.auth = &auth.Config{Accounts: []*auth.Account{{
-			Name:         "dev",
-			LoginURL:     sim.MyDomainURL(),
-			ClientID:     sfsim.DefaultClientID,
-			ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
-			Flow:         auth.FlowClientCredentials,
-			APIVersion:   salesforce.DefaultAPIVersion,
-			Default:      true,
-		}}}
+		env.auth = devAccounts(sim.MyDomainURL())
 		log.Warn().Str("instance_url", sim.MyDomainURL()).Str("account", "dev").
 			Msg("no --config given: started the Salesforce simulator with its seed data and a development account 'dev' (client credentials); jobs go to the simulator, not to a real org")
 	} else {
@@ -507,4 +521,29 @@ func startEmbeddedNATS(addr, storeDir string) (*server.Server, error) {
 		return nil, fmt.Errorf("embedded NATS server did not start on %s (is the port in use? set --embedded-nats-addr, or --nats-url to use a running server)", addr)
 	}
 	return ns, nil
+}
+
+// devAccounts is development mode's accounts: "dev", client credentials
+// against the simulator at loginURL (its My Domain URL).
+func devAccounts(loginURL string) *auth.Config {
+	return &auth.Config{Accounts: []*auth.Account{{
+		Name:         "dev",
+		LoginURL:     loginURL,
+		ClientID:     sfsim.DefaultClientID,
+		ClientSecret: auth.Secret(sfsim.DefaultClientSecret),
+		Flow:         auth.FlowClientCredentials,
+		APIVersion:   salesforce.DefaultAPIVersion,
+		Default:      true,
+	}}}
+}
+
+// devLoginURL is the My Domain URL of the simulator serve starts on
+// simAddr in development mode: "localhost", the simulator's default My
+// Domain host, on simAddr's port.
+func devLoginURL(simAddr string) (string, error) {
+	_, port, err := net.SplitHostPort(simAddr)
+	if err != nil {
+		return "", fmt.Errorf("--sim-addr %q: %w", simAddr, err)
+	}
+	return "http://localhost:" + port, nil
 }

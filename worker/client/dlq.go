@@ -28,11 +28,15 @@ type DLQFilter struct {
 	// Refs are job ids, or stream sequences written seq:N; when set, only
 	// these (and the other fields still filter them).
 	Refs []string
-	// Block, Account and Code keep dead letters with exactly that block,
-	// account and error code.
+	// Block and Account keep dead letters with exactly that block and
+	// account. Code keeps those whose error code (AUTH_FAILED) or
+	// Salesforce code (REQUIRED_FIELD_MISSING) it is: an operator reads
+	// either in the listing and filters on what they read.
 	Block   sfblocks.Block
 	Account string
 	Code    sfblocks.Code
+	// SalesforceCode keeps dead letters with exactly that Salesforce code.
+	SalesforceCode string
 	// Since and Until bound when the dead letter was stored.
 	Since, Until time.Time
 	// Limit is the most dead letters returned (the oldest first); 0 means
@@ -42,12 +46,13 @@ type DLQFilter struct {
 
 // Empty reports whether f selects every dead letter.
 func (f DLQFilter) Empty() bool {
-	return len(f.Refs) == 0 && f.Block == "" && f.Account == "" && f.Code == "" && f.Since.IsZero() && f.Until.IsZero()
+	return len(f.Refs) == 0 && f.Block == "" && f.Account == "" && f.Code == "" && f.SalesforceCode == "" && f.Since.IsZero() && f.Until.IsZero()
 }
 
 func (f DLQFilter) match(dl *sfblocks.DeadLetter) bool {
 	return (f.Block == "" || dl.Block == f.Block) && (f.Account == "" || dl.Account == f.Account) &&
-		(f.Code == "" || dl.Error.Code == f.Code) &&
+		(f.Code == "" || dl.Error.Code == f.Code || string(f.Code) == dl.Error.SalesforceCode) &&
+		(f.SalesforceCode == "" || dl.Error.SalesforceCode == f.SalesforceCode) &&
 		(f.Since.IsZero() || !dl.Stored.Before(f.Since)) && (f.Until.IsZero() || dl.Stored.Before(f.Until))
 }
 

@@ -31,15 +31,25 @@ func TestRequestLimitsAndTheirMessages(t *testing.T) {
 		t.Fatalf("past the concurrent limit: %d %s", r.status, r.body)
 	}
 	<-done
-	if r := call(t, http.MethodGet, dataURL(s, "limits"), tok, nil); r.status != http.StatusOK {
-		t.Fatalf("after the long request: %d %s", r.status, r.body)
+	// The client sees the connection close a moment before the handler
+	// has returned and left the running list.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := call(t, http.MethodGet, dataURL(s, "limits"), tok, nil)
+		if r.status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the long request: %d %s", r.status, r.body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	s.SetAPIUsage(1000)
 	r = call(t, http.MethodGet, dataURL(s, "limits"), tok, nil)
 	if r.status != http.StatusForbidden || r.errorCode(t) != "REQUEST_LIMIT_EXCEEDED" || !strings.Contains(string(r.body), "TotalRequests Limit exceeded.") {
 		t.Fatalf("past the daily limit: %d %s", r.status, r.body)
 	}
-	if st := s.Stats(); st.ConcurrentLimitExceeded != 1 || st.LimitExceeded != 1 {
+	if st := s.Stats(); st.ConcurrentLimitExceeded < 1 || st.LimitExceeded != 1 {
 		t.Errorf("stats: concurrent %d daily %d", st.ConcurrentLimitExceeded, st.LimitExceeded)
 	}
 }

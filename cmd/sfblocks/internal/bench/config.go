@@ -42,7 +42,8 @@ const (
 // not the default one, and [Run] rejects its zero counts.
 type Config struct {
 	// Preset runs a preset instead of the scenario the other fields
-	// describe: "" (default) or [PresetFloors]. A preset uses only
+	// describe: "" (default), [PresetFloors], [PresetCost] or [PresetAll]
+	// (both, in one report). A preset uses only
 	// Duration, Warmup, Rounds, JSONFile, Format, Binary, WorkerLogLevel,
 	// JobTimeout and Progress.
 	Preset string
@@ -130,8 +131,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--duration must be positive, --warmup and --latency not negative")
 	case c.Format != FormatTable && c.Format != FormatJSON:
 		return fmt.Errorf("--format %q: use table or json", c.Format)
-	case c.Preset != "" && c.Preset != PresetFloors:
-		return fmt.Errorf("--preset %q: the only preset is floors", c.Preset)
+	case c.Preset != "" && c.Preset != PresetFloors && c.Preset != PresetCost && c.Preset != PresetAll:
+		return fmt.Errorf("--preset %q: use floors, cost or all", c.Preset)
 	case c.Mix.Search < 0 || c.Mix.Search > 1:
 		return fmt.Errorf("--mix: the search share %v is not in [0,1] (write search=WEIGHT,insert=WEIGHT)", c.Mix.Search)
 	}

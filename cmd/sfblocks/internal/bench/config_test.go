@@ -85,7 +85,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative warmup", func(c *Config) { c.Warmup = -time.Second }, "not negative"},
 		{"negative latency", func(c *Config) { c.Latency = -time.Second }, "not negative"},
 		{"unknown format", func(c *Config) { c.Format = "csv" }, `--format "csv": use table or json`},
-		{"unknown preset", func(c *Config) { c.Preset = "ceilings" }, "the only preset is floors"},
+		{"unknown preset", func(c *Config) { c.Preset = "ceilings" }, "use floors, cost or all"},
 		{"mix out of range", func(c *Config) { c.Mix.Search = 2 }, "not in [0,1]"},
 	}
 	for _, tt := range tests {

@@ -80,6 +80,12 @@ type runResult struct {
 	// MaxJobsInFlight is the highest sfblocks_jobs_in_flight a worker
 	// reported while sampled during the window (worker paths only).
 	MaxJobsInFlight int `json:"max_jobs_in_flight,omitempty"`
+	// Bursts and BurstSize describe a run of the cost preset: Bursts
+	// bursts of BurstSize concurrent jobs; SFCallsPerBurst is the
+	// simulator's API calls per burst.
+	Bursts          int     `json:"bursts,omitempty"`
+	BurstSize       int     `json:"burst_size,omitempty"`
+	SFCallsPerBurst float64 `json:"sf_calls_per_burst,omitempty"`
 }
 
 // ratio compares the jobs/s of two runs of the same round. Both runs of a
@@ -137,7 +143,7 @@ func median(v []float64) float64 {
 // writeTable prints the runs, the ratios and the floors.
 func (rep *report) writeTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tscenario\tpath\tworkers\tclients\tlatency ms\tjobs/s\tp50 ms\tp90 ms\tp99 ms\terrors\tSF calls/job\ttoken reqs\tCPU us/job\tmax in flight\tpeak RSS MB\t")
+	fmt.Fprintln(tw, "round\tscenario\tpath\tworkers\tclients\tlatency ms\tjobs/s\tp50 ms\tp90 ms\tp99 ms\terrors\tSF calls/job\ttoken reqs\tCPU us/job\tmax in flight\tpeak RSS MB\tSF calls/burst\t")
 	for _, r := range rep.Runs {
 		rss := "n/a"
 		if r.PeakRSSMB != nil {
@@ -160,9 +166,13 @@ func (rep *report) writeTable(w io.Writer) {
 		if r.Path != PathBaseline {
 			inflight = fmt.Sprint(r.MaxJobsInFlight)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%.2f\t%d\t%s\t%s\t%s\t\n",
+		perBurst := "-"
+		if r.Bursts > 0 {
+			perBurst = fmt.Sprintf("%.2f (%d×%d)", r.SFCallsPerBurst, r.Bursts, r.BurstSize)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t%.3f\t%d\t%s\t%s\t%s\t%s\t\n",
 			r.Round, r.Scenario, r.Path, r.Workers, r.Clients, r.LatencyMS, r.JobsPerSec, r.P50MS, r.P90MS, r.P99MS,
-			errs, r.SFCallsPerJob, r.TokenRequests, cpu, inflight, rss)
+			errs, r.SFCallsPerJob, r.TokenRequests, cpu, inflight, rss, perBurst)
 	}
 	tw.Flush()
 	if len(rep.Ratios) > 0 {

@@ -29,6 +29,8 @@ type workerSpec struct {
 	// saturation: the bench measures capacity, not load shedding.
 	maxBacklog int
 	durable    bool
+	// extra are more serve flags.
+	extra []string
 }
 
 // startWorkers starts spec.count `sfblocks serve` processes against the
@@ -49,6 +51,7 @@ func (e *env) startWorkers(ctx context.Context, spec workerSpec) ([]*proc, error
 		if spec.durable {
 			args = append(args, durableServeFlags...)
 		}
+		args = append(args, spec.extra...)
 		p, err := e.startProc(fmt.Sprintf("worker-%d", i), args, io.Discard)
 		if err != nil {
 			stopAll(procs)

@@ -36,9 +36,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	defer e.close()
 
 	var rep *report
-	if cfg.Preset == PresetFloors {
+	switch cfg.Preset {
+	case PresetFloors, PresetAll:
 		rep, err = runFloors(ctx, e, &cfg, progress(cfg.Progress))
-	} else {
+		if err == nil && cfg.Preset == PresetAll {
+			err = runCost(ctx, e, &cfg, rep, progress(cfg.Progress))
+		}
+	case PresetCost:
+		rep = &report{Host: newHost()}
+		err = runCost(ctx, e, &cfg, rep, progress(cfg.Progress))
+	default:
 		rep, err = runCustom(ctx, e, &cfg, progress(cfg.Progress))
 	}
 	if rep == nil {
