@@ -30,13 +30,13 @@ The workers log at --worker-log-level to files in a temporary directory.
 
   --preset floors runs the issue's five measurements and reports each
   against its floor (PASS/BELOW; not asserted):
-    search-64   sync Search, 0 latency, 64 clients: sync/baseline >= 0.7,
-                durable/sync >= 0.4
+    search-64   sync Search, 0 latency, 64 clients: sync/baseline >= 0.85,
+                durable/sync >= 0.6
     inflight    100ms latency, 256 clients, one worker: >= 2300 jobs/s
     scale       100ms latency, 384 clients, --max-in-flight 64:
                 4 workers / 1 worker >= 3.6
     rss         1000 jobs in flight in one worker (1s latency, 1000
-                clients): peak RSS <= 100 MB
+                clients): peak RSS <= 64 MB
 
   --preset cost measures what a job costs in Salesforce API requests,
   with the simulator at 100ms, one worker (reported, not asserted):
