@@ -134,8 +134,11 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 			return nil, err
 		}
 		var page queryPage
-		if err := decodeJSON(resp.body, &page); err != nil {
-			return nil, err
+		if !decodeQueryPageFast(resp.body, &page) {
+			page = queryPage{} // what the fast path read, forgotten
+			if err := decodeJSON(resp.body, &page); err != nil {
+				return nil, err
+			}
 		}
 		out.Pages++
 		if out.Pages == 1 {
