@@ -166,6 +166,13 @@ var sharedHTTPClient = &http.Client{
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// Half of net/http's 4 KB each: every call in flight holds a
+		// connection and its two buffers (8 MB at 1000 calls), and a
+		// Salesforce request (headers, a query or a record) and a
+		// response's headers fit in 2 KB. Larger writes and reads bypass the
+		// buffers.
+		WriteBufferSize: 2 << 10,
+		ReadBufferSize:  2 << 10,
 	},
 	// No overall Timeout: every call carries a context deadline instead, so
 	// that a job's own deadline is what bounds it.
