@@ -74,6 +74,12 @@ type DeadLetter struct {
 	// Headers are the job message's headers as received (Reply-To,
 	// Nats-Msg-Id...).
 	Headers map[string][]string `json:"headers,omitempty"`
+	// TraceParent is the W3C traceparent of the run that failed for good:
+	// its job span when the worker traces, else the context the job
+	// arrived with (which Headers also keep); empty when there was none.
+	// A replay links to it (see [HeaderReplayTraceParent]), so the
+	// replay's trace leads back to the original's.
+	TraceParent string `json:"traceparent,omitempty"`
 	// Error is the final failure, as the caller's reply carried it.
 	Error ErrorInfo `json:"error"`
 	// ResultCode and ResultBody are Salesforce's HTTP status and answer,

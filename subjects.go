@@ -43,6 +43,17 @@ const (
 	// HeaderReplays is how many times the job was replayed before, carried
 	// into its next dead letter.
 	HeaderReplays = "Sfblocks-Replays"
+	// HeaderTraceParent and HeaderTraceState are the W3C Trace Context
+	// headers (https://www.w3.org/TR/trace-context/). A job that carries
+	// them, on either path, is traced as a child of that context; the Go
+	// client sets them from the context it is given.
+	HeaderTraceParent = "traceparent"
+	HeaderTraceState  = "tracestate"
+	// HeaderReplayTraceParent carries, on a replayed job, the W3C
+	// traceparent of the run it replays ([DeadLetter.TraceParent]). The
+	// replay's own traceparent is the replayer's context; its job span
+	// links to this one instead of continuing the original's trace.
+	HeaderReplayTraceParent = "Sfblocks-Replay-Traceparent"
 )
 
 // Subject returns the subject of block's synchronous jobs, e.g.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 )
@@ -65,6 +67,11 @@ type CacheOptions struct {
 	// DefaultMaxRefusalBackoff (5 min).
 	RefusalBackoff    time.Duration
 	MaxRefusalBackoff time.Duration
+	// TracerProvider receives the spans of token waits, fetches, lease
+	// waits and token requests (see tracing.go). Defaults to
+	// otel.GetTracerProvider(), which records nothing unless the program
+	// installed a provider.
+	TracerProvider trace.TracerProvider
 }
 
 // Cache hands out one access token per account to every goroutine of the
@@ -73,13 +80,14 @@ type CacheOptions struct {
 // with an account SessionTimeout, until 90% of that timeout has passed.
 // Safe for concurrent use.
 type Cache struct {
-	cfg   *Config
-	store Store
-	hc    *http.Client
-	log   zerolog.Logger
-	now   func() time.Time
-	opts  CacheOptions
-	sf    singleflight.Group
+	cfg    *Config
+	store  Store
+	hc     *http.Client
+	log    zerolog.Logger
+	now    func() time.Time
+	opts   CacheOptions
+	sf     singleflight.Group
+	tracer trace.Tracer
 
 	mu    sync.Mutex
 	state map[string]*acctState
@@ -149,7 +157,9 @@ func NewCache(cfg *Config, opts CacheOptions) (*Cache, error) {
 	}
 	opts.MaxRefusalBackoff = max(opts.MaxRefusalBackoff, opts.RefusalBackoff)
 	log := opts.Logger.With().Str("component", "auth").Logger()
-	return &Cache{cfg: cfg, store: opts.Store, hc: opts.HTTPClient, log: log, now: opts.Now, opts: opts, state: map[string]*acctState{}}, nil
+	c := &Cache{cfg: cfg, store: opts.Store, hc: opts.HTTPClient, log: log, now: opts.Now, opts: opts, state: map[string]*acctState{}}
+	c.tracer = c.tracerFor()
+	return c, nil
 }
 
 // Config returns the accounts the cache serves.
@@ -332,15 +342,30 @@ func (c *Cache) token(ctx context.Context, a *Account) (*oauth2.Token, error) {
 		return t, nil
 	}
 	c.mu.Unlock()
+	ctx, span := c.tracer.Start(ctx, "sfblocks.token.wait", trace.WithAttributes(accountAttr(a)))
+	defer span.End()
 	// The fetch runs detached from any one caller's context: callers that
-	// give up leave it running for the others.
+	// give up leave it running for the others. Its span is a child of the
+	// first caller's wait.
 	ch := c.sf.DoChan(a.Name, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.RefreshTimeout)
 		defer cancel()
-		return c.fetch(fctx, a)
+		fctx, fspan := c.tracer.Start(fctx, "sfblocks.token.fetch", trace.WithAttributes(accountAttr(a)))
+		defer fspan.End()
+		tok, err := c.fetch(fctx, a)
+		failSpan(fspan, err)
+		return fetched{tok: tok, sc: fspan.SpanContext(), leader: trace.SpanContextFromContext(ctx).SpanID()}, err
 	})
 	select {
 	case r := <-ch:
+		f, _ := r.Val.(fetched)
+		if r.Shared && span.IsRecording() && f.sc.IsValid() && f.leader != span.SpanContext().SpanID() {
+			span.AddLink(trace.Link{SpanContext: f.sc, Attributes: []attribute.KeyValue{attribute.String("sfblocks.link", "shared_fetch")}})
+		}
+		if span.IsRecording() {
+			span.SetAttributes(attribute.Bool("sfblocks.token.shared", r.Shared))
+		}
+		failSpan(span, r.Err)
 		code := CodeOf(r.Err)
 		if r.Err != nil && code == "" {
 			code = CodeUnavailable
@@ -354,9 +379,11 @@ func (c *Cache) token(ctx context.Context, a *Account) (*oauth2.Token, error) {
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*oauth2.Token), nil
+		return f.tok, nil
 	case <-ctx.Done():
-		return nil, newError(CodeUnavailable, a.Name, "gave up waiting for a token", ctx.Err())
+		err := newError(CodeUnavailable, a.Name, "gave up waiting for a token", ctx.Err())
+		failSpan(span, err)
+		return nil, err
 	}
 }
 
@@ -431,6 +458,7 @@ func (c *Cache) fetch(ctx context.Context, a *Account) (*oauth2.Token, error) {
 	}
 	if usable(rec) {
 		c.log.Debug().Str("account", a.Name).Msg("using token from the store")
+		setOutcome(trace.SpanFromContext(ctx), outcomeStore)
 		return c.adopt(a, rec), nil
 	}
 	if err := c.refused(a, rec, rev); err != nil {
@@ -438,7 +466,12 @@ func (c *Cache) fetch(ctx context.Context, a *Account) (*oauth2.Token, error) {
 	}
 
 	wait := c.now()
-	lease, err := c.store.Lease(ctx, a.Name)
+	// Waiting for the lease is waiting for another worker's refresh, when
+	// one holds it: a span of its own.
+	lctx, lspan := c.tracer.Start(ctx, "sfblocks.token.lease", trace.WithAttributes(accountAttr(a)))
+	lease, err := c.store.Lease(lctx, a.Name)
+	failSpan(lspan, err)
+	lspan.End()
 	if err != nil {
 		return nil, err
 	}
@@ -458,6 +491,7 @@ func (c *Cache) fetch(ctx context.Context, a *Account) (*oauth2.Token, error) {
 	}
 	if usable(rec) {
 		c.log.Debug().Str("account", a.Name).Msg("another worker refreshed; using its token")
+		setOutcome(trace.SpanFromContext(ctx), outcomeOther)
 		return c.adopt(a, rec), nil
 	}
 	if err := c.refused(a, rec, rev); err != nil {
@@ -485,6 +519,7 @@ func (c *Cache) fetch(ctx context.Context, a *Account) (*oauth2.Token, error) {
 	}
 	use, background := c.saveRefreshed(ctx, a, lease, rec, rev, &nrec, res.rotated)
 	held = !background
+	setOutcome(trace.SpanFromContext(ctx), outcomeRefreshed)
 	return c.adopt(a, use), nil
 }
 
@@ -797,9 +832,11 @@ func (c *Cache) requestWithRetry(ctx context.Context, a *Account, lease Lease, c
 			backoff *= 2
 		}
 		start := c.now()
-		rctx, cancel := c.requestContext(ctx, lease)
+		sctx, span := c.startRequest(ctx, a, grant, attempt)
+		rctx, cancel := c.requestContext(sctx, lease)
 		res, err := requestToken(rctx, c.httpClient(a.Name), a, cred, c.now())
 		cancel()
+		endRequest(span, err)
 		dur := c.now().Sub(start)
 		if err == nil {
 			c.log.Info().Str("account", a.Name).Str("grant_type", grant).Dur("duration", dur).

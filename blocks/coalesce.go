@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 )
@@ -245,6 +248,9 @@ func (c *coalescer) call(batch []*saveReq) {
 		}
 	}()
 	c.metrics.insertCall(c.account, len(batch))
+	if len(batch) > 1 && trace.SpanFromContext(batch[0].ctx).IsRecording() {
+		ctx = traceBatch(ctx, batch)
+	}
 	if len(batch) == 1 {
 		// Alone: the single call it always was.
 		r := batch[0]
@@ -381,6 +387,8 @@ type searchAnswer struct {
 	recs      []salesforce.Record
 	total     int
 	truncated bool
+	// leader is the span context of the job whose call this was.
+	leader trace.SpanContext
 }
 
 // shareSearch runs call once for every job asking the same search at the
@@ -412,6 +420,9 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 	f, led := c.searches.join(kb.String())
 	if led {
 		f.ans, f.err = runShared(ctx, call)
+		if f.ans != nil {
+			f.ans.leader = trace.SpanContextFromContext(ctx)
+		}
 		c.searches.land(f)
 		return f.ans, f.err
 	}
@@ -421,6 +432,9 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 		if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.DeadlineExceeded) || errors.Is(f.err, context.Canceled)) {
 			// The call ran out of another job's time, not this one's.
 			return call(ctx)
+		}
+		if f.err == nil && f.ans != nil {
+			linkTo(ctx, f.ans.leader, linkSharedSearch, attribute.Bool("sfblocks.search.shared", true))
 		}
 		return f.ans, f.err
 	case <-ctx.Done():

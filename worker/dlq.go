@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // DLQSubject returns the subject of a job's dead letter on this worker's
@@ -115,6 +116,7 @@ func (d *durable) syncDeadLetterAs(t *task, reason string, candidates []string, 
 	dl := newDeadLetter(t.block, sfblocks.PathSync, reason, t.identity, subject, payload, h, reply,
 		failureState{Attempts: 1, FirstFailure: now, LastFailure: now})
 	dl.Candidates = candidates
+	dl.TraceParent = natstrace.TraceParent(t.trace)
 	if err := d.publishDeadLetter(context.Background(), t.identity, dl); err != nil {
 		d.w.log.Error().Err(err).Str("job_id", t.identity.ID).Str("block", string(t.block)).
 			Msg("could not dead-letter a failed synchronous job; the caller got the failure reply")

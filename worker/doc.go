@@ -106,6 +106,12 @@
 // kept success answers the replay (nothing is created twice), a kept
 // failure does not (the replay really runs, after reconciling).
 //
+// Tracing: each job run is a span that continues the W3C traceparent and
+// tracestate headers its message carries, and its Salesforce calls and
+// token waits are that span's children; a dead letter keeps the failed
+// run's span context, and a replay's span links to it (see tracing.go,
+// [WithTracerProvider] and the README's "Trace context").
+//
 // The package also provides [Connect] (a NATS connection with sensible
 // reconnect settings and logging), [Metrics] (Prometheus collectors) and
 // [NewHTTPHandler] (/metrics, /healthz, /readyz). Package

@@ -7,9 +7,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // durableJob is one durable message on its way to being settled.
@@ -30,6 +33,8 @@ type durableJob struct {
 	// ("conflict") or named a reply subject the worker refuses
 	// ("refused"), and must not replace or answer for the real job.
 	apart string
+	// span is the delivery's job span (see tracing.go).
+	span trace.Span
 }
 
 // dlqIdentity is what the job's dead letter is filed under: its identity,
@@ -54,6 +59,9 @@ func (d *durable) run(b sfblocks.Block, msg jetstream.Msg) { d.runFrom(b, msg, f
 // parked consumer from one of a block's main consumer.
 func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 	w := d.w
+	ctx, span := d.startDurable(b, msg)
+	defer span.End()
+	msg = traced(msg, span)
 	defer func() {
 		d.running.Add(-1)
 		w.m.InFlight.Dec()
@@ -64,7 +72,7 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 	stop := d.keepAlive(b, msg)
 	defer stop()
 
-	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1, delivery: 1}
+	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1, delivery: 1, span: span}
 	var seq uint64
 	if meta, err := msg.Metadata(); err == nil {
 		j.delivery, seq = int(meta.NumDelivered), meta.Sequence.Stream
@@ -80,6 +88,7 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 		hint = fmt.Sprintf("%s-%d", d.cfg.Stream, seq)
 	}
 	j.task = w.plan(sfblocks.PathDurable, b, msg.Data(), hint)
+	traceTask(span, j.task)
 	j.key = j.task.identity.Key()
 	j.replyTo = h.Get(sfblocks.HeaderReplyTo)
 	j.replays, j.replayOf = replays(h)
@@ -134,7 +143,7 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 		j.attempt = hh.Attempts + 1
 	}
 
-	v := w.runTask(w.base, j.task, runOpts{path: sfblocks.PathDurable, attempt: j.attempt, replay: j.replay, hist: hist})
+	v := w.runTask(ctx, j.task, runOpts{path: sfblocks.PathDurable, attempt: j.attempt, replay: j.replay, hist: hist})
 	switch v.kind {
 	case verdictUnavailable:
 		d.unavailable(j, v.err)
@@ -286,6 +295,7 @@ func (d *durable) keep(j *durableJob, reply *sfblocks.Reply, data []byte) bool {
 // job back for a delayed redelivery; the caller gets no reply yet.
 func (d *durable) retry(j *durableJob, s settlement, reply *sfblocks.Reply, st failureState) {
 	w := d.w
+	natstrace.RecordReply(j.span, reply)
 	st = st.failed(reply, j.attempt, time.Now())
 	if err := d.ledger.record(w.base, j.key, st, w.bookkeepingDeadline()); err != nil {
 		// Not counted: the job is still retried, and the next failure that
@@ -312,6 +322,8 @@ func (d *durable) deadLetter(j *durableJob, s settlement, reply *sfblocks.Reply,
 	}
 	dl := newDeadLetter(j.block, sfblocks.PathDurable, s.deadLetter, j.task.identity, j.msg.Subject(), j.msg.Data(), j.msg.Headers(), reply, st)
 	dl.Replays, dl.ReplayOf, dl.Candidates = j.replays, j.replayOf, candidates
+	dl.TraceParent = natstrace.TraceParent(j.task.trace)
+	traceNote(j.span, attribute.String(natstrace.AttrDeadLetter, s.deadLetter))
 	if err := d.publishDeadLetter(w.base, j.dlqIdentity(), dl); err != nil {
 		w.log.Error().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).
 			Msg("could not dead-letter a failed job; handing it back to try again later")
@@ -351,6 +363,7 @@ func (st failureState) failed(reply *sfblocks.Reply, attempt int, now time.Time)
 // answer publishes the reply to the job's Reply-To subject, if it has one.
 func (d *durable) answer(j *durableJob, reply *sfblocks.Reply, data []byte, replayed bool) {
 	w := d.w
+	natstrace.RecordReply(j.span, reply)
 	if j.replyTo == "" {
 		if !replayed {
 			w.log.Info().Str("job_id", j.id()).Str("block", string(j.block)).Str("result_key", j.key).

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
 )
@@ -71,6 +73,8 @@ type task struct {
 	run     func(ctx context.Context) *sfblocks.Reply
 	// reconcile is set for jobs that create.
 	reconcile func(ctx context.Context, from, to time.Time) (blocks.Reconciliation, error)
+	// trace is the span context of the run, for its dead letter.
+	trace trace.SpanContext
 }
 
 // plan turns a job received on path into a task. idHint is the id to key

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
@@ -72,6 +73,8 @@ type config struct {
 	accountShare int
 	// budget: see WithBudget; nil: no API budget guard.
 	budget *Budget
+	// tracerProvider: see WithTracerProvider; nil: otel's global.
+	tracerProvider trace.TracerProvider
 }
 
 func defaultConfig() config {

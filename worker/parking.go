@@ -11,8 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // Accounts do not share fate. The fleet pulls each block's durable jobs
@@ -135,6 +137,7 @@ func (a *availability) block(account string, until time.Time) {
 // the caller hands it back instead.
 func (d *durable) park(j *durableJob, why string) bool {
 	w := d.w
+	traceNote(j.span, attribute.String(natstrace.AttrParked, why))
 	meta, err := j.msg.Metadata()
 	if err != nil {
 		return false

@@ -85,6 +85,11 @@ type StatusConfig struct {
 	// TTL is how long a report lives. Defaults to [DefaultStatusTTL] (30s);
 	// it should be several intervals.
 	TTL time.Duration
+	// Nudge, when set, makes the reporter write at once on every receive
+	// instead of waiting for the next interval: send on it (without
+	// blocking) when an account's state changes, such as its breaker
+	// opening, so that 'sfblocks status' shows an outage while it lasts.
+	Nudge <-chan struct{}
 	// Logger receives the reporter's failures, at debug level (a missed
 	// report is harmless). The zero value logs nothing.
 	Logger zerolog.Logger
@@ -161,6 +166,8 @@ func ReportStatus(ctx context.Context, js jetstream.JetStream, worker string, co
 				cancel()
 				return
 			case <-t.C:
+				put()
+			case <-cfg.Nudge:
 				put()
 			}
 		}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,4 +70,41 @@ func TestReportAndReadStatus(t *testing.T) {
 		got, err = ReadStatus(ctx, js, cfg)
 		return err == nil && len(got) == 2 && got[0].Worker == "host-b" && got[1].Worker == "host-b"
 	})
+}
+
+// TestReportStatusNudge: a nudge writes the report at once; without it
+// the next report would wait for the (here hour-long) interval.
+func TestReportStatusNudge(t *testing.T) {
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	js, err := jetstream.New(workertest.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	state := "closed"
+	collect := func() []AccountStatus {
+		mu.Lock()
+		defer mu.Unlock()
+		return []AccountStatus{{Account: "prod", Breaker: state}}
+	}
+	nudge := make(chan struct{}, 1)
+	cfg := StatusConfig{Interval: time.Hour, TTL: 2 * time.Hour, Nudge: nudge}
+	if err := ReportStatus(ctx, js, "host-a", collect, cfg); err != nil {
+		t.Fatal(err)
+	}
+	breakerIs := func(want string) func() bool {
+		return func() bool {
+			got, err := ReadStatus(ctx, js, cfg)
+			return err == nil && len(got) == 1 && got[0].Breaker == want
+		}
+	}
+	workertest.WaitFor(t, 5*time.Second, "the first report", breakerIs("closed"))
+	mu.Lock()
+	state = "open"
+	mu.Unlock()
+	nudge <- struct{}{}
+	workertest.WaitFor(t, 5*time.Second, "the nudged report showing the breaker open", breakerIs("open"))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // Failures the synchronous path answers on its own.
@@ -30,6 +31,8 @@ var (
 // run executes one synchronous job on a pool goroutine, holding one slot
 // (see pool.go), and answers it.
 func (w *Worker) run(j *job) {
+	ctx, span := w.startSync(j)
+	defer span.End()
 	defer func() {
 		w.stats[j.block].inFlight.Add(-1)
 		w.m.InFlight.Dec()
@@ -40,6 +43,7 @@ func (w *Worker) run(j *job) {
 		w.wg.Done()
 	}()
 	t := w.plan(sfblocks.PathSync, j.block, j.req.Data(), "")
+	traceTask(span, t)
 	var v verdict
 	switch {
 	case t.invalid != nil:
@@ -53,7 +57,7 @@ func (w *Worker) run(j *job) {
 		w.m.Saturated.Inc()
 		v = verdict{kind: verdictNotStarted, reply: blocks.FailureReply(t.identity.ID, saturated(t.account, w.shares.share))}
 	default:
-		v = w.runTask(w.base, t, runOpts{path: sfblocks.PathSync, attempt: 1})
+		v = w.runTask(ctx, t, runOpts{path: sfblocks.PathSync, attempt: 1})
 		w.shares.release(t.account)
 	}
 	reply, reason := w.syncReply(j, t, v)
@@ -61,6 +65,7 @@ func (w *Worker) run(j *job) {
 		reply.Attempt = 1 // the synchronous path has no redelivery
 	}
 	w.answer(j, reply)
+	natstrace.RecordReply(span, reply)
 	if w.durable != nil && reply.Status == sfblocks.StatusFailed && reason != "" {
 		// After the answer: the caller does not wait for the dead letter.
 		w.durable.syncDeadLetterAs(t, reason, v.candidates, j.req.Subject(), j.req.Data(), nats.Header(j.req.Headers()), reply)

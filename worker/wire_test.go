@@ -29,6 +29,11 @@ func TestWireGolden(t *testing.T) {
 	sync := newDeadLetter(sfblocks.Search, sfblocks.PathSync, sfblocks.ReasonSyncFailure, sfblocks.JobIdentity{Block: sfblocks.Search, ID: "j-2"}, "sfblocks.search",
 		[]byte{0xff, 0x00}, nil, blocks.FailureReply("j-2", &sfblocks.Error{Code: sfblocks.CodeInternal, Message: "m"}),
 		failureState{Attempts: 1, FirstFailure: first, LastFailure: first})
+	// Since the first release: a traced job's dead letter names its run.
+	traced := newDeadLetter(sfblocks.Insert, sfblocks.PathDurable, sfblocks.ReasonPermanent, sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "j-3"}, "sfblocks.jobs.insert",
+		[]byte(`{"id":"j-3"}`), nats.Header{"traceparent": []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}, failed,
+		failureState{Attempts: 1, FirstFailure: first, LastFailure: first})
+	traced.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"
 	n, created := 3, true
 	ok := &sfblocks.Reply{ID: "j", Account: "a", Status: sfblocks.StatusOK, Count: &n, Truncated: true,
 		Records: []map[string]any{{"Id": "1"}}, First: map[string]any{"Id": "1"}, ObjectID: "x", Created: &created, DurationMS: 4, Attempt: 1}
@@ -38,6 +43,7 @@ func TestWireGolden(t *testing.T) {
 	}{
 		{"deadletter.durable.json", durable},
 		{"deadletter.sync.json", sync},
+		{"deadletter.traced.json", traced},
 		{"reply.ok.json", ok},
 		{"reply.failed.json", failed},
 	}

@@ -60,6 +60,7 @@ type Worker struct {
 	stopped    chan struct{} // closed when Stop has finished
 	stats      map[sfblocks.Block]*endpointStats
 	outcomes   outcomeMetrics
+	tracing    tracing
 	durable    *durable // nil unless WithDurable
 
 	errOverloaded *sfblocks.Error
@@ -132,6 +133,7 @@ func New(nc *nats.Conn, h Handler, opts ...Option) (*Worker, error) {
 		stopped:    make(chan struct{}),
 		stats:      make(map[sfblocks.Block]*endpointStats, len(sfblocks.Blocks())),
 		inflight:   make(map[*job]struct{}),
+		tracing:    newTracing(cfg),
 
 		errOverloaded: overloadError(cfg.maxInFlight, cfg.backlog),
 	}
@@ -235,6 +237,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
+	return w.Serve(ctx)
+}
+
+// Serve waits on a started worker until ctx is cancelled, then drains it
+// like [Worker.Run]. It lets a caller do something between Start and
+// serving, such as announcing that the worker takes jobs only once its
+// subscriptions are live.
+func (w *Worker) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return w.Stop(context.Background())

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 )
 
@@ -78,6 +80,8 @@ type Client struct {
 	userAgent   string
 	usage       atomic.Pointer[Usage]
 	lastBearer  atomic.Pointer[bearerValue]
+	tracer      trace.Tracer
+	spanAttrs   []attribute.KeyValue
 }
 
 // Option configures a [Client].
@@ -194,6 +198,7 @@ func New(ts TokenSource, opts ...Option) (*Client, error) {
 		hc:        sharedHTTPClient,
 		timeout:   DefaultTimeout,
 		userAgent: "sfblocks",
+		tracer:    defaultTracer(),
 	}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
@@ -225,6 +230,13 @@ type request struct {
 	// record's value (an upsert's external ID): "PATCH /sobjects/Task/
 	// External_Id__c/{value}". Empty means method and path.
 	label string
+	// route is the path as a template ("/query", "/sobjects/{object}"),
+	// which names the request's span: never a value, so that no record
+	// value, statement or locator reaches a trace.
+	route string
+	// object is the sObject the request is about, when it names one: a
+	// validated API name, safe for a span attribute.
+	object string
 	// q is the statement of a query or search, sent as the URL's query
 	// string q=...; "" sends none.
 	q    string
@@ -319,7 +331,7 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		if err != nil {
 			return nil, &TokenError{Err: err}
 		}
-		resp, err := c.send(ctx, tok, r, body)
+		resp, err := c.send(ctx, tok, r, body, attempt)
 		var apiErr *APIError
 		if attempt == 0 && errors.As(err, &apiErr) && apiErr.ErrorCode == CodeInvalidSessionID {
 			if inv, ok := c.ts.(TokenInvalidator); ok {
@@ -331,7 +343,12 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	}
 }
 
-func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []byte) (*response, error) {
+// send makes one HTTP request, in a span of its own; resend counts the
+// requests sent before it for the same call (the retry after a 401).
+func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []byte, resend int) (out *response, err error) {
+	ctx, span := c.startSpan(ctx, r)
+	status := 0
+	defer func() { endSpan(span, status, err) }()
 	base := c.instanceURL
 	if base == "" {
 		if s, _ := tok.Extra("instance_url").(string); s != "" {
@@ -353,6 +370,9 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 	req, err := http.NewRequestWithContext(ctx, r.method, u, rd)
 	if err != nil {
 		return nil, fmt.Errorf("salesforce: build request: %w", err)
+	}
+	if span.IsRecording() {
+		c.startAttrs(span, r, req.URL.Host, resend)
 	}
 	// Canonical keys set directly: Header.Set would canonicalize each
 	// again, on every call.
@@ -376,6 +396,7 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 		return nil, &transportError{op: r.name(), host: req.URL.Host, err: withoutURL(err)}
 	}
 	defer res.Body.Close()
+	status = res.StatusCode
 	data, err := readBody(res)
 	if err != nil {
 		return nil, &transportError{op: "read response of " + r.name(), host: req.URL.Host, err: withoutURL(err)}

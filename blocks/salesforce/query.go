@@ -126,7 +126,7 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 	for _, o := range opts {
 		o(&cfg)
 	}
-	r := request{method: http.MethodGet, path: resource, q: soql, batchSize: cfg.batchSize}
+	r := request{method: http.MethodGet, path: resource, route: resource, q: soql, batchSize: cfg.batchSize}
 	var out QueryResult
 	for {
 		resp, err := c.do(ctx, r)
@@ -164,6 +164,6 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 		if !strings.HasPrefix(page.NextRecordsURL, "/services/data/") {
 			return nil, fmt.Errorf("salesforce: unexpected nextRecordsUrl %q", page.NextRecordsURL)
 		}
-		r = request{method: http.MethodGet, path: page.NextRecordsURL, batchSize: cfg.batchSize}
+		r = request{method: http.MethodGet, path: page.NextRecordsURL, route: resource + "/{locator}", batchSize: cfg.batchSize}
 	}
 }

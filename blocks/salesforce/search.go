@@ -13,7 +13,7 @@ type SearchResult struct {
 // Search runs a SOSL statement (FIND {...} IN ... RETURNING ...). Build the
 // term with [EscapeSOSL].
 func (c *Client) Search(ctx context.Context, sosl string) (*SearchResult, error) {
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/search", q: sosl})
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/search", route: "/search", q: sosl})
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (c *Client) ParameterizedSearch(ctx context.Context, req ParameterizedSearc
 			return nil, err
 		}
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/parameterizedSearch", body: req})
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/parameterizedSearch", route: "/parameterizedSearch", body: req})
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func (c *Client) Create(ctx context.Context, object string, fields map[string]an
 	if err := checkName("object", object); err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/sobjects/" + object + "/", body: fields})
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/sobjects/" + object + "/", route: "/sobjects/{object}", object: object, body: fields})
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +60,7 @@ func (c *Client) Upsert(ctx context.Context, object, field, value string, fields
 	}
 	path := "/sobjects/" + object + "/" + field + "/" + pathSegment(value)
 	resp, err := c.do(ctx, request{method: http.MethodPatch, path: path, body: fields,
+		route: "/sobjects/{object}/{field}/{value}", object: object,
 		label: "PATCH /sobjects/" + object + "/" + field + "/{value}"})
 	if err != nil {
 		return nil, err
@@ -105,7 +106,7 @@ func (c *Client) CreateCollection(ctx context.Context, records []Record, allOrNo
 		}
 	}
 	body := map[string]any{"allOrNone": allOrNone, "records": records}
-	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/composite/sobjects", body: body})
+	resp, err := c.do(ctx, request{method: http.MethodPost, path: "/composite/sobjects", route: "/composite/sobjects", body: body})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,8 @@ func (c *Client) UpsertCollection(ctx context.Context, object, field string, rec
 		return nil, err
 	}
 	body := map[string]any{"allOrNone": allOrNone, "records": records}
-	resp, err := c.do(ctx, request{method: http.MethodPatch, path: "/composite/sobjects/" + object + "/" + field, body: body})
+	resp, err := c.do(ctx, request{method: http.MethodPatch, path: "/composite/sobjects/" + object + "/" + field,
+		route: "/composite/sobjects/{object}/{field}", object: object, body: body})
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ func (c *Client) Describe(ctx context.Context, object string) (*DescribeResult, 
 	if err := checkName("object", object); err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/sobjects/" + object + "/describe"})
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/sobjects/" + object + "/describe", route: "/sobjects/{object}/describe", object: object})
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +210,7 @@ type Limits map[string]Limit
 // Limits returns the org's limits (GET /limits); DailyApiRequests is the one
 // that API usage counts against.
 func (c *Client) Limits(ctx context.Context) (Limits, error) {
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/limits"})
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/limits", route: "/limits"})
 	if err != nil {
 		return nil, err
 	}

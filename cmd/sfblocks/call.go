@@ -64,7 +64,7 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errUsage
 	}
 	block := sfblocks.Block(args[0])
-	fs := newFlagSet("call", callSynopsis, stderr)
+	fs := withTracingHelp(newFlagSet("call", callSynopsis, stderr))
 	var conn worker.ConnConfig
 	var natsURL string
 	addConnFlags(fs, &conn, &natsURL)
@@ -150,7 +150,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer nc.Close()
-	c, err := client.New(nc, client.WithPrefix(*prefix), client.WithTimeout(*timeout))
+	traced, flush, err := clientTracing(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	c, err := client.New(nc, client.WithPrefix(*prefix), client.WithTimeout(*timeout), traced)
 	if err != nil {
 		return err
 	}

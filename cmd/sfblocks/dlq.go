@@ -151,7 +151,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "Usage: sfblocks "+dlqSynopsis)
 		return errUsage
 	}
-	fs := newFlagSet("dlq "+sub, dlqSubSynopses[sub], stderr)
+	fs := withTracingHelp(newFlagSet("dlq "+sub, dlqSubSynopses[sub], stderr))
 	var f dlqFlags
 	addConnFlags(fs, &f.conn, &f.natsURL)
 	fs.StringVar(&f.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix (env SFBLOCKS_PREFIX)")
@@ -203,7 +203,12 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer nc.Close()
-	c, err := client.New(nc, client.WithPrefix(f.prefix))
+	traced, flush, err := clientTracing(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	c, err := client.New(nc, client.WithPrefix(f.prefix), traced)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
@@ -75,7 +78,7 @@ type serveConfig struct {
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet(fsName, "serve [flags]", stderr)
+	fs := withTracingHelp(newFlagSet(fsName, "serve [flags]", stderr))
 	fs.StringVar(&c.natsURL, "nats-url", envOr("SFBLOCKS_NATS_URL", os.Getenv("NATS_URL")), "NATS server URL(s), comma-separated; empty starts an embedded NATS server (env SFBLOCKS_NATS_URL or NATS_URL)")
 	fs.StringVar(&c.conn.User, "nats-user", envOr("SFBLOCKS_NATS_USER", ""), "NATS user (env SFBLOCKS_NATS_USER)")
 	fs.StringVar(&c.conn.Password, "nats-password", envOr("SFBLOCKS_NATS_PASSWORD", ""), "NATS password (env SFBLOCKS_NATS_PASSWORD)")
@@ -130,6 +133,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	tp, flush, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer flush() // after the worker drained: its last jobs' spans go too
 	env, err := startEnvironment(ctx, &cfg, log)
 	if env != nil {
 		defer env.close()
@@ -137,6 +145,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	env.tracer = tp.TracerProvider // unwrapped: the worker knows a noop provider by its type
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -205,6 +214,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		worker.WithVersion(version),
 		worker.WithLogger(log),
 		worker.WithMetrics(wm),
+		worker.WithTracerProvider(env.tracer),
 		worker.WithLandingWindow(cfg.landingWindow),
 		worker.WithReplySubjects(strings.Split(cfg.replySubjects, ",")...)}
 	if cfg.maxBacklog != -1 {
@@ -257,6 +267,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stop()
 	}
 
+	if err := w.Start(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped (SIGTERM) while still starting: a clean stop too.
+			return nil
+		}
+		return err
+	}
+	// Said only now: the subscriptions are live at the server.
 	log.Info().Str("search", w.Subject(sfblocks.Search)).Str("insert", w.Subject(sfblocks.Insert)).
 		Str("queue_group", cfg.queueGroup).Int("max_in_flight", cfg.maxInFlight).Msg("worker taking jobs")
 	if js, err := jetstream.New(env.nc); err == nil {
@@ -268,11 +286,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := env.reportStatus(ctx, w.ID(), log); err != nil {
 		log.Warn().Err(err).Msg("not reporting account status ('sfblocks status' will not show this worker)")
 	}
-	err = w.Run(ctx)
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		// Stopped (SIGTERM) while still starting: a clean stop too.
-		err = nil
-	}
+	err = w.Serve(ctx)
 	log.Info().Err(err).Msg("worker stopped")
 	return err
 }
@@ -292,10 +306,16 @@ type environment struct {
 	close func()
 	// status lists the accounts as 'sfblocks status' reports them.
 	status []statusAccount
+	// statusNudge asks the status reporter to write now (a breaker
+	// changed state).
+	statusNudge chan struct{}
 	// budget keeps each account's API usage (set by runServe).
 	budget *worker.Budget
 	// clients are the accounts' Salesforce clients (set by accounts).
 	clients map[string]*salesforce.Client
+	// tracer is the provider of every span (set by runServe; a noop
+	// provider unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+	tracer trace.TracerProvider
 }
 
 // dailyLimits reads an account's daily API usage from /limits.
@@ -322,14 +342,14 @@ func (env *environment) reportStatus(ctx context.Context, workerID string, log z
 	if err != nil {
 		return err
 	}
-	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log})
+	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log, Nudge: env.statusNudge})
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
 // URL is given), loads the accounts (starting the simulator with a
 // development account when no config is given) and opens the token store.
 func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger) (*environment, error) {
-	env := &environment{cfg: cfg}
+	env := &environment{cfg: cfg, statusNudge: make(chan struct{}, 1)}
 	var closers []func()
 	env.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -429,12 +449,22 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 // and token requests pass that account's circuit breaker, which sits above
 // the request metrics: calls it refuses never count as requests.
 func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *salesforce.Metrics, reg prometheus.Registerer) (blocks.Accounts, error) {
+	if env.tracer == nil {
+		env.tracer = noop.NewTracerProvider()
+	}
 	bs := env.cfg.breaker
 	if env.cfg.breakerFailurePct < 0 || env.cfg.breakerFailurePct > 100 {
 		return nil, fmt.Errorf("--breaker-failure-percent %d is outside 0..100 (0 means the default, 50)", env.cfg.breakerFailurePct)
 	}
 	bs.FailureRatio = float64(env.cfg.breakerFailurePct) / 100
 	bs.Logger, bs.Registerer = log, reg
+	// The status report follows a breaker's change at once, not 5 s later.
+	bs.OnStateChange = func(string, breaker.State, breaker.State) {
+		select {
+		case env.statusNudge <- struct{}{}:
+		default:
+		}
+	}
 	breakers, err := breaker.NewSet(bs)
 	if err != nil {
 		return nil, fmt.Errorf("circuit breaker flags: %w", err)
@@ -442,10 +472,11 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 	hc := m.Instrument(salesforce.SharedHTTPClient(), salesforce.KindData)
 	tokenHC := m.Instrument(http.DefaultClient, salesforce.KindToken)
 	cache, err := auth.NewCache(env.auth, auth.CacheOptions{
-		Store:         env.store,
-		HTTPClient:    tokenHC,
-		HTTPClientFor: func(account string) *http.Client { return breakers.For(account).Client(tokenHC) },
-		Logger:        log,
+		Store:          env.store,
+		HTTPClient:     tokenHC,
+		HTTPClientFor:  func(account string) *http.Client { return breakers.For(account).Client(tokenHC) },
+		Logger:         log,
+		TracerProvider: env.tracer,
 	})
 	if err != nil {
 		return nil, err
@@ -460,6 +491,8 @@ func (env *environment) accounts(_ context.Context, log zerolog.Logger, m *sales
 		name := a.Name
 		c, err := salesforce.New(ts,
 			salesforce.WithAPIVersion(a.APIVersion),
+			salesforce.WithTracerProvider(env.tracer),
+			salesforce.WithSpanAttributes(attribute.String("sfblocks.account", a.Name)),
 			// Held back before the breaker: a call the org would refuse for
 			// its concurrent-request limit is not the org failing.
 			salesforce.WithHTTPClient(salesforce.LimitLongCalls(breakers.For(a.Name).Client(hc), env.cfg.maxLongCalls, salesforce.LongCallThreshold)),

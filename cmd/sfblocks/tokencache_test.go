@@ -185,7 +185,8 @@ func serveUntilReadyz(t *testing.T, want string, args ...string) (int, string, *
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		status, body = res.StatusCode, string(b)
-		return strings.Contains(body, want)
+		// "not ready: …" contains "ready" too.
+		return strings.Contains(body, want) && (want != "ready" || status == http.StatusOK)
 	})
 	if !ok {
 		t.Fatalf("/readyz never said %q (last %d %q); logs:\n%s", want, status, body, logs)

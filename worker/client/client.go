@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // Defaults of the client options.
@@ -69,6 +71,7 @@ type Client struct {
 	prefix  string
 	timeout time.Duration
 	bucket  string
+	tracer  trace.Tracer
 	clientJS
 }
 
@@ -77,7 +80,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("%w: nil NATS connection", ErrInvalidOption)
 	}
-	c := &Client{nc: nc, prefix: sfblocks.DefaultPrefix, timeout: DefaultTimeout, bucket: sfblocks.DefaultResultsBucket}
+	c := &Client{nc: nc, prefix: sfblocks.DefaultPrefix, timeout: DefaultTimeout, bucket: sfblocks.DefaultResultsBucket, tracer: defaultTracer()}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
 			return nil, err
@@ -98,7 +101,8 @@ func (c *Client) Insert(ctx context.Context, req *sfblocks.InsertRequest) (*sfbl
 
 // Do sends request (a struct marshalled to JSON, or json.RawMessage / []byte
 // sent as is) to block and waits for the reply until ctx's deadline (or the
-// client timeout when ctx has none). It returns:
+// client timeout when ctx has none). The request carries ctx's trace
+// context (see [WithTracerProvider]). It returns:
 //
 //   - the reply and nil when the job succeeded (status ok or no_data);
 //   - the reply and a *sfblocks.Error built from reply.error when the job
@@ -107,7 +111,7 @@ func (c *Client) Insert(ctx context.Context, req *sfblocks.InsertRequest) (*sfbl
 //     SALESFORCE_UNAVAILABLE wrapping [ErrNoWorkers], TIMEOUT wrapping
 //     [ErrTimeout] (and ctx's error), INTERNAL wrapping [ErrBadReply] or the
 //     NATS error. All but ErrBadReply are retryable.
-func (c *Client) Do(ctx context.Context, block sfblocks.Block, request any) (*sfblocks.Reply, error) {
+func (c *Client) Do(ctx context.Context, block sfblocks.Block, request any) (reply *sfblocks.Reply, err error) {
 	data, err := encodeRequest(request)
 	if err != nil {
 		return nil, err
@@ -118,7 +122,14 @@ func (c *Client) Do(ctx context.Context, block sfblocks.Block, request any) (*sf
 		defer cancel()
 	}
 	subject := sfblocks.Subject(c.prefix, block)
-	msg, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data})
+	ctx, span := c.startSend(ctx, subject, block, trace.SpanKindClient, len(data))
+	defer func() { endSend(span, reply, err) }()
+	req := &nats.Msg{Subject: subject, Data: data}
+	if span.SpanContext().IsValid() {
+		req.Header = nats.Header{}
+		natstrace.Inject(ctx, req.Header)
+	}
+	msg, err := c.nc.RequestMsgWithContext(ctx, req)
 	if err != nil {
 		return nil, transportError(subject, err)
 	}

@@ -12,9 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // Defaults of [ReplayOptions].
@@ -100,9 +103,18 @@ type ReplayProgress struct {
 // one. INVALID_REQUEST dead letters and payloads that are not JSON objects
 // are skipped unless Payload replaces them.
 //
+// Tracing: the replay is a span, "sfblocks.dlq.replay", a child of ctx's;
+// each replayed job is a producer span under it that links to the run it
+// replays (the dead letter's TraceParent, else the traceparent the job
+// first came with), and the job carries that link to the worker in
+// [sfblocks.HeaderReplayTraceParent]. The replay is not made a child of
+// the original trace, which may have ended days ago.
+//
 // The error is for failures to select or to publish (NATS down, no
 // stream); per-job outcomes are in the summary.
 func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOptions) (*ReplaySummary, error) {
+	ctx, span := c.tracer.Start(ctx, "sfblocks.dlq.replay")
+	defer span.End()
 	dls, err := c.ListDeadLetters(ctx, f)
 	if err != nil {
 		return nil, err
@@ -117,6 +129,13 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 		o.Timeout = DefaultReplayTimeout
 	}
 	sum := &ReplaySummary{Selected: len(dls), Results: make([]ReplayResult, len(dls))}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("sfblocks.dlq.selected", len(dls)), attribute.Bool("sfblocks.dlq.dry_run", o.DryRun))
+		defer func() {
+			span.SetAttributes(attribute.Int("sfblocks.dlq.succeeded", sum.Succeeded), attribute.Int("sfblocks.dlq.failed_again", sum.FailedAgain),
+				attribute.Int("sfblocks.dlq.skipped", sum.Skipped))
+		}()
+	}
 	var mu sync.Mutex
 	done := 0
 	settled := func(i int, r ReplayResult) {
@@ -204,7 +223,9 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 				delete(waiters, token)
 				wmu.Unlock()
 			}()
-			if err := c.publishReplay(gctx, dl, payload, inbox+"."+token); err != nil {
+			rctx, span := c.startReplay(gctx, dl, len(payload))
+			if err := c.publishReplay(rctx, dl, payload, inbox+"."+token); err != nil {
+				endSend(span, nil, err)
 				var dup *duplicateError
 				if !errors.As(err, &dup) {
 					return err
@@ -213,7 +234,13 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 				settled(i, res)
 				return nil
 			}
-			settled(i, c.awaitReplay(gctx, dl, ch, res, o.Timeout))
+			r := c.awaitReplay(gctx, dl, ch, res, o.Timeout)
+			var noReply error
+			if r.Reply == nil {
+				noReply = &sfblocks.Error{Code: sfblocks.CodeTimeout, Message: r.Error}
+			}
+			endSend(span, r.Reply, noReply)
+			settled(i, r)
 			return nil
 		})
 	}
@@ -262,10 +289,17 @@ func (c *Client) publishReplay(ctx context.Context, dl *sfblocks.DeadLetter, pay
 	}
 	msg := &nats.Msg{Subject: c.durableSubject(dl.Block), Data: payload, Header: nats.Header{}}
 	for k, v := range dl.Headers {
-		if strings.HasPrefix(k, "Nats-") || strings.HasPrefix(k, "Sfblocks-") || k == sfblocks.HeaderReplyTo {
+		if strings.HasPrefix(k, "Nats-") || strings.HasPrefix(k, "Sfblocks-") || k == sfblocks.HeaderReplyTo ||
+			strings.EqualFold(k, sfblocks.HeaderTraceParent) || strings.EqualFold(k, sfblocks.HeaderTraceState) {
+			// The original's trace context is not the replay's: the
+			// replayer's context goes instead, with a link to it.
 			continue
 		}
 		msg.Header[k] = v
+	}
+	natstrace.Inject(ctx, msg.Header)
+	if sc, ok := natstrace.Link(dl); ok {
+		msg.Header.Set(sfblocks.HeaderReplayTraceParent, natstrace.TraceParent(sc))
 	}
 	msg.Header.Set(sfblocks.HeaderJobID, dl.JobID)
 	msg.Header.Set(sfblocks.HeaderReplayOf, strconv.FormatUint(dl.Seq, 10))
@@ -286,6 +320,18 @@ func (c *Client) publishReplay(ctx context.Context, dl *sfblocks.DeadLetter, pay
 		return &duplicateError{msgID: msgID}
 	}
 	return nil
+}
+
+// startReplay starts the producer span of one replayed job, linked to the
+// run it replays.
+func (c *Client) startReplay(ctx context.Context, dl *sfblocks.DeadLetter, size int) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{trace.WithAttributes(attribute.String(natstrace.AttrJobID, dl.JobID),
+		attribute.Int64(natstrace.AttrReplayOf, int64(dl.Seq)))}
+	if sc, ok := natstrace.Link(dl); ok {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc,
+			Attributes: []attribute.KeyValue{attribute.String(natstrace.AttrLinkKind, natstrace.LinkReplayOf)}}))
+	}
+	return c.startSend(ctx, c.durableSubject(dl.Block), dl.Block, trace.SpanKindProducer, size, opts...)
 }
 
 // awaitReplay waits for one replay's reply and deletes the dead letter on

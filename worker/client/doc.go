@@ -22,4 +22,9 @@
 // job id in Nats-Msg-Id, reply inbox in the Reply-To header) and waits for
 // the reply; [Client.PublishDurable] only publishes, and [Client.Result]
 // reads a finished job's kept result by id.
+//
+// Every job the client sends carries ctx's W3C trace context in the
+// traceparent and tracestate headers, under a span of its own ("send
+// <subject>") when the client's tracer provider records (see
+// [WithTracerProvider]), so the worker's spans join the caller's trace.
 package client

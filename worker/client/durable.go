@@ -11,8 +11,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
 // Durable-job errors, wrapped in a *sfblocks.Error.
@@ -160,7 +163,10 @@ func (c *Client) PublishDurable(ctx context.Context, block sfblocks.Block, reque
 	if err != nil {
 		return "", err
 	}
+	ctx, span := c.startSend(ctx, c.durableSubject(block), block, trace.SpanKindProducer, len(data),
+		trace.WithAttributes(attribute.String(natstrace.AttrJobID, job.ID)))
 	_, err = c.publishDurable(ctx, job, data, o.replyTo)
+	endSend(span, nil, err)
 	return job.ID, err
 }
 
@@ -181,6 +187,7 @@ func (c *Client) publishDurable(ctx context.Context, job sfblocks.JobIdentity, d
 	if replyTo != "" {
 		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	}
+	natstrace.Inject(ctx, msg.Header)
 	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(sfblocks.MsgID(job)))
 	switch {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
@@ -209,7 +216,7 @@ func (c *Client) publishDurable(ctx context.Context, job sfblocks.JobIdentity, d
 // and a *sfblocks.Error with its code (failed); nil and a *sfblocks.Error for
 // transport failures (see [Client.PublishDurable]; TIMEOUT wrapping
 // [ErrTimeout] when no reply came: the job is stored and will still run).
-func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request any) (*sfblocks.Reply, error) {
+func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request any) (reply *sfblocks.Reply, err error) {
 	data, job, err := jobPayload(block, request)
 	if err != nil {
 		return nil, err
@@ -219,6 +226,9 @@ func (c *Client) DoDurable(ctx context.Context, block sfblocks.Block, request an
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
+	ctx, span := c.startSend(ctx, c.durableSubject(block), block, trace.SpanKindProducer, len(data),
+		trace.WithAttributes(attribute.String(natstrace.AttrJobID, job.ID)))
+	defer func() { endSend(span, reply, err) }()
 	inbox := c.nc.NewInbox()
 	ch := make(chan *nats.Msg, 1)
 	// Subscribed before publishing: the subscription reaches the server
