@@ -236,8 +236,9 @@ type endpointStats struct {
 	noData   int64
 	failed   int64
 	byCode   map[sfblocks.Code]int64
-	// jobTime is the jobs' own time, receipt to reply: micro's
-	// processing_time is the handler's, which only hands the job on.
+	// jobTime is the summed duration of the finished jobs, from receipt to
+	// outcome: micro's processing_time measures only the handler, which
+	// hands the job to its own goroutine and returns.
 	jobTime time.Duration
 }
 
@@ -266,13 +267,20 @@ func (s *endpointStats) count(status sfblocks.Status, code sfblocks.Code, took t
 // jobs of the block), is JobTime and AverageJobTime, in nanoseconds as
 // micro's.
 type EndpointData struct {
-	InFlight       int64                   `json:"in_flight"`
-	OK             int64                   `json:"ok"`
-	NoData         int64                   `json:"no_data"`
-	Failed         int64                   `json:"failed"`
-	Errors         map[sfblocks.Code]int64 `json:"errors,omitempty"`
-	JobTime        time.Duration           `json:"job_time"`
-	AverageJobTime time.Duration           `json:"average_job_time"`
+	// InFlight is the block's jobs running now, both paths.
+	InFlight int64 `json:"in_flight"`
+	// OK, NoData and Failed count the block's finished jobs, both paths,
+	// by status; Errors counts the failed ones by code.
+	OK     int64                   `json:"ok"`
+	NoData int64                   `json:"no_data"`
+	Failed int64                   `json:"failed"`
+	Errors map[sfblocks.Code]int64 `json:"errors,omitempty"`
+	// JobTime is the summed duration of those finished jobs, from receipt
+	// to outcome, in nanoseconds as micro's processing_time (which times
+	// only the handler's dispatch); AverageJobTime is JobTime divided by
+	// their number.
+	JobTime        time.Duration `json:"job_time"`
+	AverageJobTime time.Duration `json:"average_job_time"`
 }
 
 func (w *Worker) endpointStats(e *micro.Endpoint) any {

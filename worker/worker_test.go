@@ -342,6 +342,9 @@ func TestMicroDiscovery(t *testing.T) {
 		if e.NumRequests != 1 || d.OK != 1 || d.Failed != 0 {
 			t.Errorf("search stats = %+v, data %+v; want 1 request, 1 ok", e, d)
 		}
+		if d.JobTime <= 0 || d.AverageJobTime != d.JobTime {
+			t.Errorf("search stats data %+v: want the one job's time in job_time and average_job_time", d)
+		}
 		return
 	}
 	t.Errorf("no search endpoint in STATS %+v", stats)

@@ -407,8 +407,8 @@ func newReplayProgress(w io.Writer) *replayProgress {
 // update is called from the replay's goroutines, one at a time.
 func (p *replayProgress) update(s client.ReplayProgress) {
 	p.state = s
-	if s.Total < 2 {
-		return
+	if s.Total < 2 || s.Done == 0 && !p.tty {
+		return // a log line says how far it got, not that it started
 	}
 	now := time.Now()
 	switch {

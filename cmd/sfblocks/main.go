@@ -9,6 +9,7 @@
 //	sfblocks accounts reset ACCOUNT  clear an account's refused credential in the token store
 //	sfblocks result ID               print a finished job's kept result
 //	sfblocks dlq ls|show|replay|purge list, show, replay or purge dead letters
+//	sfblocks console                 serve the operators' web console
 //	sfblocks fleet check|apply       compare or apply the fleet's JetStream settings
 //	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
 //
@@ -46,6 +47,7 @@ func commands() []command {
 		{"fleet", "'fleet check|apply': compare the fleet's JetStream settings with flags, or apply them (workers never change them)", runFleet},
 		{"result", "print a finished job's kept result: 'result [--block B] [--account A] ID'", runResult},
 		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
+		{"console", "serve the operators' web console: accounts, workers, dead letters (filter, replay, purge), a job by id", runConsole},
 		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},
 		// Hidden (no summary): the baseline responder that bench starts.
 		{"bench-baseline", "", runBenchBaseline},

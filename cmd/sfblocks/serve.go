@@ -75,6 +75,9 @@ type serveConfig struct {
 	breakerFailurePct int
 	// durable holds the durable path's settings (serve_durable.go).
 	durable durableFlags
+	// console holds the web console's settings (console.go); off unless
+	// its address is set.
+	console consoleFlags
 }
 
 func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
@@ -120,6 +123,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.breaker.SlowCall, "breaker-slow-call", envDuration("SFBLOCKS_BREAKER_SLOW_CALL", breaker.DefaultSlowCall), "a call cut short by its job's deadline counts as a Salesforce failure only when it waited at least this long (a job's own short timeout_ms is not Salesforce failing) (env SFBLOCKS_BREAKER_SLOW_CALL)")
 	fs.IntVar(&c.breaker.HalfOpenProbes, "breaker-probes", envInt("SFBLOCKS_BREAKER_PROBES", breaker.DefaultHalfOpenProbes), "probe calls a half-open breaker lets through; that many successes close it (env SFBLOCKS_BREAKER_PROBES)")
 	c.durable.addFlags(fs)
+	c.console.add(fs, "console-", "")
 	return fs
 }
 
@@ -132,6 +136,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
+	}
+	var consoleTok string
+	if cfg.console.addr != "" {
+		// Refused before anything starts. Development mode (no --config)
+		// is the console's too: without a token it makes one, on a
+		// loopback address only.
+		devDir := ""
+		if cfg.configPath == "" {
+			devDir = cfg.dataDir
+		}
+		if consoleTok, err = consoleToken(cfg.console, devDir, log); err != nil {
+			return err
+		}
 	}
 	tp, flush, err := startTracing(ctx, log)
 	if err != nil {
@@ -261,6 +278,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	if cfg.pprofAddr != "" {
 		stop, err := servePprof(cfg.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	if cfg.console.addr != "" {
+		stop, err := startConsole(ctx, env.nc, cfg.prefix, consoleTok, cfg.console, log)
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,8 @@ type DLQFilter struct {
 	Block   sfblocks.Block
 	Account string
 	Code    sfblocks.Code
-	// SalesforceCode keeps dead letters with exactly that Salesforce code.
+	// SalesforceCode keeps dead letters whose error carries exactly that
+	// Salesforce errorCode (REQUIRED_FIELD_MISSING, UNABLE_TO_LOCK_ROW...).
 	SalesforceCode string
 	// Since and Until bound when the dead letter was stored.
 	Since, Until time.Time
@@ -58,10 +59,13 @@ func (f DLQFilter) match(dl *sfblocks.DeadLetter) bool {
 
 // DLQInfo describes the dead-letter stream and its retention.
 type DLQInfo struct {
-	Stream   string        `json:"stream"`
-	Messages uint64        `json:"messages"`
-	Bytes    uint64        `json:"bytes"`
-	MaxAge   time.Duration `json:"max_age"`
+	Stream   string `json:"stream"`
+	Messages uint64 `json:"messages"`
+	Bytes    uint64 `json:"bytes"`
+	// LastSeq is the sequence of the newest dead letter stored (deleted
+	// since or not): with Messages, it tells whether the stream changed.
+	LastSeq uint64        `json:"last_seq"`
+	MaxAge  time.Duration `json:"max_age"`
 	// MaxMsgs and MaxBytes are -1 when not capped.
 	MaxMsgs  int64 `json:"max_msgs"`
 	MaxBytes int64 `json:"max_bytes"`
@@ -112,7 +116,7 @@ func (c *Client) DLQInfo(ctx context.Context) (*DLQInfo, error) {
 	if info.Config.Discard == jetstream.DiscardNew {
 		d = "new"
 	}
-	return &DLQInfo{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, MaxAge: info.Config.MaxAge,
+	return &DLQInfo{Stream: info.Config.Name, Messages: info.State.Msgs, Bytes: info.State.Bytes, LastSeq: info.State.LastSeq, MaxAge: info.Config.MaxAge,
 		MaxMsgs: info.Config.MaxMsgs, MaxBytes: info.Config.MaxBytes, Discard: d}, nil
 }
 
@@ -167,7 +171,9 @@ func (c *Client) ListDeadLetters(ctx context.Context, f DLQFilter) ([]*sfblocks.
 	}
 	var out []*sfblocks.DeadLetter
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(500*time.Millisecond))
+		// The stream is at rest: every dead letter is there already, so a
+		// pull that waits for more would only wait out its timeout.
+		batch, err := cons.FetchNoWait(256)
 		if err != nil {
 			return nil, transportError(c.dlqSubject(""), err)
 		}
@@ -264,7 +270,7 @@ func (c *Client) deadLettersOf(ctx context.Context, ref string) ([]*sfblocks.Dea
 	}
 	var out []*sfblocks.DeadLetter
 	for {
-		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(300*time.Millisecond))
+		batch, err := cons.FetchNoWait(64)
 		if err != nil {
 			return nil, transportError(c.dlqSubject(""), err)
 		}
@@ -317,4 +323,23 @@ func (c *Client) deleteDeadLetters(ctx context.Context, dls []*sfblocks.DeadLett
 		}
 	}
 	return n, nil
+}
+
+// DeadLetterOf returns the dead letter of one job, named by its identity:
+// its block, its account as the job named it ("" for the default) and its
+// id. It fails with [ErrNoDeadLetter] when the job has none, and with
+// [ErrNoDLQ] when there is no dead-letter stream.
+func (c *Client) DeadLetterOf(ctx context.Context, job sfblocks.JobIdentity) (*sfblocks.DeadLetter, error) {
+	s, err := c.dlqStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, sfblocks.DLQSubject(c.prefix, job))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, fmt.Errorf("%w: %s job %q of account %q has none", ErrNoDeadLetter, job.Block, job.ID, job.Account)
+	}
+	if err != nil {
+		return nil, transportError(c.dlqSubject(""), err)
+	}
+	return decodeDeadLetter(m.Data, m.Sequence, m.Time)
 }

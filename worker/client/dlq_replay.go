@@ -55,7 +55,9 @@ type ReplayOptions struct {
 	// Payload replaces the dead letter's payload (e.g. a corrected job); it
 	// needs exactly one selected dead letter. Its "id" is set to the job id.
 	Payload []byte
-	// Progress, when set, is called after each dead letter is settled.
+	// Progress, when set, is called once the dead letters are selected
+	// (Done 0, Total known), then after each dead letter is settled, one
+	// call at a time.
 	Progress func(ReplayProgress)
 }
 
@@ -156,6 +158,10 @@ func (c *Client) ReplayDeadLetters(ctx context.Context, f DLQFilter, o ReplayOpt
 		if o.Progress != nil {
 			o.Progress(ReplayProgress{Done: done, Total: len(dls), Succeeded: sum.Succeeded, FailedAgain: sum.FailedAgain, Skipped: sum.Skipped})
 		}
+	}
+
+	if o.Progress != nil {
+		o.Progress(ReplayProgress{Total: len(dls)})
 	}
 
 	inbox := c.nc.NewInbox()

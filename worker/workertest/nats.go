@@ -63,6 +63,9 @@ func startServer(tb testing.TB, o *server.Options) *server.Server {
 // makes a separate connection, as another process would.
 func Connect(tb testing.TB, ns *server.Server, opts ...nats.Option) *nats.Conn {
 	tb.Helper()
+	// A loaded test machine can take longer than nats.go's 2 s default to
+	// finish the handshake; a test that means a shorter one passes its own.
+	opts = append([]nats.Option{nats.Timeout(15 * time.Second)}, opts...)
 	nc, err := nats.Connect(ns.ClientURL(), opts...)
 	if err != nil {
 		tb.Fatalf("workertest: connecting to %s: %v", ns.ClientURL(), err)

@@ -98,7 +98,7 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready io.Writer) err
 	}
 	b := &baseline{hc: hc, auth: "Bearer " + token, base: instanceURL + "/services/data/v" + cfg.APIVersion}
 
-	nc, err := nats.Connect(cfg.NATSURL, nats.Name("sfblocks-bench-baseline"))
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("sfblocks-bench-baseline"), nats.Timeout(10*time.Second))
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s (is the server up? set --nats-url): %w", cfg.NATSURL, err)
 	}

@@ -57,7 +57,7 @@ func startEnv(ctx context.Context, binary, logLevel string) (*env, error) {
 	if e.sim, err = sfsim.Start("127.0.0.1:0", sfsim.Options{DailyAPILimit: 1 << 40}); err != nil {
 		return nil, fmt.Errorf("start the Salesforce simulator: %w", err)
 	}
-	if e.nc, err = nats.Connect(e.ns.ClientURL(), nats.Name("sfblocks-bench")); err != nil {
+	if e.nc, err = nats.Connect(e.ns.ClientURL(), nats.Name("sfblocks-bench"), nats.Timeout(10*time.Second)); err != nil {
 		return nil, fmt.Errorf("connect to the bench's NATS server: %w", err)
 	}
 	cfg, err := json.Marshal(map[string]any{"accounts": []map[string]any{{
