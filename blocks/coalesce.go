@@ -15,7 +15,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
@@ -324,7 +323,7 @@ type coalesceState struct {
 	shareSearches bool
 	coalescers    sync.Map // account → *coalescer
 	metrics       *Metrics
-	searches      singleflight.Group
+	searches      searchFlights
 	generations   sync.Map // account → *atomic.Uint64: Inserts that ended
 }
 
@@ -393,9 +392,15 @@ type searchAnswer struct {
 }
 
 // shareSearch runs call once for every job asking the same search at the
-// same moment. The call runs under its own context (the first job's
-// deadline, not its cancellation), so a job that gives up does not fail
-// the others; a job that outlives a call that timed out runs its own.
+// same moment. The first job runs the call itself, on its own goroutine and
+// under its own context; the others wait for its answer. A waiting job whose
+// leader's call ended by the leader's deadline or cancellation, not its own,
+// runs its own call: a job that gives up does not fail the others.
+//
+// The call runs on the leader's goroutine rather than a new one (as
+// singleflight.DoChan would): a worker's job goroutines are long-lived and
+// keep their grown stacks, and a fresh goroutine per search paid for
+// growing one again (about 5% of a search's CPU at full load).
 func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Job, call func(context.Context) (*searchAnswer, error)) (*searchAnswer, error) {
 	if !c.shareSearches {
 		return call(ctx)
@@ -412,60 +417,81 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 	kb.WriteString(strconv.Itoa(job.maxRecords))
 	kb.WriteByte(0)
 	kb.WriteString(job.statement)
-	// The call runs under the context of the job that leads it. When that
-	// job's deadline or cancellation ends the call, the jobs that joined
-	// it and still have time make their own.
-	led := make(chan struct{}) // closed when this job's call is the one made
-	ch := c.searches.DoChan(kb.String(), func() (_ any, err error) {
-		close(led)
-		defer func() {
-			// singleflight would re-panic on a goroutine of its own, out of
-			// reach of Run's recovery.
-			if p := recover(); p != nil {
-				err = &sfblocks.Error{Code: sfblocks.CodeInternal,
-					Message: "internal error while searching (a bug in sfblocks; the worker keeps running)",
-					Err:     fmt.Errorf("panic: %v", p)}
-			}
-		}()
-		ans, err := call(ctx)
-		if ans != nil {
-			ans.leader = trace.SpanContextFromContext(ctx)
+	f, led := c.searches.join(kb.String())
+	if led {
+		f.ans, f.err = runShared(ctx, call)
+		if f.ans != nil {
+			f.ans.leader = trace.SpanContextFromContext(ctx)
 		}
-		return ans, err
-	})
-	leader := func() bool {
-		select {
-		case <-led:
-			return true
-		default:
-			return false
-		}
+		c.searches.land(f)
+		return f.ans, f.err
 	}
-	var r singleflight.Result
 	select {
-	case r = <-ch:
-	case <-ctx.Done():
-		if !leader() {
-			return nil, ctx.Err()
-		}
-		// This job's own call: it ends with ctx, and what it answered is
-		// kept as for any call.
-		r = <-ch
-	}
-	isLeader := leader()
-	if r.Shared && !isLeader {
+	case <-f.done:
 		c.metrics.sharedSearch(account)
+		if f.err != nil && ctx.Err() == nil && (errors.Is(f.err, context.DeadlineExceeded) || errors.Is(f.err, context.Canceled)) {
+			// The call ran out of another job's time, not this one's.
+			return call(ctx)
+		}
+		if f.err == nil && f.ans != nil {
+			linkTo(ctx, f.ans.leader, linkSharedSearch, attribute.Bool("sfblocks.search.shared", true))
+		}
+		return f.ans, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if !isLeader && r.Err != nil && ctx.Err() == nil && (errors.Is(r.Err, context.DeadlineExceeded) || errors.Is(r.Err, context.Canceled)) {
-		// The call ran out of another job's time, not this one's.
-		return call(ctx)
+}
+
+// runShared runs a shared call, turning a panic into an error: the jobs
+// waiting for it must get an answer, and the leader's Run reports it as
+// any other internal error.
+func runShared(ctx context.Context, call func(context.Context) (*searchAnswer, error)) (ans *searchAnswer, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ans, err = nil, &sfblocks.Error{Code: sfblocks.CodeInternal,
+				Message: "internal error while searching (a bug in sfblocks; the worker keeps running)",
+				Err:     fmt.Errorf("panic: %v", p)}
+		}
+	}()
+	return call(ctx)
+}
+
+// searchFlights are the shared searches in flight, by key.
+type searchFlights struct {
+	mu sync.Mutex
+	m  map[string]*searchFlight
+}
+
+// searchFlight is one shared search call; ans and err are set before done
+// is closed.
+type searchFlight struct {
+	key  string
+	done chan struct{}
+	ans  *searchAnswer
+	err  error
+}
+
+// join returns the flight of key, and whether the caller leads it (it
+// must run the call, then land the flight).
+func (fs *searchFlights) join(key string) (*searchFlight, bool) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f, ok := fs.m[key]; ok {
+		return f, false
 	}
-	if r.Err != nil {
-		return nil, r.Err
+	if fs.m == nil {
+		fs.m = make(map[string]*searchFlight)
 	}
-	ans := r.Val.(*searchAnswer)
-	if r.Shared && !isLeader {
-		linkTo(ctx, ans.leader, linkSharedSearch, attribute.Bool("sfblocks.search.shared", true))
-	}
-	return ans, nil
+	f := &searchFlight{key: key, done: make(chan struct{})}
+	fs.m[key] = f
+	return f, true
+}
+
+// land ends f: later searches start a call of their own, and the jobs
+// waiting for f get its answer.
+func (fs *searchFlights) land(f *searchFlight) {
+	fs.mu.Lock()
+	delete(fs.m, f.key)
+	fs.mu.Unlock()
+	close(f.done)
 }

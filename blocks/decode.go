@@ -34,6 +34,12 @@ func decodeJob(block sfblocks.Block, payload []byte, maxBytes int, v any, scan b
 			return err
 		}
 	}
+	if r, ok := v.(*sfblocks.SearchRequest); ok {
+		if decodeSearchFast(trimmed, r) {
+			return nil
+		}
+		*r = sfblocks.SearchRequest{} // what the fast path read, forgotten
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()

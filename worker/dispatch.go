@@ -123,7 +123,7 @@ func (w *Worker) encode(reply *sfblocks.Reply) (*sfblocks.Reply, []byte) {
 	if reply.Attempt == 0 {
 		reply.Attempt = 1
 	}
-	data, err := json.Marshal(reply)
+	data, err := marshalReply(reply)
 	if err != nil {
 		// e.g. a NaN in a record: still answer, with a failure.
 		w.log.Error().Err(err).Str("job_id", reply.ID).Msg("encoding reply")
@@ -136,6 +136,32 @@ func (w *Worker) encode(reply *sfblocks.Reply) (*sfblocks.Reply, []byte) {
 		data, _ = json.Marshal(reply)
 	}
 	return reply, data
+}
+
+// marshalReply is json.Marshal(r), written by hand when it can be (see
+// replyjson.go).
+func marshalReply(r *sfblocks.Reply) ([]byte, error) {
+	if data, ok := appendReply(make([]byte, 0, replySizeHint(r)), r); ok {
+		return data, nil
+	}
+	return json.Marshal(r)
+}
+
+// replySizeHint guesses a reply's size, so that its buffer is allocated
+// once for most replies: the members around the records, and twice each
+// record's fields (a record is usually in records and in first).
+func replySizeHint(r *sfblocks.Reply) int {
+	n := 160 + len(r.ID) + len(r.ResultBody)
+	if r.Error != nil {
+		n += 96 + len(r.Error.Message)
+	}
+	for _, rec := range r.Records {
+		n += 48 * len(rec)
+	}
+	if len(r.Records) > 0 {
+		n += 48 * len(r.Records[0])
+	}
+	return n
 }
 
 // replyMsg builds the reply message; a failed reply also carries the micro

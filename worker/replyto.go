@@ -46,29 +46,35 @@ func (p replyPolicy) check(subject string) string {
 	case !validSubject(subject, false):
 		return "not a valid subject"
 	}
-	tokens := strings.Split(subject, ".")
 	for _, a := range p.allow {
-		if subjectMatch(a, tokens) {
+		if subjectMatch(a, subject) {
 			return ""
 		}
 	}
 	return "outside the worker's reply subjects"
 }
 
-// subjectMatch reports whether a literal subject's tokens match a pattern
-// with NATS wildcards ("*" one token, ">" the rest).
-func subjectMatch(pattern, tokens []string) bool {
+// subjectMatch reports whether a literal subject matches a pattern's
+// tokens, with NATS wildcards ("*" one token, ">" the rest). It walks the
+// subject in place: every job's reply subject is checked.
+func subjectMatch(pattern []string, subject string) bool {
 	for i, p := range pattern {
+		if subject == "" && i > 0 {
+			return false // fewer tokens than the pattern
+		}
+		tok, rest, more := strings.Cut(subject, ".")
 		switch {
 		case p == ">":
-			return len(tokens) > i
-		case i >= len(tokens):
-			return false
-		case p != "*" && p != tokens[i]:
+			return true // one token or more remain
+		case p != "*" && p != tok:
 			return false
 		}
+		if !more {
+			return i == len(pattern)-1
+		}
+		subject = rest
 	}
-	return len(pattern) == len(tokens)
+	return false // more tokens than the pattern
 }
 
 // validSubject reports whether s is a well-formed subject: non-empty
@@ -77,18 +83,22 @@ func validSubject(s string, wild bool) bool {
 	if s == "" {
 		return false
 	}
-	tokens := strings.Split(s, ".")
-	for i, t := range tokens {
+	for s != "" {
+		t, rest, more := strings.Cut(s, ".")
 		switch {
 		case t == "" || strings.ContainsAny(t, " \t\r\n"):
 			return false
 		case t == "*" || t == ">":
-			if !wild || (t == ">" && i != len(tokens)-1) {
+			if !wild || (t == ">" && more) {
 				return false
 			}
 		case strings.ContainsAny(t, "*>"):
 			return false
 		}
+		if more && rest == "" {
+			return false // ends with an empty token
+		}
+		s = rest
 	}
 	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,13 +33,33 @@ func TestReplyPolicy(t *testing.T) {
 		{"other.subject", false},
 		{"_INBOX.a..b", false},
 		{"_INBOX.*", false},
+		{"_INBOX.", false},
+		{"scenario.tenant1", false},
+		{"scenario..replies", false},
+		{"scenario.a.replies.", false},
+		{"x.scenario.a.replies", false},
 	}
 	for _, tt := range tests {
 		if why := p.check(tt.subject); (why == "") != tt.ok {
 			t.Errorf("check(%q) = %q, want allowed %v", tt.subject, why, tt.ok)
 		}
 	}
-	for _, bad := range [][]string{nil, {"$KV.>"}, {"a.>.b"}, {""}} {
+	// Patterns of every shape against subjects of every length.
+	for _, tt := range []struct {
+		pattern, subject string
+		want             bool
+	}{
+		{">", "a", true}, {">", "a.b.c", true}, {"*", "a", true}, {"*", "a.b", false},
+		{"a", "a", true}, {"a", "a.b", false}, {"a", "b", false}, {"a.b", "a", false},
+		{"a.*", "a.b", true}, {"a.*", "a", false}, {"a.*", "a.b.c", false},
+		{"a.>", "a", false}, {"a.>", "a.b", true}, {"a.>", "a.b.c", true}, {"a.>", "b.c", false},
+		{"*.b.>", "a.b.c", true}, {"*.b.>", "a.b", false}, {"*.*", "a.b", true},
+	} {
+		if got := subjectMatch(strings.Split(tt.pattern, "."), tt.subject); got != tt.want {
+			t.Errorf("subjectMatch(%q, %q) = %v, want %v", tt.pattern, tt.subject, got, tt.want)
+		}
+	}
+	for _, bad := range [][]string{nil, {"$KV.>"}, {"a.>.b"}, {""}, {"a."}, {".a"}, {"a b"}, {"a*"}} {
 		if err := WithReplySubjects(bad...)(&config{}); err == nil {
 			t.Errorf("WithReplySubjects(%q) accepted", bad)
 		}

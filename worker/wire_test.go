@@ -60,6 +60,12 @@ func TestWireGolden(t *testing.T) {
 			if !bytes.Equal(got, bytes.TrimSpace(want)) {
 				t.Errorf("encoding changed:\n got %s\nwant %s", got, want)
 			}
+			if r, ok := tt.given.(*sfblocks.Reply); ok {
+				// What the worker publishes: its own encoding of replies.
+				if own, err := marshalReply(r); err != nil || !bytes.Equal(own, bytes.TrimSpace(want)) {
+					t.Errorf("the worker's encoding: %s, %v\nwant %s", own, err, want)
+				}
+			}
 		})
 	}
 }

@@ -79,6 +79,7 @@ type Client struct {
 	onUsage     func(Usage)
 	userAgent   string
 	usage       atomic.Pointer[Usage]
+	lastBearer  atomic.Pointer[bearerValue]
 	tracer      trace.Tracer
 	spanAttrs   []attribute.KeyValue
 }
@@ -169,6 +170,13 @@ var sharedHTTPClient = &http.Client{
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// Half of net/http's 4 KB each: every call in flight holds a
+		// connection and its two buffers (8 MB at 1000 calls), and a
+		// Salesforce request (headers, a query or a record) and a
+		// response's headers fit in 2 KB. Larger writes and reads bypass the
+		// buffers.
+		WriteBufferSize: 2 << 10,
+		ReadBufferSize:  2 << 10,
 	},
 	// No overall Timeout: every call carries a context deadline instead, so
 	// that a job's own deadline is what bounds it.
@@ -229,9 +237,13 @@ type request struct {
 	// object is the sObject the request is about, when it names one: a
 	// validated API name, safe for a span attribute.
 	object string
-	query  url.Values
-	body   any
-	header http.Header
+	// q is the statement of a query or search, sent as the URL's query
+	// string q=...; "" sends none.
+	q    string
+	body any
+	// batchSize, when positive, asks for pages of that many records
+	// (Sforce-Query-Options: batchSize=n).
+	batchSize int
 }
 
 // name is how errors name the request: its label, else method and path
@@ -347,8 +359,9 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 		return nil, errors.New("salesforce: no instance URL: configure one, or use a token source whose tokens carry instance_url")
 	}
 	u := base + c.dataPath(r.path)
-	if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
+	if r.q != "" {
+		// As url.Values{"q": {r.q}}.Encode() writes it, without the map.
+		u += "?q=" + url.QueryEscape(r.q)
 	}
 	var rd io.Reader
 	if body != nil {
@@ -361,14 +374,16 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 	if span.IsRecording() {
 		c.startAttrs(span, r, req.URL.Host, resend)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	// Canonical keys set directly: Header.Set would canonicalize each
+	// again, on every call.
+	req.Header["Authorization"] = []string{c.bearer(tok)}
+	req.Header["Accept"] = jsonType
+	req.Header["User-Agent"] = []string{c.userAgent}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = jsonType
 	}
-	for k, vs := range r.header {
-		req.Header[k] = vs
+	if r.batchSize > 0 {
+		req.Header["Sforce-Query-Options"] = []string{"batchSize=" + strconv.Itoa(r.batchSize)}
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {
@@ -382,7 +397,7 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 	}
 	defer res.Body.Close()
 	status = res.StatusCode
-	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBody))
+	data, err := readBody(res)
 	if err != nil {
 		return nil, &transportError{op: "read response of " + r.name(), host: req.URL.Host, err: withoutURL(err)}
 	}
@@ -391,6 +406,40 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 		return &response{status: res.StatusCode, header: res.Header, body: data}, nil
 	}
 	return nil, parseAPIError(res.StatusCode, data)
+}
+
+// jsonType is the value of the Accept and Content-Type headers. The
+// transport only reads request headers, so every request can share it.
+var jsonType = []string{"application/json"}
+
+// bearer returns the Authorization header value of tok, remembered for the
+// token in use: a token serves thousands of requests.
+func (c *Client) bearer(tok *oauth2.Token) string {
+	if b := c.lastBearer.Load(); b != nil && b.tok == tok {
+		return b.value
+	}
+	b := &bearerValue{tok: tok, value: "Bearer " + tok.AccessToken}
+	c.lastBearer.Store(b)
+	return b.value
+}
+
+// bearerValue is one token's Authorization header value.
+type bearerValue struct {
+	tok   *oauth2.Token
+	value string
+}
+
+// readBody reads a response's body, at most maxResponseBody bytes, in one
+// allocation when the response says its length.
+func readBody(res *http.Response) ([]byte, error) {
+	if n := res.ContentLength; n > 0 && n <= maxResponseBody {
+		data := make([]byte, n)
+		if _, err := io.ReadFull(res.Body, data); err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
+	return io.ReadAll(io.LimitReader(res.Body, maxResponseBody))
 }
 
 func (c *Client) observeUsage(h string) {
@@ -410,7 +459,7 @@ func (c *Client) observeUsage(h string) {
 // ParseLimitInfo parses a Sforce-Limit-Info header value such as
 // "api-usage=18/5000" (possibly followed by "; per-app-api-usage=...").
 func ParseLimitInfo(h string) (Usage, bool) {
-	for _, part := range strings.Split(h, ";") {
+	for part := range strings.SplitSeq(h, ";") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok || !strings.EqualFold(k, "api-usage") {
 			continue

@@ -3,9 +3,12 @@ package salesforce
 import (
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Kinds of HTTP request to Salesforce, the "kind" label of [Metrics].
@@ -67,18 +70,94 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // Instrument returns a copy of hc whose transport counts and times its
-// requests under kind ([KindData] or [KindToken]).
+// requests under kind ([KindData] or [KindToken]), as promhttp's
+// InstrumentRoundTripperCounter and InstrumentRoundTripperDuration would
+// (the same code and method labels; a request that got no answer is not
+// counted), without building a label map for every request.
 func (m *Metrics) Instrument(hc *http.Client, kind string) *http.Client {
 	rt := hc.Transport
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
 	labels := prometheus.Labels{"kind": kind}
-	rt = promhttp.InstrumentRoundTripperCounter(m.calls.MustCurryWith(labels),
-		promhttp.InstrumentRoundTripperDuration(m.duration.MustCurryWith(labels), rt))
 	out := *hc
-	out.Transport = rt
+	out.Transport = &instrumented{next: rt, calls: m.calls.MustCurryWith(labels), duration: m.duration.MustCurryWith(labels),
+		children: map[requestKey]requestMetrics{}}
 	return &out
+}
+
+// instrumented counts and times the requests of one kind.
+type instrumented struct {
+	next     http.RoundTripper
+	calls    *prometheus.CounterVec
+	duration prometheus.ObserverVec
+
+	mu       sync.RWMutex
+	children map[requestKey]requestMetrics
+}
+
+// requestKey is what a request's labels are made of: its status and its
+// method as sent.
+type requestKey struct {
+	status int
+	method string
+}
+
+type requestMetrics struct {
+	calls    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *instrumented) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	res, err := t.next.RoundTrip(req)
+	if err != nil {
+		return res, err
+	}
+	m := t.metrics(requestKey{status: res.StatusCode, method: req.Method})
+	m.duration.Observe(time.Since(start).Seconds())
+	m.calls.Inc()
+	return res, nil
+}
+
+// metrics returns the children of k's labels, looked up on first use.
+func (t *instrumented) metrics(k requestKey) requestMetrics {
+	t.mu.RLock()
+	m, ok := t.children[k]
+	t.mu.RUnlock()
+	if ok {
+		return m
+	}
+	code, method := codeLabel(k.status), methodLabel(k.method)
+	m = requestMetrics{calls: t.calls.WithLabelValues(code, method), duration: t.duration.WithLabelValues(code, method)}
+	t.mu.Lock()
+	t.children[k] = m
+	t.mu.Unlock()
+	return m
+}
+
+// codeLabel is the code label of a status, as promhttp writes it.
+func codeLabel(status int) string {
+	switch {
+	case status == 0:
+		return "200"
+	case status >= 100 && status <= 599:
+		return strconv.Itoa(status)
+	}
+	return "unknown"
+}
+
+// methodLabel is the method label of a request, as promhttp writes it:
+// the standard methods in lower case, anything else "unknown".
+func methodLabel(method string) string {
+	switch m := strings.ToLower(method); m {
+	case "get", "put", "head", "post", "delete", "connect", "options", "notify", "trace", "patch":
+		if method == m || method == strings.ToUpper(method) {
+			return m
+		}
+	}
+	return "unknown"
 }
 
 // ObserveUsage records an org's API usage; pass it to [WithUsageObserver].

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -60,6 +58,32 @@ type QueryResult struct {
 	Pages int `json:"-"`
 }
 
+// queryPage is one page of a query's answer as it is decoded: records as
+// plain values, which encoding/json builds without reflection (a Record,
+// a named map type, costs an allocation per field to decode).
+type queryPage struct {
+	TotalSize      int    `json:"totalSize"`
+	Done           bool   `json:"done"`
+	NextRecordsURL string `json:"nextRecordsUrl,omitempty"`
+	Records        []any  `json:"records"`
+}
+
+// appendRecords appends records decoded as plain values to out; a record
+// that is not a JSON object fails, as decoding it into a Record would.
+func appendRecords(out []Record, records []any) ([]Record, error) {
+	for i, v := range records {
+		switch r := v.(type) {
+		case map[string]any:
+			out = append(out, Record(r))
+		case nil:
+			out = append(out, nil)
+		default:
+			return nil, fmt.Errorf("salesforce: decode response: record %d is %T, not an object", i, v)
+		}
+	}
+	return out, nil
+}
+
 type queryConfig struct {
 	maxRecords int
 	batchSize  int
@@ -102,27 +126,28 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 	for _, o := range opts {
 		o(&cfg)
 	}
-	var hdr http.Header
-	if cfg.batchSize > 0 {
-		hdr = http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(cfg.batchSize)}}
-	}
-	r := request{method: http.MethodGet, path: resource, route: resource, query: url.Values{"q": {soql}}, header: hdr}
+	r := request{method: http.MethodGet, path: resource, route: resource, q: soql, batchSize: cfg.batchSize}
 	var out QueryResult
 	for {
 		resp, err := c.do(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		var page QueryResult
-		if err := decodeJSON(resp.body, &page); err != nil {
-			return nil, err
+		var page queryPage
+		if !decodeQueryPageFast(resp.body, &page) {
+			page = queryPage{} // what the fast path read, forgotten
+			if err := decodeJSON(resp.body, &page); err != nil {
+				return nil, err
+			}
 		}
 		out.Pages++
 		if out.Pages == 1 {
 			out.TotalSize = page.TotalSize
 			out.Records = make([]Record, 0, min(page.TotalSize, cfg.maxRecords))
 		}
-		out.Records = append(out.Records, page.Records...)
+		if out.Records, err = appendRecords(out.Records, page.Records); err != nil {
+			return nil, err
+		}
 		out.Done, out.NextRecordsURL = page.Done, page.NextRecordsURL
 		if len(out.Records) >= cfg.maxRecords {
 			if len(out.Records) > cfg.maxRecords {
@@ -139,6 +164,6 @@ func (c *Client) query(ctx context.Context, resource, soql string, opts []QueryO
 		if !strings.HasPrefix(page.NextRecordsURL, "/services/data/") {
 			return nil, fmt.Errorf("salesforce: unexpected nextRecordsUrl %q", page.NextRecordsURL)
 		}
-		r = request{method: http.MethodGet, path: page.NextRecordsURL, route: resource + "/{locator}", header: hdr}
+		r = request{method: http.MethodGet, path: page.NextRecordsURL, route: resource + "/{locator}", batchSize: cfg.batchSize}
 	}
 }

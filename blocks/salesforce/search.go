@@ -3,7 +3,6 @@ package salesforce
 import (
 	"context"
 	"net/http"
-	"net/url"
 )
 
 // SearchResult is the answer to a SOSL or parameterized search.
@@ -14,15 +13,31 @@ type SearchResult struct {
 // Search runs a SOSL statement (FIND {...} IN ... RETURNING ...). Build the
 // term with [EscapeSOSL].
 func (c *Client) Search(ctx context.Context, sosl string) (*SearchResult, error) {
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/search", route: "/search", query: url.Values{"q": {sosl}}})
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: "/search", route: "/search", q: sosl})
 	if err != nil {
 		return nil, err
 	}
-	var out SearchResult
-	if err := decodeJSON(resp.body, &out); err != nil {
+	return decodeSearch(resp.body)
+}
+
+// decodeSearch decodes a search's answer, its records as plain values (see
+// queryPage).
+func decodeSearch(body []byte) (*SearchResult, error) {
+	var page struct {
+		SearchRecords []any `json:"searchRecords"`
+	}
+	if err := decodeJSON(body, &page); err != nil {
 		return nil, err
 	}
-	return &out, nil
+	out := &SearchResult{}
+	if page.SearchRecords != nil {
+		recs, err := appendRecords(make([]Record, 0, len(page.SearchRecords)), page.SearchRecords)
+		if err != nil {
+			return nil, err
+		}
+		out.SearchRecords = recs
+	}
+	return out, nil
 }
 
 // ParameterizedSearchRequest is the body of a parameterized search. Q is a
@@ -58,9 +73,5 @@ func (c *Client) ParameterizedSearch(ctx context.Context, req ParameterizedSearc
 	if err != nil {
 		return nil, err
 	}
-	var out SearchResult
-	if err := decodeJSON(resp.body, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return decodeSearch(resp.body)
 }

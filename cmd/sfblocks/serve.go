@@ -42,6 +42,8 @@ type serveConfig struct {
 	configPath   string
 	simAddr      string
 	metricsAddr  string
+	// pprofAddr serves net/http/pprof when set (debugging only).
+	pprofAddr    string
 	prefix       string
 	queueGroup   string
 	maxInFlight  int
@@ -97,6 +99,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.configPath, "config", envOr("SFBLOCKS_CONFIG", ""), "accounts config file (JSON); empty starts the Salesforce simulator with a development account (env SFBLOCKS_CONFIG)")
 	fs.StringVar(&c.simAddr, "sim-addr", envOr("SFBLOCKS_SIM_ADDR", "127.0.0.1:8443"), "listen address of the simulator started when no --config is given")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("SFBLOCKS_METRICS_ADDR", "127.0.0.1:9464"), "address of /metrics, /healthz and /readyz; empty turns them off (env SFBLOCKS_METRICS_ADDR)")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", envOr("SFBLOCKS_PPROF_ADDR", ""), "address of Go's /debug/pprof/ profiles, for debugging only (they show the process's internals to whoever can reach the address; keep it on loopback); empty, the default, turns them off (env SFBLOCKS_PPROF_ADDR)")
 	fs.StringVar(&c.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix: jobs arrive on PREFIX.search and PREFIX.insert (env SFBLOCKS_PREFIX)")
 	fs.StringVar(&c.queueGroup, "queue-group", envOr("SFBLOCKS_QUEUE_GROUP", worker.DefaultQueueGroup), "NATS queue group shared by the fleet (env SFBLOCKS_QUEUE_GROUP)")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", envInt("SFBLOCKS_MAX_IN_FLIGHT", worker.DefaultMaxInFlight), "jobs one worker runs at once (env SFBLOCKS_MAX_IN_FLIGHT)")
@@ -277,6 +280,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		go func() { _ = hs.Serve(ln) }()
 		defer hs.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	}
+
+	if cfg.pprofAddr != "" {
+		stop, err := servePprof(cfg.pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	if cfg.console.addr != "" {

@@ -71,6 +71,7 @@ func TestBaselineServesJobs(t *testing.T) {
 		wantBody string // part of Salesforce's raw body, relayed as is
 	}{
 		{"search", sfblocks.Search, searchJob, false, "query", `"Name":"Ada Byron"`},
+		{"distinct search", sfblocks.Search, fmt.Sprintf(distinctSearchJob, searchLimits), false, "query", `"Name":"Ada Byron"`},
 		{"upsert", sfblocks.Insert, strings.Replace(insertJob, "%d", "7", 1), false, "upsert", `"success":true`},
 		{"create", sfblocks.Insert, `{"object":"Task","fields":{"Subject":"plain"}}`, false, "create", `"success":true`},
 		{"bad SOQL", sfblocks.Search, `{"query":"SELECT FROM"}`, true, "", "MALFORMED_QUERY"},

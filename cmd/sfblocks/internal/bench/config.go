@@ -70,6 +70,12 @@ type Config struct {
 	Rounds int
 	// Mix is the share of each block in the load. Default: searches only.
 	Mix Mix
+	// IdenticalSearches sends the same search every time, which the
+	// workers' shared searches answer many at a time with one Salesforce
+	// call. Default: false, each search a statement of its own (it asks
+	// for the same Contact with its own LIMIT), so that every job costs one
+	// call, as the baseline's do.
+	IdenticalSearches bool
 	// JSONFile, when set, also receives the report as JSON. Default: ""
 	// (none).
 	JSONFile string

@@ -59,10 +59,10 @@
 // describe and reports each measurement against its floor, PASS or BELOW
 // (reported, not asserted):
 //
-//	search-64  sync Search, 0 latency, 64 clients: sync/baseline >= 0.7, durable/sync >= 0.4
+//	search-64  sync Search, 0 latency, 64 clients: sync/baseline >= 0.85, durable/sync >= 0.6
 //	inflight   100ms latency, 256 clients, one worker: >= 2300 jobs/s
 //	scale      100ms latency, 384 clients, 64 in flight per worker: 4 workers / 1 worker >= 3.6
-//	rss        1000 jobs in flight in one worker: peak RSS <= 100 MB
+//	rss        1000 jobs in flight in one worker: peak RSS <= 64 MB
 //
 // # Using it
 //

@@ -19,14 +19,26 @@ import (
 )
 
 // The jobs the load generator sends. The search finds one Contact of the
-// seed data (Ada Byron). The insert is an upsert of a Task keyed on
-// External_Id__c over a rotating set of insertKeys values: the first pass
-// creates the records, later ones update them, so the simulator's
-// in-memory org stays small however long the bench runs.
+// seed data (Ada Byron). By default each search also carries its own
+// LIMIT (distinctSearchJob, over searchLimits rotating values, far more
+// than any run has in flight), which changes nothing of the answer but
+// makes every search a statement of its own: the workers' shared searches
+// (identical searches in flight share one Salesforce call) cannot answer
+// two jobs with one call, so each job costs one call, as the baseline's
+// do, and sync/baseline compares the cost of a job. With identical
+// searches (searchJob) the bench measures the sharing instead. The insert
+// is an upsert of a Task keyed on External_Id__c over a rotating set of
+// insertKeys values: the first pass creates the records, later ones
+// update them, so the simulator's in-memory org stays small however long
+// the bench runs.
 const (
-	searchJob  = `{"query":"SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'","variables":{"ANI":"+1 415 555 0100"}}`
-	insertJob  = `{"object":"Task","fields":{"Subject":"Bench call $(n)","Status":"Completed"},"variables":{"n":"%d"},"external_id":{"field":"External_Id__c","value":"bench-$(n)"}}`
-	insertKeys = 4096
+	searchJob         = `{"query":"SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'","variables":{"ANI":"+1 415 555 0100"}}`
+	distinctSearchJob = `{"query":"SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)' LIMIT $(n)","variables":{"ANI":"+1 415 555 0100","n":%d}}`
+	insertJob         = `{"object":"Task","fields":{"Subject":"Bench call $(n)","Status":"Completed"},"variables":{"n":"%d"},"external_id":{"field":"External_Id__c","value":"bench-$(n)"}}`
+	insertKeys        = 4096
+	// searchLimits stays below 1e6, which the baseline would paste as
+	// "1e+06" (it prints numbers with fmt).
+	searchLimits = 50000
 )
 
 // Mix is the share of each block in the load, e.g. search=0.8,insert=0.2.
@@ -119,7 +131,10 @@ type loadSpec struct {
 	warmup   time.Duration
 	duration time.Duration
 	mix      Mix
-	timeout  time.Duration // per job
+	// identicalSearches sends searchJob every time instead of
+	// distinctSearchJob.
+	identicalSearches bool
+	timeout           time.Duration // per job
 }
 
 // loadResult is what the load generator measured in its window.
@@ -158,7 +173,7 @@ func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(op
 		stopping
 	)
 	var phase atomic.Int32
-	var insertSeq atomic.Int64
+	var insertSeq, searchSeq atomic.Int64
 	type clientResult struct {
 		lat    []time.Duration
 		errors map[string]int64
@@ -173,9 +188,12 @@ func runLoad(ctx context.Context, spec loadSpec, send sendFunc, onWindow func(op
 			res.errors = map[string]int64{}
 			for phase.Load() != stopping && ctx.Err() == nil {
 				block, job := sfblocks.Search, search
-				if spec.mix.Search < 1 && rng.Float64() >= spec.mix.Search {
+				switch {
+				case spec.mix.Search < 1 && rng.Float64() >= spec.mix.Search:
 					block = sfblocks.Insert
 					job = fmt.Appendf(nil, insertJob, insertSeq.Add(1)%insertKeys)
+				case !spec.identicalSearches:
+					job = fmt.Appendf(nil, distinctSearchJob, searchSeq.Add(1)%searchLimits+1)
 				}
 				// Cancelling ctx stops the loop, not the job in flight:
 				// it is awaited so that no run leaves work to the next.

@@ -88,3 +88,40 @@ func TestRunLoadStopsWhenCancelled(t *testing.T) {
 		t.Errorf("runLoad returned with %d of %d jobs in flight, want none", n, sent.Load())
 	}
 }
+
+// TestRunLoadSearches: by default every search is a statement of its own,
+// so shared searches cannot answer two jobs with one call; with
+// identicalSearches every search is the same.
+func TestRunLoadSearches(t *testing.T) {
+	t.Parallel()
+	for _, identical := range []bool{false, true} {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		record := func(_ context.Context, b sfblocks.Block, job []byte) string {
+			if b != sfblocks.Search {
+				t.Errorf("block %s, want search", b)
+			}
+			mu.Lock()
+			seen[string(job)]++
+			mu.Unlock()
+			return ""
+		}
+		spec := loadSpec{clients: 4, duration: 50 * time.Millisecond, mix: Mix{Search: 1}, identicalSearches: identical, timeout: time.Second}
+		runLoad(t.Context(), spec, record, func(bool) {})
+		jobs := 0
+		for _, n := range seen {
+			jobs += n
+		}
+		// The first searchLimits searches are all different, then the
+		// LIMITs come round again.
+		if want := min(jobs, searchLimits); !identical && len(seen) != want {
+			t.Errorf("distinct searches: %d different jobs of %d, want %d", len(seen), jobs, want)
+		}
+		if identical && len(seen) != 1 {
+			t.Errorf("identical searches: %d different jobs, want 1", len(seen))
+		}
+		if jobs == 0 {
+			t.Errorf("identical %v: no job sent", identical)
+		}
+	}
+}

@@ -42,7 +42,11 @@ type scenario struct {
 	Workers     int           `json:"workers"`
 	MaxInFlight int           `json:"max_in_flight"`
 	Mix         string        `json:"mix"`
-	mix         Mix
+	// IdenticalSearches: every search job was the same statement (see
+	// distinctSearchJob), so the workers' shared searches could answer
+	// several with one call.
+	IdenticalSearches bool `json:"identical_searches,omitempty"`
+	mix               Mix
 }
 
 // runResult is one run's measurements.

@@ -134,9 +134,18 @@ func TestJudgeFloors(t *testing.T) {
 	}{
 		{
 			name: "all pass",
-			runs: []*runResult{run(scSearch64, PathSync, 800, 0, nil), run(scSearch64, PathBaseline, 1000, 0, nil), run(scSearch64, PathDurable, 400, 0, nil),
-				run(scInflight, PathSync, 2400, 0, nil), run(scScale1, PathSync, 500, 0, nil), run(scScale4, PathSync, 1900, 0, nil), run(scRSS, PathSync, 900, 0, rss(80))},
+			runs: []*runResult{run(scSearch64, PathSync, 860, 0, nil), run(scSearch64, PathBaseline, 1000, 0, nil), run(scSearch64, PathDurable, 520, 0, nil),
+				run(scInflight, PathSync, 2400, 0, nil), run(scScale1, PathSync, 500, 0, nil), run(scScale4, PathSync, 1900, 0, nil), run(scRSS, PathSync, 900, 0, rss(63))},
 			wantPass: []bool{true, true, true, true, true},
+			wantErrs: []bool{false, false, false, false, false},
+		},
+		{
+			// Issue 13's floors: 0.85, 0.6 and 64 MB, not the first wave's
+			// 0.7, 0.4 and 100 MB.
+			name: "below issue 13's floors",
+			runs: []*runResult{run(scSearch64, PathSync, 840, 0, nil), run(scSearch64, PathBaseline, 1000, 0, nil), run(scSearch64, PathDurable, 500, 0, nil),
+				run(scInflight, PathSync, 2400, 0, nil), run(scScale1, PathSync, 500, 0, nil), run(scScale4, PathSync, 1900, 0, nil), run(scRSS, PathSync, 900, 0, rss(65))},
+			wantPass: []bool{false, false, true, true, false},
 			wantErrs: []bool{false, false, false, false, false},
 		},
 		{
@@ -148,7 +157,7 @@ func TestJudgeFloors(t *testing.T) {
 		},
 		{
 			name: "no /proc",
-			runs: []*runResult{run(scSearch64, PathSync, 800, 0, nil), run(scSearch64, PathBaseline, 1000, 0, nil), run(scSearch64, PathDurable, 400, 0, nil),
+			runs: []*runResult{run(scSearch64, PathSync, 860, 0, nil), run(scSearch64, PathBaseline, 1000, 0, nil), run(scSearch64, PathDurable, 520, 0, nil),
 				run(scInflight, PathSync, 2400, 0, nil), run(scScale1, PathSync, 500, 0, nil), run(scScale4, PathSync, 1900, 0, nil), run(scRSS, PathSync, 900, 0, nil)},
 			wantPass: []bool{true, true, true, true, false},
 			wantNA:   true,

@@ -140,6 +140,10 @@ func (p *proc) inFlight(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("metrics request to %s: %w", p.name, err)
 	}
+	// Uncompressed: the worker would otherwise gzip every sample, a cost
+	// of the measurement (a new compressor each time) that the baseline,
+	// which is not sampled, does not pay.
+	req.Header.Set("Accept-Encoding", "identity")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("read the metrics of %s: %w", p.name, err)

@@ -103,7 +103,7 @@ func progress(w io.Writer) func(r *runResult) {
 // order rotating from round to round.
 func runCustom(ctx context.Context, e *env, cfg *Config, onRun func(*runResult)) (*report, error) {
 	base := scenario{Name: "custom", Latency: cfg.Latency, LatencyMS: ms(cfg.Latency), Clients: cfg.Clients,
-		Workers: cfg.Workers, MaxInFlight: cfg.MaxInFlight, mix: cfg.Mix, Mix: cfg.Mix.String()}
+		Workers: cfg.Workers, MaxInFlight: cfg.MaxInFlight, mix: cfg.Mix, Mix: cfg.Mix.String(), IdenticalSearches: cfg.IdenticalSearches}
 	// One scenario per NATS target; with a single target it keeps the
 	// name "custom".
 	scs := make([]scenario, len(e.targets))
@@ -214,7 +214,8 @@ func runOne(ctx context.Context, e *env, sc scenario, path Path, round int, cfg 
 	var windowStart, windowEnd sfsim.Stats
 	var cpuStart, cpuEnd time.Duration
 	sampler := newInFlightSampler(procs, path != PathBaseline)
-	load := runLoad(ctx, loadSpec{clients: sc.Clients, warmup: warmup, duration: cfg.Duration, mix: sc.mix, timeout: cfg.JobTimeout},
+	load := runLoad(ctx, loadSpec{clients: sc.Clients, warmup: warmup, duration: cfg.Duration, mix: sc.mix,
+		identicalSearches: sc.IdenticalSearches, timeout: cfg.JobTimeout},
 		send, func(open bool) {
 			if open {
 				windowStart = e.sim.Stats()
