@@ -73,6 +73,11 @@ type KVStore struct {
 	ttl    time.Duration
 	holder string
 	now    func() time.Time
+
+	mu sync.Mutex
+	// leasing counts, by lease key, this store's Lease calls in progress
+	// and the leases it holds.
+	leasing map[string]int
 }
 
 // NewKVStore opens (creating if needed) the bucket. Fails with NO_TOKEN_KEY
@@ -110,7 +115,7 @@ func NewKVStore(ctx context.Context, js jetstream.JetStream, cfg KVStoreConfig) 
 	if err != nil {
 		return nil, newError(CodeUnavailable, "", "cannot open token bucket "+cfg.Bucket+" (is JetStream enabled on the NATS server?)", err)
 	}
-	return &KVStore{kv: kv, js: js, subj: "$KV." + cfg.Bucket + ".", cipher: cfg.Cipher, ttl: cfg.LeaseTTL, holder: cfg.Holder, now: cfg.Now}, nil
+	return &KVStore{kv: kv, js: js, subj: "$KV." + cfg.Bucket + ".", cipher: cfg.Cipher, ttl: cfg.LeaseTTL, holder: cfg.Holder, now: cfg.Now, leasing: map[string]int{}}, nil
 }
 
 func tokenKey(account string) string { return "token." + account }
@@ -215,10 +220,18 @@ func (s *KVStore) leaseBytes() []byte {
 // does, and taken over with a revision-checked write.
 func (s *KVStore) Lease(ctx context.Context, account string) (Lease, error) {
 	key := leaseKey(account)
+	alone := s.enter(key)
+	held := false
+	defer func() {
+		if !held {
+			s.leave(key)
+		}
+	}()
 	for {
 		sent := time.Now()
 		rev, err := s.kv.Create(ctx, key, s.leaseBytes(), jetstream.KeyTTL(s.ttl))
 		if err == nil {
+			held = true
 			return s.held(key, rev, sent), nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
@@ -236,24 +249,53 @@ func (s *KVStore) Lease(ctx context.Context, account string) (Lease, error) {
 		wait := s.ttl
 		var lv leaseValue
 		_ = json.Unmarshal(e.Value(), &lv) // unreadable lease: an old one, expired
-		if lv.TTLMS == 0 {
-			left := time.UnixMilli(lv.Expires).Sub(s.now())
-			if left <= 0 {
-				sent := time.Now()
-				rev, err := s.publishLease(ctx, key, e.Revision())
-				if err == nil {
-					return s.held(key, rev, sent), nil
-				}
-				if !wrongRevision(err) {
-					return nil, leaseErr(ctx, account, err)
-				}
-				continue // someone else took it over first
+		left := time.UnixMilli(lv.Expires).Sub(s.now())
+		// A lease in this store's own name while no other Lease call of
+		// this store is running or holding it is one whose Create was
+		// stored but whose answer was lost (a JetStream leader change):
+		// nobody holds it. Take it back at its revision instead of waiting
+		// out its TTL. A lease an earlier version wrote (no server TTL) is
+		// taken over once its expiry has passed.
+		if (lv.Holder == s.holder && alone()) || (lv.TTLMS == 0 && left <= 0) {
+			sent := time.Now()
+			rev, err := s.publishLease(ctx, key, e.Revision())
+			if err == nil {
+				held = true
+				return s.held(key, rev, sent), nil
 			}
+			if !wrongRevision(err) {
+				return nil, leaseErr(ctx, account, err)
+			}
+			continue // someone else took it over first
+		}
+		if lv.TTLMS == 0 {
 			wait = left
 		}
 		if err := s.waitChange(ctx, key, e.Revision(), wait); err != nil {
 			return nil, leaseErr(ctx, account, err)
 		}
+	}
+}
+
+// enter counts a Lease call for key in; alone then reports whether it is
+// the only one of this store running or holding key's lease.
+func (s *KVStore) enter(key string) (alone func() bool) {
+	s.mu.Lock()
+	s.leasing[key]++
+	s.mu.Unlock()
+	return func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.leasing[key] == 1
+	}
+}
+
+// leave counts a Lease call that failed, or a released lease, out.
+func (s *KVStore) leave(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.leasing[key]--; s.leasing[key] <= 0 {
+		delete(s.leasing, key)
 	}
 }
 
@@ -441,6 +483,7 @@ func (l *kvLease) Release(ctx context.Context) {
 	if rev == 0 {
 		return
 	}
+	defer l.s.leave(l.key)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	// Revision-checked: never delete a lease another worker took over.

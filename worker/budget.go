@@ -67,7 +67,9 @@ type BudgetConfig struct {
 	// Bucket is the KV bucket shared by the fleet. Defaults to
 	// [DefaultBudgetBucket].
 	Bucket string
-	// Replicas of the bucket. Defaults to 1.
+	// Replicas of the bucket when Start creates it; an existing bucket
+	// keeps its own (a fleet setting: 'sfblocks fleet apply --replicas N'
+	// changes it). Defaults to 1.
 	Replicas int
 	// Worker names this worker in the bucket's entries.
 	Worker string
@@ -263,9 +265,17 @@ func budgetAccountOf(key string) string {
 // once the bucket exists, or with the JetStream error.
 func (b *Budget) Start(ctx context.Context, js jetstream.JetStream) error {
 	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	replicas := b.cfg.Replicas
+	if kv, err := js.KeyValue(kctx, b.cfg.Bucket); err == nil {
+		if st, err := kv.Status(kctx); err == nil {
+			if r, ok := bucketReplicas(st); ok {
+				replicas = r // a worker never changes a fleet setting
+			}
+		}
+	}
 	kv, err := js.CreateOrUpdateKeyValue(kctx, jetstream.KeyValueConfig{
 		Bucket: b.cfg.Bucket, Description: "sfblocks: each account's daily API usage, as the fleet last saw it",
-		History: 1, Storage: jetstream.MemoryStorage, Replicas: b.cfg.Replicas,
+		History: 1, Storage: jetstream.MemoryStorage, Replicas: replicas,
 	})
 	cancel()
 	if err != nil {

@@ -62,6 +62,11 @@ type ConnConfig struct {
 	// Default to 20s and 3.
 	PingInterval time.Duration
 	MaxPingsOut  int
+	// InOrder tries the servers in the order given (first the worker's own
+	// node of a cluster, then the others) instead of nats.go's default
+	// random order, which spreads a fleet given the same list over the
+	// nodes only by chance. Defaults to false.
+	InOrder bool
 	// RetryOnFailedConnect makes [Connect] return a connection even when no
 	// server answers yet; it keeps trying in the background (and /readyz
 	// reports not ready). Defaults to false: Connect fails fast.
@@ -174,6 +179,9 @@ func (c ConnConfig) Options() ([]nats.Option, error) {
 			}
 			ev.Msg("NATS async error")
 		}),
+	}
+	if c.InOrder {
+		opts = append(opts, nats.DontRandomize())
 	}
 	switch {
 	case c.User != "":

@@ -79,10 +79,15 @@ func (d *durable) publishDeadLetter(ctx context.Context, job sfblocks.JobIdentit
 			return fmt.Errorf("worker: encoding the dead letter: %w", err)
 		}
 	}
-	ctx, cancel := bookkeeping(ctx, d.ledger.timeout)
-	defer cancel()
+	// Retried across a leader change with one message id, so a retry whose
+	// first try was stored after all stores nothing new.
 	msg := &nats.Msg{Subject: d.w.DLQSubject(job), Data: data}
-	if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(d.cfg.DLQStream)); err != nil {
+	id := "dlq:" + newJobID()
+	err = retryJS(ctx, d.cfg.FailoverWindow, d.ledger.timeout, "publishing the dead letter", d.cfg.DLQStream, func(ctx context.Context) error {
+		_, err := d.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(d.cfg.DLQStream), jetstream.WithMsgID(id), jetstream.WithRetryAttempts(0))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("worker: publishing the dead letter to %s (is the dead-letter stream full?): %w", d.cfg.DLQStream, err)
 	}
 	d.w.m.DeadLettered.WithLabelValues(string(dl.Block), dl.Path, dl.Reason).Inc()

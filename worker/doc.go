@@ -106,6 +106,17 @@
 // kept success answers the replay (nothing is created twice), a kept
 // failure does not (the replay really runs, after reconciling).
 //
+// On a JetStream cluster (DurableConfig.Replicas 3): every JetStream
+// operation the worker makes (pulls, acks, the ledger's reads and writes,
+// claims, dead letters, parks, status) is retried across a leader change
+// for up to DurableConfig.FailoverWindow, in ways that cannot write twice
+// (failover.go); past it the error wraps [ErrNoJetStreamLeader] and names
+// the stream. The ledger reads a replicated bucket through its leader
+// (ledger_read.go), so a follower catching up never hides a run record.
+// [Worker.Ready] reports [ErrJetStreamUnavailable] while the jobs stream
+// has no leader. [CheckReplicas] and the server's own refusals, explained,
+// check the replica count against the cluster.
+//
 // Tracing: each job run is a span that continues the W3C traceparent and
 // tracestate headers its message carries, and its Salesforce calls and
 // token waits are that span's children; a dead letter keeps the failed

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sfblocks/sfblocks"
@@ -44,7 +45,9 @@ type durable struct {
 
 	stop     chan struct{} // closed by Stop: fetch no more
 	stopOnce sync.Once
-	running  atomic.Int64
+	// health is the last JetStream probe's outcome (health.go).
+	health  jsHealth
+	running atomic.Int64
 }
 
 func newDurable(w *Worker, cfg DurableConfig) *durable {
@@ -63,8 +66,24 @@ func (d *durable) setup(ctx context.Context) error {
 		return fmt.Errorf("worker: JetStream: %w", err)
 	}
 	d.js = js
+	if err := CheckReplicas(d.w.nc, d.cfg.Replicas); err != nil {
+		return err
+	}
 	f := &fleet{js: js, cfg: d.cfg, prefix: d.w.cfg.prefix}
 	objs, err := f.ensureAll(ctx)
+	// A cluster still electing its leaders (just started, or a node just
+	// died) answers "temporarily unavailable" or nothing: wait for it
+	// within the set-up timeout rather than fail the start. No responders
+	// to the JetStream API means JetStream is off: that is not waited for.
+	for logged := false; err != nil && transient(err) && !errors.Is(err, nats.ErrNoResponders) && ctx.Err() == nil; {
+		if !logged {
+			d.w.log.Warn().Err(err).Msg("JetStream not ready yet (cluster forming or electing a leader?): retrying the durable set-up")
+			logged = true
+		}
+		pause(ctx, 500*time.Millisecond)
+		f = &fleet{js: js, cfg: d.cfg, prefix: d.w.cfg.prefix}
+		objs, err = f.ensureAll(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -86,7 +105,10 @@ func (d *durable) setup(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	timeout := min(d.cfg.AckWait/3, 10*time.Second)
-	d.ledger = &ledger{results: objs.results, attempts: objs.attempts, claims: objs.claims, timeout: timeout}
+	d.ledger = &ledger{results: objs.results, attempts: objs.attempts, claims: objs.claims, timeout: timeout, window: d.cfg.FailoverWindow}
+	if objs.replicated {
+		d.ledger.leaderReads = d.w.nc
+	}
 	d.policy = retryPolicy{maxAttempts: d.cfg.MaxAttempts, maxDeliver: d.cfg.MaxDeliver,
 		backoff: d.cfg.RetryBackoff, maxBackoff: d.cfg.MaxRetryBackoff}
 	return nil
@@ -122,6 +144,8 @@ func (d *durable) start() {
 	}
 	d.w.wg.Add(1)
 	go d.scanParked()
+	d.w.wg.Add(1)
+	go d.watchHealth()
 }
 
 // stopFetching makes the loops stop pulling; they exit within FetchWait

@@ -134,9 +134,26 @@ type DurableConfig struct {
 	Batch int
 	// FetchWait is how long an idle pull waits for a job. Defaults to 1s.
 	FetchWait time.Duration
-	// Replicas is the stream's and bucket's replica count in a cluster.
-	// Defaults to 1.
+	// Replicas is the replica count of every stream and bucket the fleet
+	// creates (jobs, parked and dead-letter streams; results, attempts and
+	// claims buckets; the dead-letter payloads store) on a JetStream
+	// cluster: 3 keeps them writable with one node down, 5 with two. It
+	// must not exceed the cluster's size (a single server takes 1 only):
+	// the worker fails at start saying so. Like every fleet setting it
+	// applies to what the worker creates; an existing stream keeps its
+	// count until 'sfblocks fleet apply --replicas N'. Defaults to 1.
 	Replicas int
+	// FailoverWindow bounds how long one JetStream operation (a ledger
+	// read or write, a claim, a dead letter, an ack) is retried across a
+	// cluster's leader change before it fails naming the cluster state;
+	// see failover.go. Defaults to [DefaultFailoverWindow] (20s).
+	FailoverWindow time.Duration
+	// SharedBuckets are other KV buckets of the fleet (the token, status
+	// and budget buckets) whose replica count [CheckFleet] compares with
+	// Replicas and [ApplyFleet] changes; their other settings belong to
+	// their own packages, and a worker never touches them. Defaults to
+	// none.
+	SharedBuckets []string
 	// SetupTimeout bounds creating the stream, consumers and bucket at
 	// start. Defaults to 30s.
 	SetupTimeout time.Duration
@@ -186,6 +203,7 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 	def(&c.AckWait, DefaultAckWait)
 	def(&c.FetchWait, DefaultFetchWait)
 	def(&c.SetupTimeout, DefaultSetupTimeout)
+	def(&c.FailoverWindow, DefaultFailoverWindow)
 	defInt(&c.MaxDeliver, DefaultMaxDeliver)
 	defInt(&c.FleetSize, DefaultFleetSize)
 	defInt(&c.Batch, DefaultBatch)
@@ -230,6 +248,8 @@ func (c DurableConfig) withDefaults(maxInFlight int) (DurableConfig, error) {
 		return c, invalid("replicas %d: must be between 1 and 5", c.Replicas)
 	case c.SetupTimeout < 0:
 		return c, invalid("setup timeout %v: must be positive", c.SetupTimeout)
+	case c.FailoverWindow < time.Second || c.FailoverWindow > 10*time.Minute:
+		return c, invalid("failover window %v: must be between 1s and 10m", c.FailoverWindow)
 	}
 	return c, nil
 }

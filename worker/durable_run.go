@@ -377,12 +377,17 @@ func (d *durable) answer(j *durableJob, reply *sfblocks.Reply, data []byte, repl
 	}
 }
 
-// settleMsg acks, naks or terminates msg as s says.
+// settleMsg acks, naks or terminates msg as s says. An ack waits for the
+// consumer's answer and is retried across a leader change (see
+// failover.go): acking twice is harmless, and one lost would make the job
+// come back after AckWait (answered from its kept result, but answered
+// twice). A lost nak or term only makes JetStream deliver the job again
+// after AckWait, which settles it alike: they are not waited for.
 func (d *durable) settleMsg(b sfblocks.Block, msg jetstream.Msg, s settlement, reason string) {
 	var err error
 	switch s.action {
 	case actionAck:
-		err = msg.Ack()
+		err = retryJS(d.w.base, d.cfg.FailoverWindow, d.ackTimeout(), "acking the job", d.cfg.Stream, msg.DoubleAck)
 	case actionNak:
 		if s.delay > 0 {
 			err = msg.NakWithDelay(s.delay)

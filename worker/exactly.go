@@ -380,7 +380,10 @@ func conflictReply(t *task) *sfblocks.Reply {
 func (k *kept) failed() bool { return k.reply != nil && k.reply.Status == sfblocks.StatusFailed }
 
 // bookkeepingDeadline bounds a ledger write that must not be given up
-// lightly (a result, a run record): long enough to ride out a reconnect.
-func (w *Worker) bookkeepingDeadline() time.Duration { return 3 * w.durable.ledger.timeout }
+// lightly (a result, a run record): long enough to ride out a reconnect
+// and a cluster's leader change (the failover window).
+func (w *Worker) bookkeepingDeadline() time.Duration {
+	return max(3*w.durable.ledger.timeout, w.durable.ledger.window)
+}
 
 func newJobID() string { return nuid.Next() }

@@ -72,7 +72,8 @@ func ApplyFleet(ctx context.Context, js jetstream.JetStream, prefix string, cfg 
 	if _, err := f.ensureAll(ctx); err != nil {
 		return f.changed, err
 	}
-	return f.changed, nil
+	err = f.sharedBuckets(ctx)
+	return f.changed, err
 }
 
 // CheckFleet compares the fleet's existing settings on js with cfg, and
@@ -109,6 +110,9 @@ func CheckFleet(ctx context.Context, js jetstream.JetStream, prefix string, cfg 
 		}
 		f.compareBucket(st, want)
 	}
+	if err := f.sharedBuckets(ctx); err != nil {
+		return f.diffs, err
+	}
 	return f.diffs, nil
 }
 
@@ -120,12 +124,18 @@ type fleetObjects struct {
 	results  jetstream.KeyValue
 	attempts jetstream.KeyValue
 	claims   jetstream.KeyValue
+	// replicated is set when a ledger bucket has more than one replica:
+	// its reads then go through its leader (see ledger_read.go).
+	replicated bool
 }
 
 // ensureAll creates what is missing and, with apply, updates what differs;
 // without apply it records the differences in f.diffs.
 func (f *fleet) ensureAll(ctx context.Context) (*fleetObjects, error) {
 	if err := f.ensureStream(ctx, f.jobsStreamConfig()); err != nil {
+		if replicasHint(err, f.cfg.Replicas) != "" {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w (is JetStream enabled on the NATS server?)", err)
 	}
 	objs := &fleetObjects{consumers: map[sfblocks.Block]jetstream.Consumer{}, ackWait: map[sfblocks.Block]time.Duration{}}
@@ -146,6 +156,13 @@ func (f *fleet) ensureAll(ctx context.Context) (*fleetObjects, error) {
 		kvs = append(kvs, kv)
 	}
 	objs.results, objs.attempts, objs.claims = kvs[0], kvs[1], kvs[2]
+	for _, kv := range kvs {
+		if st, err := kv.Status(ctx); err == nil {
+			if r, ok := bucketReplicas(st); ok && r > 1 {
+				objs.replicated = true
+			}
+		}
+	}
 	if err := f.ensureStream(ctx, f.dlqStreamConfig()); err != nil {
 		return nil, err
 	}
@@ -252,7 +269,7 @@ func (f *fleet) ensureStream(ctx context.Context, want jetstream.StreamConfig) e
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		if _, err := f.js.CreateStream(ctx, want); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("worker: creating stream %s: %w", want.Name, err)
+			return fmt.Errorf("worker: creating stream %s: %w", want.Name, withReplicasHint(err, want.Replicas))
 		}
 		f.changed = append(f.changed, "created stream "+want.Name)
 		return nil
@@ -270,6 +287,9 @@ func (f *fleet) ensureStream(ctx context.Context, want jetstream.StreamConfig) e
 	}
 	f.diffs = f.diffs[:before]
 	if _, err := f.js.UpdateStream(ctx, want); err != nil {
+		if h := replicasHint(err, want.Replicas); h != "" {
+			return fmt.Errorf("worker: updating stream %s: %w; %s", want.Name, err, h)
+		}
 		return fmt.Errorf("worker: updating stream %s: %w (a stream's retention and storage cannot change: delete it, or use another name)", want.Name, err)
 	}
 	f.changed = append(f.changed, "updated stream "+want.Name)
@@ -319,7 +339,7 @@ func (f *fleet) ensureBucket(ctx context.Context, want jetstream.KeyValueConfig)
 			f.changed = append(f.changed, "created bucket "+want.Bucket)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("worker: creating bucket %s: %w", want.Bucket, err)
+			return nil, fmt.Errorf("worker: creating bucket %s: %w", want.Bucket, withReplicasHint(err, want.Replicas))
 		}
 		return kv, nil
 	case err != nil:
@@ -336,7 +356,7 @@ func (f *fleet) ensureBucket(ctx context.Context, want jetstream.KeyValueConfig)
 	}
 	f.diffs = f.diffs[:before]
 	if kv, err = f.js.UpdateKeyValue(ctx, want); err != nil {
-		return nil, fmt.Errorf("worker: updating bucket %s: %w", want.Bucket, err)
+		return nil, fmt.Errorf("worker: updating bucket %s: %w", want.Bucket, withReplicasHint(err, want.Replicas))
 	}
 	f.changed = append(f.changed, "updated bucket "+want.Bucket)
 	return kv, nil

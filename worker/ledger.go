@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sfblocks/sfblocks"
@@ -28,13 +29,21 @@ import (
 //
 // Every operation runs under its own bounded context, detached from the
 // job's and the worker's (see bookkeeping), so a drain deadline that cuts a
-// Salesforce call short never cuts the bookkeeping after it.
+// Salesforce call short never cuts the bookkeeping after it. Each is
+// retried across a JetStream leader change for up to window (see
+// failover.go), in ways that cannot write twice.
 type ledger struct {
 	results  jetstream.KeyValue
 	attempts jetstream.KeyValue
 	claims   jetstream.KeyValue
-	// timeout bounds one KV operation.
+	// timeout bounds one try of a KV operation.
 	timeout time.Duration
+	// window bounds the tries of one operation across a leader change;
+	// zero means one try.
+	window time.Duration
+	// leaderReads, set on a fleet with more than one replica, reads
+	// through each bucket's leader (see ledger_read.go) on nc.
+	leaderReads *nats.Conn
 }
 
 // bookkeeping returns a context for one KV operation: not cancelled with
@@ -52,6 +61,34 @@ func ledgerErr(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", errLedger, what, err)
 }
 
+// gaveUp is the error of a write retried until its deadline: it names the
+// cluster state when the last failure was a leader change's.
+func (l *ledger) gaveUp(what string, kv jetstream.KeyValue, last error, deadline time.Duration, ctxErr error) error {
+	if transient(last) {
+		return ledgerErr(what, noLeader(what, kvStream(kv), deadline, last))
+	}
+	return ledgerErr(what, errors.Join(last, ctxErr))
+}
+
+// get reads key from kv, retried across a leader change; with
+// leaderReads, from the bucket's leader.
+func (l *ledger) get(ctx context.Context, kv jetstream.KeyValue, what, key string) (*entry, error) {
+	var e *entry
+	err := retryJS(ctx, l.window, l.timeout, what, kvStream(kv), func(ctx context.Context) error {
+		if l.leaderReads != nil {
+			var err error
+			e, err = leaderGet(ctx, l.leaderReads, kv, key)
+			return err
+		}
+		kve, err := kv.Get(ctx, key)
+		if err == nil {
+			e = &entry{value: kve.Value(), revision: kve.Revision(), created: kve.Created()}
+		}
+		return err
+	})
+	return e, err
+}
+
 // kept is a result read from the results bucket.
 type kept struct {
 	sfblocks.KeptResult
@@ -61,9 +98,7 @@ type kept struct {
 
 // result returns the job's kept result, nil when there is none.
 func (l *ledger) result(ctx context.Context, key string) (*kept, error) {
-	ctx, cancel := bookkeeping(ctx, l.timeout)
-	defer cancel()
-	e, err := l.results.Get(ctx, key)
+	e, err := l.get(ctx, l.results, "reading the kept result", key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil, nil
@@ -121,7 +156,7 @@ func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte,
 		}
 		last = err // lost a race: look again
 	}
-	return nil, ledgerErr("keeping the result", errors.Join(last, ctx.Err()))
+	return nil, l.gaveUp("keeping the result", l.results, last, deadline, ctx.Err())
 }
 
 // keptValue encodes a [sfblocks.KeptResult] by hand: data is the reply as
@@ -146,6 +181,11 @@ type lease struct {
 	Attempt     int    `json:"attempt"`
 	TimeoutMS   int64  `json:"timeout_ms"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Nonce is unique to one claim: a Create retried after its answer was
+	// lost in a leader change finds the lease it made itself by it, and
+	// no other run (even this worker's, of the same attempt) can pass
+	// for it.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // claimed is the outcome of trying to take a job's lease.
@@ -164,42 +204,48 @@ type claimed struct {
 // timestamp of the new lease (one more read), for reconciling an earlier
 // attempt by the server's clock.
 func (l *ledger) claim(ctx context.Context, key string, ls lease, ttl time.Duration, withTime bool) (claimed, error) {
+	ls.Nonce = newJobID()
 	data, err := json.Marshal(ls)
 	if err != nil {
 		return claimed{}, err
 	}
 	for range 3 {
-		octx, cancel := bookkeeping(ctx, l.timeout)
-		rev, err := l.claims.Create(octx, key, data, jetstream.KeyTTL(ttl))
-		cancel()
-		if err == nil {
-			c := claimed{revision: rev}
-			if withTime {
-				octx, cancel := bookkeeping(ctx, l.timeout)
-				e, err := l.claims.Get(octx, key)
-				cancel()
-				if err != nil {
+		var rev uint64
+		err := retryJS(ctx, l.window, l.timeout, "claiming the job", kvStream(l.claims), func(ctx context.Context) (err error) {
+			rev, err = l.claims.Create(ctx, key, data, jetstream.KeyTTL(ttl))
+			return err
+		})
+		var e *entry
+		switch {
+		case err == nil:
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return claimed{}, ledgerErr("claiming the job", err)
+		default:
+			e, err = l.get(ctx, l.claims, "reading the job's lease", key)
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				continue // expired or released meanwhile: claim again
+			}
+			if err != nil {
+				return claimed{}, ledgerErr("reading the job's lease", err)
+			}
+			var holder lease
+			_ = json.Unmarshal(e.Value(), &holder)
+			if holder.Nonce != ls.Nonce {
+				return claimed{holder: &holder}, nil
+			}
+			// An earlier try's Create landed; its answer was lost.
+			rev = e.Revision()
+		}
+		c := claimed{revision: rev}
+		if withTime {
+			if e == nil {
+				if e, err = l.get(ctx, l.claims, "reading the new lease", key); err != nil {
 					return c, ledgerErr("reading the new lease", err)
 				}
-				c.serverNow = e.Created()
 			}
-			return c, nil
+			c.serverNow = e.Created()
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return claimed{}, ledgerErr("claiming the job", err)
-		}
-		octx, cancel = bookkeeping(ctx, l.timeout)
-		e, err := l.claims.Get(octx, key)
-		cancel()
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // expired or released meanwhile: claim again
-		}
-		if err != nil {
-			return claimed{}, ledgerErr("reading the job's lease", err)
-		}
-		var holder lease
-		_ = json.Unmarshal(e.Value(), &holder)
-		return claimed{holder: &holder}, nil
+		return c, nil
 	}
 	return claimed{}, ledgerErr("claiming the job", errors.New("the lease kept changing hands"))
 }
@@ -210,9 +256,11 @@ func (l *ledger) release(ctx context.Context, key string, revision uint64) {
 	if revision == 0 {
 		return
 	}
-	octx, cancel := bookkeeping(ctx, l.timeout)
-	defer cancel()
-	_ = l.claims.Delete(octx, key, jetstream.LastRevision(revision))
+	// A retry after a delete whose answer was lost fails on the revision:
+	// harmless, the lease is gone.
+	_ = retryJS(ctx, l.window, l.timeout, "releasing the job's lease", kvStream(l.claims), func(ctx context.Context) error {
+		return l.claims.Delete(ctx, key, jetstream.LastRevision(revision))
+	})
 }
 
 // runRecord says that an attempt which writes to Salesforce started, and
@@ -238,9 +286,7 @@ type history struct {
 // history returns the job's failure history and run record; zero when it
 // has none.
 func (l *ledger) history(ctx context.Context, key string) (history, error) {
-	octx, cancel := bookkeeping(ctx, l.timeout)
-	defer cancel()
-	e, err := l.attempts.Get(octx, key)
+	e, err := l.get(ctx, l.attempts, "reading the job's attempts", key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return history{}, nil
@@ -279,15 +325,16 @@ func (l *ledger) record(ctx context.Context, key string, st failureState, deadli
 			return nil
 		}
 	}
-	return ledgerErr("keeping the job's attempts", errors.Join(last, ctx.Err()))
+	return l.gaveUp("keeping the job's attempts", l.attempts, last, deadline, ctx.Err())
 }
 
 // forget clears the job's failure history once it has its final outcome,
 // so that a later replay starts counting afresh.
 func (l *ledger) forget(ctx context.Context, key string) error {
-	octx, cancel := bookkeeping(ctx, l.timeout)
-	defer cancel()
-	if err := l.attempts.Purge(octx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	err := retryJS(ctx, l.window, l.timeout, "clearing the job's attempts", kvStream(l.attempts), func(ctx context.Context) error {
+		return l.attempts.Purge(ctx, key)
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return ledgerErr("clearing the job's attempts", err)
 	}
 	return nil

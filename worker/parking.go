@@ -150,10 +150,12 @@ func (d *durable) park(j *durableJob, why string) bool {
 		}
 	}
 	msg.Header.Set(sfblocks.HeaderJobID, j.id())
-	ctx, cancel := bookkeeping(w.base, d.ledger.timeout)
-	defer cancel()
 	id := fmt.Sprintf("park:%s:%d", meta.Stream, meta.Sequence.Stream)
-	if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.cfg.ParkedStream)); err != nil {
+	err = retryJS(w.base, d.cfg.FailoverWindow, d.ledger.timeout, "parking the job", d.cfg.ParkedStream, func(ctx context.Context) error {
+		_, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.cfg.ParkedStream), jetstream.WithRetryAttempts(0))
+		return err
+	})
+	if err != nil {
 		w.log.Warn().Err(err).Str("job_id", j.id()).Str("account", j.task.account).
 			Msg("could not park a durable job; handing it back (run 'sfblocks fleet apply' if the parked stream is missing)")
 		return false

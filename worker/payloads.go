@@ -51,7 +51,7 @@ func (p *payloadStore) store(ctx context.Context) (jetstream.ObjectStore, error)
 		obj, err = p.d.js.CreateObjectStore(ctx, cfg)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("worker: opening the dead-letter payload store %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("worker: opening the dead-letter payload store %s: %w", cfg.Bucket, withReplicasHint(err, cfg.Replicas))
 	}
 	p.obj = obj
 	return obj, nil

@@ -93,6 +93,10 @@ type StatusConfig struct {
 	// Logger receives the reporter's failures, at debug level (a missed
 	// report is harmless). The zero value logs nothing.
 	Logger zerolog.Logger
+	// Replicas is the bucket's replica count when ReportStatus creates it
+	// (an existing bucket keeps its own, as every fleet setting: see
+	// [ApplyFleet]). Defaults to 1.
+	Replicas int
 }
 
 func (c StatusConfig) withDefaults() StatusConfig {
@@ -121,10 +125,7 @@ func statusKey(account, worker string) string { return account + "." + worker }
 func ReportStatus(ctx context.Context, js jetstream.JetStream, worker string, collect func() []AccountStatus, cfg StatusConfig) error {
 	cfg = cfg.withDefaults()
 	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	kv, err := js.CreateOrUpdateKeyValue(kctx, jetstream.KeyValueConfig{
-		Bucket: cfg.Bucket, Description: "sfblocks: each worker's view of each account (sfblocks status)",
-		TTL: cfg.TTL, History: 1, Storage: jetstream.MemoryStorage,
-	})
+	kv, err := openStatusBucket(kctx, js, cfg)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("worker: creating the status bucket %s: %w", cfg.Bucket, err)
@@ -139,9 +140,15 @@ func ReportStatus(ctx context.Context, js jetstream.JetStream, worker string, co
 				continue
 			}
 			key := statusKey(st.Account, worker)
-			pctx, cancel := context.WithTimeout(ctx, cfg.Interval)
-			_, err = kv.Put(pctx, key, data)
-			cancel()
+			// A report lost to a leader change is tried again within the
+			// interval; the next report replaces it anyway.
+			err = retryJS(ctx, cfg.Interval, min(cfg.Interval, 2*time.Second), "writing status", "KV_"+cfg.Bucket, func(ctx context.Context) error {
+				_, err := kv.Put(ctx, key, data)
+				return err
+			})
+			if ctx.Err() != nil {
+				return
+			}
 			switch {
 			case err == nil:
 				if !slices.Contains(written, key) {
@@ -173,6 +180,24 @@ func ReportStatus(ctx context.Context, js jetstream.JetStream, worker string, co
 		}
 	}()
 	return nil
+}
+
+// openStatusBucket opens the status bucket, creating it when it is missing;
+// an existing one is kept as it is (another worker may be creating it at
+// the same moment: the loser reads the winner's).
+func openStatusBucket(ctx context.Context, js jetstream.JetStream, cfg StatusConfig) (jetstream.KeyValue, error) {
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return kv, err
+	}
+	kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: cfg.Bucket, Description: "sfblocks: each worker's view of each account (sfblocks status)",
+		TTL: cfg.TTL, History: 1, Storage: jetstream.MemoryStorage, Replicas: max(cfg.Replicas, 1),
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.KeyValue(ctx, cfg.Bucket)
+	}
+	return kv, err
 }
 
 // ReadStatus returns every live report of the status bucket, sorted by

@@ -255,9 +255,10 @@ func (w *Worker) Serve(ctx context.Context) error {
 }
 
 // Ready reports whether the worker is taking jobs: nil when it is started,
-// not draining, its micro service is running and NATS is connected;
-// otherwise [ErrNotStarted], [ErrDraining], [ErrServiceStopped] or
-// [ErrNotConnected]. Use it for /readyz.
+// not draining, its micro service is running, NATS is connected and, with
+// the durable path, JetStream answers; otherwise [ErrNotStarted],
+// [ErrDraining], [ErrServiceStopped], [ErrNotConnected] or (wrapped with
+// the cause) [ErrJetStreamUnavailable]. Use it for /readyz.
 func (w *Worker) Ready() error {
 	w.mu.Lock()
 	st, svc := w.state, w.svc
@@ -271,6 +272,8 @@ func (w *Worker) Ready() error {
 		return ErrServiceStopped
 	case !w.nc.IsConnected():
 		return ErrNotConnected
+	case w.durable != nil:
+		return w.durable.health.get()
 	}
 	return nil
 }

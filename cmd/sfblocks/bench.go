@@ -52,7 +52,8 @@ Examples:
   sfblocks bench --preset cost --rounds 1
   sfblocks bench --preset floors --duration 3s --rounds 1
   sfblocks bench --path sync,baseline --clients 64 --mix search=0.8,insert=0.2
-  sfblocks bench --path sync --workers 4 --latency 100ms --clients 384 --max-in-flight 64 --format json`
+  sfblocks bench --path sync --workers 4 --latency 100ms --clients 384 --max-in-flight 64 --format json
+  sfblocks bench --path durable --nats-url nats://n1:4222,nats://n2:4222,nats://n3:4222 --replicas 3 --compare-embedded`
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := benchFlags(args, stderr)
@@ -84,6 +85,9 @@ func benchFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.StringVar(&cfg.Binary, "binary", cfg.Binary, "sfblocks binary started for the workers and the baseline (default: this executable)")
 	fs.StringVar(&cfg.WorkerLogLevel, "worker-log-level", cfg.WorkerLogLevel, "--log-level of the workers (their logs go to files in the bench's temporary directory)")
 	fs.DurationVar(&cfg.JobTimeout, "job-timeout", cfg.JobTimeout, "how long a client waits for one reply")
+	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "run against this NATS (comma-separated URLs, e.g. a cluster's nodes) instead of the embedded server; the bench creates the fleet's streams there: not a production fleet's NATS")
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "the workers' --replicas on --nats-url (3 on a three-node cluster)")
+	fs.BoolVar(&cfg.CompareEmbedded, "compare-embedded", cfg.CompareEmbedded, "with --nats-url: also run every path against the embedded one-node server, alternating, and report --nats-url/embedded per path")
 	if err := parseFlags(fs, args); err != nil {
 		return cfg, err
 	}

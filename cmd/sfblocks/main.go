@@ -12,6 +12,7 @@
 //	sfblocks console                 serve the operators' web console
 //	sfblocks fleet check|apply       compare or apply the fleet's JetStream settings
 //	sfblocks bench [--preset floors] measure throughput, latency and memory against a bare baseline
+//	sfblocks health                  exit 0 when the worker is ready: a container's health check
 //
 // Run "sfblocks help COMMAND" for a command's flags.
 package main
@@ -49,6 +50,7 @@ func commands() []command {
 		{"dlq", "list, show, replay or purge dead letters (jobs that failed for good): 'dlq ls|show|replay|purge'", runDLQ},
 		{"console", "serve the operators' web console: accounts, workers, dead letters (filter, replay, purge), a job by id", runConsole},
 		{"bench", "measure jobs/s, latency, Salesforce calls and memory under load, against a bare baseline", runBench},
+		{"health", "exit 0 when the worker at --addr is ready (/readyz), 1 when not: a container's health check", runHealth},
 		// Hidden (no summary): the baseline responder that bench starts.
 		{"bench-baseline", "", runBenchBaseline},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -53,7 +53,7 @@ func startServe(t *testing.T, args ...string) (metricsAddr string, logs *workert
 			t.Errorf("serve did not drain and exit within 30s")
 		}
 	})
-	ready := workertest.Eventually(20*time.Second, func() bool {
+	ready := workertest.Eventually(60*time.Second, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("serve exited early with %d; logs:\n%s", code, logs)

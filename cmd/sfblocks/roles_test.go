@@ -18,6 +18,7 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/worker"
 	"github.com/sfblocks/sfblocks/worker/client"
 	"github.com/sfblocks/sfblocks/worker/deploy"
 	"github.com/sfblocks/sfblocks/worker/workertest"
@@ -225,4 +226,65 @@ func TestFleetApplyUnderOperatorRole(t *testing.T) {
 		t.Errorf("fleet check after apply: %d\n%s%s", code, out, errOut)
 	}
 	noViolations(t, ns)
+}
+
+// `sfblocks serve --replicas 3` on a three-node cluster whose nodes run
+// the users of nats-roles.conf: what a cluster adds (the ledger's reads
+// through each bucket's leader, the replica counts read from existing
+// buckets, `fleet check|apply --replicas` of the shared buckets) needs no
+// permission the roles lack. The tenant connects to another node than the
+// worker.
+func TestServeUnderRolesOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node cluster")
+	}
+	t.Parallel()
+	c := workertest.StartCluster(t, 3, workertest.WithRoles(t))
+	flags := func(user string) []string {
+		return []string{"--nats-url", strings.Join(c.URLs(), ","), "--nats-user", user, "--nats-password", workertest.RolePassword(user)}
+	}
+	startServe(t, append(flags(deploy.WorkerUser), "--replicas", "3", "--sim-addr", "127.0.0.1:0")...)
+	ctx := context.Background()
+
+	tenant := workertest.ConnectAs(t, c.Node(1).Server(), deploy.TenantUser("a"))
+	cl, err := client.New(tenant, client.WithTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cl.Search(ctx, &sfblocks.SearchRequest{Query: "SELECT Id, Name FROM Contact WHERE Phone = '$(ANI)'",
+		Variables: map[string]any{"ANI": "+1 415 555 0100"}})
+	if err != nil || rep.First["Name"] != "Ada Byron" {
+		t.Fatalf("sync search: %+v, %v", rep, err)
+	}
+	first, err := cl.DoDurable(ctx, sfblocks.Insert, &sfblocks.InsertRequest{ID: "case-1", Object: "Case", Fields: map[string]any{"Subject": "Callback"}})
+	if err != nil || first.ObjectID == "" {
+		t.Fatalf("durable insert: %+v, %v", first, err)
+	}
+	// The same job again, synchronously: answered from its kept result,
+	// read through the results bucket's leader.
+	again, err := cl.Insert(ctx, &sfblocks.InsertRequest{ID: "case-1", Object: "Case", Fields: map[string]any{"Subject": "Callback"}})
+	if err != nil || again.ObjectID != first.ObjectID {
+		t.Fatalf("the same insert again: %+v, %v; want the kept result %s", again, err, first.ObjectID)
+	}
+
+	op := func(args ...string) (int, string, string) {
+		t.Helper()
+		return runCmd(t, ctx, append(args, flags(deploy.OperatorUser)...)...)
+	}
+	workertest.WaitFor(t, 30*time.Second, "the worker's status report", func() bool {
+		code, out, _ := op("status", "--json")
+		return code == 0 && strings.Contains(out, `"account": "dev"`)
+	})
+	if code, out, errOut := op("fleet", "check", "--replicas", "3"); code != 0 || !strings.Contains(out, "match") {
+		t.Errorf("fleet check --replicas 3: %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := op("fleet", "check", "--replicas", "1"); code != 1 || !strings.Contains(out+errOut, "bucket "+worker.DefaultBudgetBucket) {
+		t.Errorf("fleet check --replicas 1 on an R3 fleet: %d, want the budget bucket among the differences\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := op("fleet", "apply", "--replicas", "3"); code != 0 {
+		t.Errorf("fleet apply --replicas 3: %d\n%s%s", code, out, errOut)
+	}
+	if v := c.Violations(); len(v) > 0 {
+		t.Errorf("the servers logged %d permissions violations:\n%s", len(v), strings.Join(v, "\n"))
+	}
 }

@@ -75,6 +75,9 @@ type serveConfig struct {
 	breakerFailurePct int
 	// durable holds the durable path's settings (serve_durable.go).
 	durable durableFlags
+	// connectTimeout bounds the wait for NATS at start; 0 waits until
+	// stopped (serve_connect.go).
+	connectTimeout time.Duration
 	// console holds the web console's settings (console.go); off unless
 	// its address is set.
 	console consoleFlags
@@ -123,6 +126,9 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.breaker.SlowCall, "breaker-slow-call", envDuration("SFBLOCKS_BREAKER_SLOW_CALL", breaker.DefaultSlowCall), "a call cut short by its job's deadline counts as a Salesforce failure only when it waited at least this long (a job's own short timeout_ms is not Salesforce failing) (env SFBLOCKS_BREAKER_SLOW_CALL)")
 	fs.IntVar(&c.breaker.HalfOpenProbes, "breaker-probes", envInt("SFBLOCKS_BREAKER_PROBES", breaker.DefaultHalfOpenProbes), "probe calls a half-open breaker lets through; that many successes close it (env SFBLOCKS_BREAKER_PROBES)")
 	c.durable.addFlags(fs)
+	// Reaching NATS (serve_connect.go).
+	fs.DurationVar(&c.connectTimeout, "nats-connect-timeout", envDuration("SFBLOCKS_NATS_CONNECT_TIMEOUT", 0), "how long a worker that cannot reach NATS (or JetStream) at start keeps trying before it exits; 0 keeps trying until stopped (env SFBLOCKS_NATS_CONNECT_TIMEOUT)")
+	fs.BoolVar(&c.conn.InOrder, "nats-url-in-order", envBool("SFBLOCKS_NATS_URL_IN_ORDER", false), "try the --nats-url servers in the order given (this worker's own node first) instead of at random (env SFBLOCKS_NATS_URL_IN_ORDER)")
 	c.console.add(fs, "console-", "")
 	return fs
 }
@@ -179,7 +185,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		names[i] = a.Name
 	}
 	budget, err := worker.NewBudget(worker.BudgetConfig{Reserve: cfg.apiReservePct / 100, Accounts: names,
-		Poll: cfg.budgetPoll, Logger: log, Limits: env.dailyLimits})
+		Poll: cfg.budgetPoll, Logger: log, Limits: env.dailyLimits, Replicas: cfg.durable.cfg.Replicas})
 	if err != nil {
 		return err
 	}
@@ -367,7 +373,7 @@ func (env *environment) reportStatus(ctx context.Context, workerID string, log z
 	if err != nil {
 		return err
 	}
-	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log, Nudge: env.statusNudge})
+	return worker.ReportStatus(ctx, js, workerID, collectStatus(env.status), worker.StatusConfig{Logger: log, Replicas: env.cfg.durable.cfg.Replicas, Nudge: env.statusNudge})
 }
 
 // startEnvironment connects to NATS (starting an embedded server when no
@@ -397,7 +403,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 	cfg.conn.URLs = strings.Split(cfg.natsURL, ",")
 	cfg.conn.Logger = log
 	cfg.conn.RetryOnFailedConnect = true
-	nc, err := worker.Connect(cfg.conn)
+	nc, err := connectNATS(ctx, cfg, log)
 	if err != nil {
 		return env, err
 	}
@@ -423,7 +429,9 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 		env.auth = ac
 	}
 
-	store, err := openTokenStore(ctx, nc, dev, cfg.dataDir, log)
+	store, err := waitJetStream(ctx, cfg, log, "opening the token store", func(ctx context.Context) (auth.Store, error) {
+		return openTokenStore(ctx, nc, dev, cfg.dataDir, cfg.durable.cfg.Replicas, log)
+	})
 	if err != nil {
 		return env, err
 	}
@@ -439,7 +447,7 @@ func startEnvironment(ctx context.Context, cfg *serveConfig, log zerolog.Logger)
 // SFBLOCKS_TOKEN_KEY_PREVIOUS sealed). Without a key tokens stay in this
 // process's memory; development mode instead keeps a generated key in the
 // data directory, beside the embedded server's store.
-func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, log zerolog.Logger) (auth.Store, error) {
+func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string, replicas int, log zerolog.Logger) (auth.Store, error) {
 	cipher, err := auth.CipherFromEnv(nil)
 	if errors.Is(err, auth.ErrNoTokenKey) {
 		if !dev {
@@ -460,13 +468,16 @@ func openTokenStore(ctx context.Context, nc *nats.Conn, dev bool, dataDir string
 	}
 	kctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	store, err := auth.NewKVStore(kctx, js, auth.KVStoreConfig{Cipher: cipher})
+	store, err := auth.NewKVStore(kctx, js, auth.KVStoreConfig{Cipher: cipher, Replicas: tokenBucketReplicas(kctx, js, replicas)})
 	if err != nil {
+		if worker.Transient(err) && !errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("open the token store (JetStream KV): %w", err)
+		}
 		return nil, fmt.Errorf("open the token store (JetStream KV): %w; start nats-server with JetStream (-js)", err)
 	}
 	// Key ids, not keys: what operators compare across workers.
 	log.Info().Strs("token_key_ids", cipher.KeyIDs()).Msg("tokens in the fleet's KV bucket are sealed with the first key id and opened with any")
-	return store, nil
+	return failoverStore{Store: store, window: worker.DefaultFailoverWindow}, nil
 }
 
 // accounts builds one Salesforce client per configured account, all sharing

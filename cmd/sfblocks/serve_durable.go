@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sfblocks/sfblocks"
+	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/worker"
 )
 
@@ -33,6 +34,10 @@ func (d *durableFlags) addFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&d.cfg.DLQMaxBytes, "dlq-max-bytes", int64(envInt("SFBLOCKS_DLQ_MAX_BYTES", 0)), "cap on the dead-letter stream's size in bytes; 0 for none; as --dlq-max-msgs when full (env SFBLOCKS_DLQ_MAX_BYTES)")
 	fs.BoolVar(&d.cfg.DLQSyncSearches, "dlq-sync-searches", envBool("SFBLOCKS_DLQ_SYNC_SEARCHES", false), "also dead-letter failed synchronous searches (failed synchronous inserts always are) (env SFBLOCKS_DLQ_SYNC_SEARCHES)")
 	fs.IntVar(&d.cfg.MaxAckPending, "max-ack-pending", envInt("SFBLOCKS_MAX_ACK_PENDING", 0), "most durable jobs of one block in flight across the fleet; 0 means 8 workers × --max-in-flight (env SFBLOCKS_MAX_ACK_PENDING)")
+	// On a cluster (README, Running on a cluster).
+	fs.IntVar(&d.cfg.Replicas, "replicas", envInt("SFBLOCKS_REPLICAS", 1), "replicas of every stream and bucket the fleet creates (jobs, parked, dead letters, results, attempts, claims, tokens, status, budget): 1 on a single server, 3 on a three-node JetStream cluster; at most the cluster's size. Existing ones keep theirs until 'sfblocks fleet apply --replicas N' (env SFBLOCKS_REPLICAS)")
+	fs.DurationVar(&d.cfg.FailoverWindow, "failover-window", envDuration("SFBLOCKS_FAILOVER_WINDOW", worker.DefaultFailoverWindow), "how long one JetStream operation is retried across a cluster's leader change before it fails naming the cluster state (env SFBLOCKS_FAILOVER_WINDOW)")
+	d.cfg.SharedBuckets = []string{auth.DefaultBucket, sfblocks.DefaultStatusBucket, worker.DefaultBudgetBucket}
 }
 
 // options returns the worker option turning the durable path on, or none.

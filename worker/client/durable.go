@@ -148,10 +148,15 @@ func jobPayload(block sfblocks.Block, request any) ([]byte, sfblocks.JobIdentity
 // publish is safe. With [WithReplyTo] the worker publishes the reply
 // there; either way the result is kept and [Client.Result] reads it.
 //
+// On a JetStream cluster the publish rides through a leader change: it is
+// retried with the same message id until ctx's deadline (see failover.go),
+// so a job published while the stream elects a leader is stored once.
+//
 // Errors are *sfblocks.Error: INVALID_REQUEST (request not encodable, bad
 // option), SALESFORCE_UNAVAILABLE wrapping [ErrNoStream] (no stream takes
 // the subject) or the NATS error, TIMEOUT (no PubAck before ctx's deadline
-// or the client timeout). All but INVALID_REQUEST are retryable.
+// or the client timeout; its message says when the stream had no leader).
+// All but INVALID_REQUEST are retryable.
 func (c *Client) PublishDurable(ctx context.Context, block sfblocks.Block, request any, opts ...PublishOption) (string, error) {
 	var o publishOptions
 	for _, opt := range opts {
@@ -188,8 +193,16 @@ func (c *Client) publishDurable(ctx context.Context, job sfblocks.JobIdentity, d
 		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
 	}
 	natstrace.Inject(ctx, msg.Header)
-	ack, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(sfblocks.MsgID(job)))
+	_, known := c.stored.Load(subject)
+	ack, err := publishThroughFailover(ctx, js, msg, sfblocks.MsgID(job), known)
+	if err == nil {
+		c.stored.Store(subject, struct{}{})
+	}
 	switch {
+	case errors.Is(err, errNoLeader):
+		return nil, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
+			Message: fmt.Sprintf("the jobs stream did not store the job published on %s before the deadline: %v; publishing it again with the same id is safe", subject, errNoLeader),
+			Err:     fmt.Errorf("%w: %w", ErrTimeout, err)}
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return nil, &sfblocks.Error{Code: sfblocks.CodeSalesforceUnavailable, Retryable: true,
 			Message: fmt.Sprintf("no JetStream stream takes %s; start a worker with the durable path on this prefix", subject),
@@ -325,4 +338,8 @@ type clientJS struct {
 	jsMu sync.Mutex
 	js   jetstream.JetStream
 	kv   jetstream.KeyValue
+	// stored holds the subjects a stream has stored a publish of (a
+	// PubAck): their "no responders" is a leader election, with no need
+	// to ask the JetStream API (see failover.go).
+	stored sync.Map
 }

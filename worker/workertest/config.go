@@ -64,9 +64,12 @@ func (c *ConfigNATS) Log() []string { return c.log.lines() }
 // Violations returns the permissions violations the server logged so far,
 // one line each, e.g. `... - "tenant-a" - Publish Violation - Subject
 // "$JS.API.INFO"`.
-func (c *ConfigNATS) Violations() []string {
+func (c *ConfigNATS) Violations() []string { return violations(c.log.lines()) }
+
+// violations picks the permissions violations out of a server's log lines.
+func violations(lines []string) []string {
 	var out []string
-	for _, l := range c.log.lines() {
+	for _, l := range lines {
 		if strings.Contains(l, "Publish Violation - ") || strings.Contains(l, "Subscription Violation") {
 			out = append(out, l)
 		}
@@ -150,6 +153,32 @@ func StartRolesNATS(tb testing.TB, opts ...NATSOption) *ConfigNATS {
 	tb.Helper()
 	RolePassword(deploy.WorkerUser)
 	return StartNATSConfig(tb, RolesConfigFile(tb), opts...)
+}
+
+// WithAccountsFrom gives a server the accounts, users and permissions of
+// the nats-server configuration file, and nothing else of it: for servers
+// the helpers set up otherwise, such as each node of [StartCluster]. The
+// file is read again for each server, so that no two share an account.
+func WithAccountsFrom(tb testing.TB, file string) NATSOption {
+	tb.Helper()
+	return func(o *server.Options) {
+		fo, err := server.ProcessConfigFile(file)
+		if err != nil {
+			tb.Fatalf("workertest: nats-server config %s: %v", file, err)
+		}
+		o.Accounts, o.Users, o.Nkeys, o.NoAuthUser, o.SystemAccount = fo.Accounts, fo.Users, fo.Nkeys, fo.NoAuthUser, fo.SystemAccount
+	}
+}
+
+// WithRoles gives a server the users of nats-roles.conf (see
+// [WithAccountsFrom]), their passwords set by [RolePassword]:
+// StartCluster(t, 3, WithRoles(t)) is the roles on a cluster. Their
+// streams live in the roles' account, not in [GlobalAccount], where the
+// cluster's leader helpers ([Cluster.StreamLeader]...) look.
+func WithRoles(tb testing.TB) NATSOption {
+	tb.Helper()
+	RolePassword(deploy.WorkerUser)
+	return WithAccountsFrom(tb, RolesConfigFile(tb))
 }
 
 // ConnectAs opens a connection to ns as user of nats-roles.conf, closed

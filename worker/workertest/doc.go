@@ -16,6 +16,10 @@
 //		workertest.WaitFor(t, 10*time.Second, "the job's reply", func() bool { return got.Load() })
 //	}
 //
+// [StartCluster] starts a JetStream cluster of embedded servers (three
+// nodes, as production runs), whose nodes a test can kill, shut down and
+// start again, and tells which node leads a stream.
+//
 // Ports are always taken by binding port 0 and reading the address back,
 // never by listening, closing and reusing a port another process may take
 // in between.

@@ -94,6 +94,21 @@ type Config struct {
 	// Progress receives one line per finished run, so a long bench shows
 	// it is alive. Default: nil (no progress lines).
 	Progress io.Writer
+	// NATSURL, when set, runs the workers and the load against this NATS
+	// (comma-separated URLs, e.g. the three nodes of a cluster) instead of
+	// the bench's embedded server. The bench creates the fleet's streams
+	// there, and removes its own account's token record ("bench") from
+	// the token bucket at start: point it at a NATS for benchmarks, not a
+	// production fleet's. Default: "" (the embedded server).
+	NATSURL string
+	// Replicas is the workers' --replicas on NATSURL (the embedded server
+	// always runs R1). Default: 1.
+	Replicas int
+	// CompareEmbedded, with NATSURL, runs every path of each round also
+	// against the embedded one-node server and reports the ratio
+	// NATSURL/embedded per path, measured within the same run. Default:
+	// false.
+	CompareEmbedded bool
 }
 
 // DefaultConfig returns the defaults documented on [Config]'s fields.
@@ -110,6 +125,7 @@ func DefaultConfig() Config {
 		Format:         FormatTable,
 		WorkerLogLevel: "info",
 		JobTimeout:     10 * time.Second,
+		Replicas:       1,
 	}
 }
 
@@ -135,6 +151,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--preset %q: use floors, cost or all", c.Preset)
 	case c.Mix.Search < 0 || c.Mix.Search > 1:
 		return fmt.Errorf("--mix: the search share %v is not in [0,1] (write search=WEIGHT,insert=WEIGHT)", c.Mix.Search)
+	case c.Replicas < 1 || c.Replicas > 5:
+		return fmt.Errorf("--replicas %d: use 1 to 5 (3 on a three-node cluster)", c.Replicas)
+	case c.Replicas > 1 && c.NATSURL == "":
+		return fmt.Errorf("--replicas %d needs --nats-url: the embedded server is one node and holds one replica", c.Replicas)
+	case c.CompareEmbedded && c.NATSURL == "":
+		return fmt.Errorf("--compare-embedded needs --nats-url: it compares that NATS with the embedded server")
+	case (c.NATSURL != "" || c.CompareEmbedded) && c.Preset != "":
+		return fmt.Errorf("--preset runs on the embedded server only: drop --nats-url and --compare-embedded, or the preset")
 	}
 	return nil
 }

@@ -33,11 +33,16 @@ type env struct {
 	config   string
 	tokenKey string
 	logLevel string
+	// targets are the NATS deployments the runs go to (the embedded
+	// server, an external one given with --nats-url, or both), and cur
+	// the one of the run under way (targets.go).
+	targets []*target
+	cur     *target
 }
 
 // startEnv starts NATS and the simulator on ports they pick themselves;
 // close stops them and removes the directory.
-func startEnv(ctx context.Context, binary, logLevel string) (*env, error) {
+func startEnv(ctx context.Context, binary, logLevel string, bc *Config) (*env, error) {
 	dir, err := os.MkdirTemp("", "sfblocks-bench-*")
 	if err != nil {
 		return nil, fmt.Errorf("create the bench's temporary directory (is TMPDIR writable?): %w", err)
@@ -61,7 +66,7 @@ func startEnv(ctx context.Context, binary, logLevel string) (*env, error) {
 		return nil, fmt.Errorf("connect to the bench's NATS server: %w", err)
 	}
 	cfg, err := json.Marshal(map[string]any{"accounts": []map[string]any{{
-		"name": "bench", "default": true, "login_url": e.sim.MyDomainURL(),
+		"name": benchAccount, "default": true, "login_url": e.sim.MyDomainURL(),
 		"client_id": sfsim.DefaultClientID, "client_secret": "env:" + EnvSecret,
 		"flow": "client_credentials",
 	}}})
@@ -76,6 +81,9 @@ func startEnv(ctx context.Context, binary, logLevel string) (*env, error) {
 	// production fleet does: one token request for the whole fleet.
 	if _, e.tokenKey, err = auth.GenerateKey(); err != nil {
 		return nil, fmt.Errorf("generate the token cache key: %w", err)
+	}
+	if err := e.setTargets(ctx, bc); err != nil {
+		return nil, err
 	}
 	ok = true
 	return e, nil
@@ -116,6 +124,11 @@ func startNATS(ctx context.Context, storeDir string) (*server.Server, error) {
 }
 
 func (e *env) close() {
+	for _, t := range e.targets {
+		if t.nc != e.nc {
+			t.nc.Close()
+		}
+	}
 	if e.nc != nil {
 		e.nc.Close()
 	}

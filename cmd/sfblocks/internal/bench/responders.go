@@ -43,7 +43,7 @@ func (e *env) startWorkers(ctx context.Context, spec workerSpec) ([]*proc, error
 			stopAll(procs)
 			return nil, err
 		}
-		args := []string{"serve", "--nats-url", e.ns.ClientURL(), "--config", e.config,
+		args := []string{"serve", "--nats-url", e.cur.url, "--replicas", strconv.Itoa(e.cur.replicas), "--config", e.config,
 			"--metrics-addr", addr, "--max-in-flight", strconv.Itoa(spec.maxInFlight),
 			"--max-backlog", strconv.Itoa(max(spec.maxBacklog, worker.DefaultBacklogFactor*spec.maxInFlight)),
 			"--data-dir", filepath.Join(e.dir, fmt.Sprintf("worker-%d", i)),
@@ -72,7 +72,7 @@ func (e *env) startWorkers(ctx context.Context, spec workerSpec) ([]*proc, error
 // startBaseline starts the baseline responder and waits for its "ready".
 func (e *env) startBaseline(ctx context.Context, maxInFlight int) (*proc, error) {
 	pr, pw := io.Pipe()
-	p, err := e.startProc("baseline", []string{"bench-baseline", "--nats-url", e.ns.ClientURL(),
+	p, err := e.startProc("baseline", []string{"bench-baseline", "--nats-url", e.cur.url,
 		"--instance-url", e.sim.MyDomainURL(), "--max-in-flight", strconv.Itoa(maxInFlight)}, pw)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 		cfg.Binary = exe
 	}
-	e, err := startEnv(ctx, cfg.Binary, cfg.WorkerLogLevel)
+	e, err := startEnv(ctx, cfg.Binary, cfg.WorkerLogLevel, &cfg)
 	if err != nil {
 		return err
 	}
@@ -102,21 +102,52 @@ func progress(w io.Writer) func(r *runResult) {
 // runCustom runs the scenario given by cfg: each path once per round, the
 // order rotating from round to round.
 func runCustom(ctx context.Context, e *env, cfg *Config, onRun func(*runResult)) (*report, error) {
-	sc := scenario{Name: "custom", Latency: cfg.Latency, LatencyMS: ms(cfg.Latency), Clients: cfg.Clients,
+	base := scenario{Name: "custom", Latency: cfg.Latency, LatencyMS: ms(cfg.Latency), Clients: cfg.Clients,
 		Workers: cfg.Workers, MaxInFlight: cfg.MaxInFlight, mix: cfg.Mix, Mix: cfg.Mix.String(), IdenticalSearches: cfg.IdenticalSearches}
-	rep := &report{Host: newHost(), Scenarios: []scenario{sc}}
-	for round := 1; round <= cfg.Rounds; round++ {
-		for _, path := range rotate(cfg.Paths, round-1) {
-			r, err := runOne(ctx, e, sc, path, round, cfg)
-			if err != nil {
-				return rep, fmt.Errorf("round %d, %s: %w", round, path, err)
-			}
-			onRun(r)
-			rep.Runs = append(rep.Runs, r)
+	// One scenario per NATS target; with a single target it keeps the
+	// name "custom".
+	scs := make([]scenario, len(e.targets))
+	for i, t := range e.targets {
+		scs[i] = base
+		if len(e.targets) > 1 || t.external {
+			scs[i].Name = t.name
 		}
 	}
-	rep.Ratios = customRatios(rep, sc.Name, cfg.Paths, cfg.Rounds)
+	rep := &report{Host: newHost(), Scenarios: scs}
+	for round := 1; round <= cfg.Rounds; round++ {
+		for _, i := range rotate(indexes(len(e.targets)), round-1) {
+			e.cur = e.targets[i]
+			for _, path := range rotate(cfg.Paths, round-1) {
+				r, err := runOne(ctx, e, scs[i], path, round, cfg)
+				if err != nil {
+					if len(scs) > 1 {
+						return rep, fmt.Errorf("round %d, %s on %s: %w", round, path, scs[i].Name, err)
+					}
+					return rep, fmt.Errorf("round %d, %s: %w", round, path, err)
+				}
+				onRun(r)
+				rep.Runs = append(rep.Runs, r)
+			}
+		}
+	}
+	for _, sc := range scs {
+		rep.Ratios = append(rep.Ratios, customRatios(rep, sc.Name, cfg.Paths, cfg.Rounds)...)
+	}
+	if len(scs) == 2 {
+		for _, p := range cfg.Paths {
+			rep.Ratios = append(rep.Ratios, rep.ratio(string(p)+" "+scs[0].Name+"/"+scs[1].Name, scs[0].Name, p, scs[1].Name, p, cfg.Rounds))
+		}
+	}
 	return rep, nil
+}
+
+// indexes returns 0..n-1.
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 // customRatios compares every pair of the driven paths that has a meaning:
@@ -168,13 +199,13 @@ func runOne(ctx context.Context, e *env, sc scenario, path Path, round int, cfg 
 
 	var send sendFunc
 	if path == PathDurable {
-		c, err := client.New(e.nc, client.WithTimeout(cfg.JobTimeout))
+		c, err := client.New(e.conn(), client.WithTimeout(cfg.JobTimeout))
 		if err != nil {
 			return nil, fmt.Errorf("durable client: %w", err)
 		}
 		send = durableSender(c)
 	} else {
-		send = syncSender(e.nc, sfblocks.DefaultPrefix)
+		send = syncSender(e.conn(), sfblocks.DefaultPrefix)
 	}
 
 	// The window opens once the simulated latency has been felt, so that

@@ -155,3 +155,66 @@ func TestRunFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestRunAgainstExternalNATS runs the durable path against a NATS the bench
+// did not start and, alternating, against its embedded server, and
+// reports the ratio of the two.
+func TestRunAgainstExternalNATS(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds sfblocks and starts worker processes")
+	}
+	ns := workertest.StartNATS(t)
+	cfg := DefaultConfig()
+	cfg.Binary = buildSfblocks(t)
+	cfg.Paths = []Path{PathDurable}
+	cfg.Duration, cfg.Warmup, cfg.Rounds, cfg.Clients = time.Second, 200*time.Millisecond, 1, 4
+	cfg.NATSURL, cfg.CompareEmbedded = ns.ClientURL(), true
+	cfg.Format = FormatJSON
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Run(ctx, cfg, &out); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var rep struct {
+		Runs []struct {
+			Scenario   string  `json:"scenario"`
+			JobsPerSec float64 `json:"jobs_per_s"`
+			Errors     int     `json:"errors"`
+		} `json:"runs"`
+		Ratios []struct {
+			Name   string  `json:"name"`
+			Median float64 `json:"median"`
+		} `json:"ratios"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	scenarios := map[string]bool{}
+	for _, r := range rep.Runs {
+		scenarios[r.Scenario] = r.JobsPerSec > 0 && r.Errors == 0
+	}
+	if !scenarios["external-R1"] || !scenarios["one-node"] || len(rep.Runs) != 2 {
+		t.Errorf("runs %+v, want one clean durable run on each target", rep.Runs)
+	}
+	found := false
+	for _, r := range rep.Ratios {
+		found = found || (r.Name == "durable external-R1/one-node" && r.Median > 0)
+	}
+	if !found {
+		t.Errorf("ratios %+v lack durable external-R1/one-node", rep.Ratios)
+	}
+	// The jobs went to the external server.
+	_, js := workertest.JetStream(t, ns)
+	if _, err := js.Stream(ctx, "SFBLOCKS_JOBS"); err != nil {
+		t.Errorf("no jobs stream on the external server: %v", err)
+	}
+	for _, bad := range []Config{{Replicas: 3}, {Replicas: 1, CompareEmbedded: true}} {
+		c := DefaultConfig()
+		c.Replicas, c.CompareEmbedded = bad.Replicas, bad.CompareEmbedded
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--nats-url") {
+			t.Errorf("Validate(%+v) = %v, want it to ask for --nats-url", bad, err)
+		}
+	}
+}
