@@ -213,11 +213,13 @@ func TestSimRotatedTokenSurvivesAConcurrentRefusal(t *testing.T) {
 type flakyStore struct {
 	Store
 	failing atomic.Bool
-	failed  atomic.Int64
+	// failTimes, when above 0, fails that many saves more.
+	failTimes atomic.Int64
+	failed    atomic.Int64
 }
 
 func (f *flakyStore) Save(ctx context.Context, account string, rec *Record, rev uint64) (uint64, error) {
-	if f.failing.Load() {
+	if f.failing.Load() || f.failTimes.Add(-1) >= 0 {
 		f.failed.Add(1)
 		return 0, newError(CodeUnavailable, account, "cannot write the shared token store", errors.New("nats: timeout"))
 	}
@@ -231,13 +233,17 @@ func (f *flakyStore) Save(ctx context.Context, account string, rec *Record, rev 
 // heals the token is stored and serves the next refresh.
 func TestSimRotatedTokenSaveRetried(t *testing.T) {
 	t.Parallel()
+	// Which of the two happens is set by events, not by timing: the first
+	// case fails a few saves within a fetch given ample time, the second
+	// fails every save until the fetch has returned.
 	tests := []struct {
-		name      string
-		failFor   time.Duration
-		wantStore string // "in the fetch" or "in the background"
+		name           string
+		refreshTimeout time.Duration
+		failOnce       bool
+		wantStore      string // "in the fetch" or "in the background"
 	}{
-		{"store back within the fetch", 300 * time.Millisecond, "in the fetch"},
-		{"store back after the fetch ended", 2500 * time.Millisecond, "in the background"},
+		{"store back within the fetch", 20 * time.Second, true, "in the fetch"},
+		{"store back after the fetch ended", time.Second, false, "in the background"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,12 +257,19 @@ func TestSimRotatedTokenSaveRetried(t *testing.T) {
 			seeded := seedAuthorized(t, sim, kv, "prod")
 			store := &flakyStore{Store: kv}
 			log, buf := workertest.NewLogger()
-			_, ts := newTestCache(t, a, CacheOptions{Store: store, Logger: log, RefreshTimeout: time.Second})
+			_, ts := newTestCache(t, a, CacheOptions{Store: store, Logger: log, RefreshTimeout: tt.refreshTimeout})
 			ctx := ctxT(t)
 			sim.ExpireAllSessions()
-			store.failing.Store(true)
-			time.AfterFunc(tt.failFor, func() { store.failing.Store(false) })
-			if err := callLimits(ctx, ts); err != nil {
+			if tt.failOnce {
+				// More failures than one save attempt follows (5), so the
+				// error is logged, then the retry within the fetch stores it.
+				store.failTimes.Store(8)
+			} else {
+				store.failing.Store(true)
+			}
+			err := callLimits(ctx, ts)
+			store.failing.Store(false)
+			if err != nil {
 				t.Fatalf("the refreshed token was not handed out while it could not be stored: %v", err)
 			}
 			workertest.WaitFor(t, 15*time.Second, "the rotated refresh token stored", func() bool {
