@@ -225,13 +225,13 @@ func TestTenantRoleSendsJobsAndNothingElse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quick := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 500*time.Millisecond) }
+	quick := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 3*time.Second) }
 	publish := func(subject string) func() error {
 		return func() error { return tenant.Publish(subject, []byte(`{"x":1}`)) }
 	}
 	request := func(subject string) func() error {
 		return func() error {
-			_, err := tenant.Request(subject, nil, 500*time.Millisecond)
+			_, err := tenant.Request(subject, nil, 3*time.Second)
 			if err == nil {
 				return fmt.Errorf("a reply came")
 			}
