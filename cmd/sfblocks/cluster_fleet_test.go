@@ -41,7 +41,7 @@ func TestClusterFleetLosesANode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary, starts a three-node cluster and three workers, and waits for Raft elections")
 	}
-	// Known to fail now and then: in one run of 8 under -race, after the
+	// Known to fail now and then: in one run of 5 under -race, after the
 	// token bucket's leader was killed (just as every token expired) no
 	// job was answered for 120 s, and a worker logged "reading the new
 	// lease: nats: key not found" for the claims it had just created. Until
