@@ -306,9 +306,11 @@ func (w *Worker) endpointStats(e *micro.Endpoint) any {
 // asyncError logs errors NATS reports on the service's subscriptions.
 func (w *Worker) asyncError(_ micro.Service, err *micro.NATSError) {
 	if errors.Is(err, nats.ErrSlowConsumer) {
-		w.m.SlowConsumer.Inc()
+		// Logged before it is counted: whoever sees the count (an alert, a
+		// test) finds the log line already written.
 		w.log.Error().Str("subject", err.Subject).
 			Msg("slow consumer: the NATS client dropped jobs because all in-flight slots were busy and the pending limits were exceeded; add workers or raise the in-flight/pending limits")
+		w.m.SlowConsumer.Inc()
 		return
 	}
 	w.log.Error().Str("subject", err.Subject).Str("error", err.Description).Msg("NATS subscription error")

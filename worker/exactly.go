@@ -151,7 +151,7 @@ func (w *Worker) runTask(ctx context.Context, t *task, o runOpts) verdict {
 
 	start := time.Now()
 	c, err := l.claim(ctx, key, lease{Worker: w.id, Attempt: o.attempt, TimeoutMS: t.timeout.Milliseconds(), Fingerprint: t.fingerprint},
-		t.timeout+leaseMargin, t.creates)
+		t.timeout+leaseMargin)
 	if err != nil {
 		return verdict{kind: verdictUnavailable, err: err}
 	}
@@ -181,7 +181,12 @@ func (w *Worker) runTask(ctx context.Context, t *task, o runOpts) verdict {
 		}
 		st = h.failureState
 		if run := h.Running; run != nil {
-			v, proceed := w.reconcileEarlier(ctx, t, run, c.serverNow)
+			serverNow, err := l.leaseStored(ctx, key, c)
+			if err != nil {
+				release()
+				return verdict{kind: verdictUnavailable, err: err}
+			}
+			v, proceed := w.reconcileEarlier(ctx, t, run, serverNow)
 			if !proceed {
 				v.st = st
 				if v.kind != verdictDone || v.reply.Status == sfblocks.StatusFailed {

@@ -221,13 +221,16 @@ func TestLedgerRidesThroughALeaderChange(t *testing.T) {
 		leader.Kill()
 		switch bucket {
 		case DefaultClaimsBucket:
-			cl, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute, true)
-			if err != nil || cl.revision == 0 || cl.holder != nil || cl.serverNow.IsZero() {
+			cl, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute)
+			if err != nil || cl.revision == 0 || cl.holder != nil {
 				t.Fatalf("claim across the election: %+v, %v", cl, err)
+			}
+			if stored, err := l.leaseStored(ctx, key, cl); err != nil || stored.IsZero() {
+				t.Fatalf("the new lease's time: %v, %v", stored, err)
 			}
 			// The same worker and attempt claiming again (a second delivery)
 			// is another run: it finds the lease held.
-			again, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute, false)
+			again, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute)
 			if err != nil || again.holder == nil || again.revision != 0 {
 				t.Fatalf("second claim: %+v, %v; want the first's lease to hold", again, err)
 			}
@@ -419,11 +422,12 @@ func (kv *expiringKV) Get(ctx context.Context, key string) (jetstream.KeyValueEn
 	return kv.KeyValue.Get(ctx, key)
 }
 
-// TestClaimOutlivedByItsLease: a lease that ran out before the claim could
-// read it back is claimed again, not reported as a ledger outage (which
-// handed the job back and logged "reading the new lease: key not found"
-// on a cluster losing a node).
-func TestClaimOutlivedByItsLease(t *testing.T) {
+// TestLeaseGoneBeforeItWasRead: the server's time of a new lease is read
+// only when a run record needs judging. A lease that ran out before that
+// read (its bucket elected a leader for longer than its TTL), or that
+// another worker holds by then, is reported as gone, so the job is
+// retried; its time is never taken from another worker's lease.
+func TestLeaseGoneBeforeItWasRead(t *testing.T) {
 	t.Parallel()
 	ns := workertest.StartNATS(t)
 	_, js := workertest.JetStream(t, ns)
@@ -437,15 +441,22 @@ func TestClaimOutlivedByItsLease(t *testing.T) {
 	claims := &expiringKV{KeyValue: objs.claims}
 	l := &ledger{results: objs.results, attempts: objs.attempts, claims: claims, timeout: time.Second, window: time.Second}
 	key := sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "job-1"}.Key()
-	c, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute, true)
-	if err != nil || c.revision == 0 || c.holder != nil || c.serverNow.IsZero() {
-		t.Fatalf("claim = %+v, %v; want this run's new lease, with its time", c, err)
+	c, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute)
+	if err != nil || c.revision == 0 || c.holder != nil {
+		t.Fatalf("claim = %+v, %v; want this run's new lease", c, err)
 	}
-	if !claims.expired.Load() {
-		t.Fatal("the claim never read its lease back")
+	if _, err := l.leaseStored(ctx, key, c); !errors.Is(err, errLeaseGone) || !errors.Is(err, errLedger) {
+		t.Fatalf("reading a lease that ran out: %v, want errLeaseGone", err)
 	}
-	e, err := objs.claims.Get(ctx, key)
-	if err != nil || e.Revision() != c.revision {
-		t.Fatalf("the bucket holds %v, %v; want the lease at revision %d", e, err, c.revision)
+	// Another worker's lease in its place is not this one's either.
+	other, err := l.claim(ctx, key, lease{Worker: "w2", Attempt: 1, TimeoutMS: 1000}, time.Minute)
+	if err != nil || other.revision == 0 {
+		t.Fatalf("second claim = %+v, %v", other, err)
+	}
+	if _, err := l.leaseStored(ctx, key, c); !errors.Is(err, errLeaseGone) {
+		t.Fatalf("reading the lease after another worker took it: %v, want errLeaseGone", err)
+	}
+	if stored, err := l.leaseStored(ctx, key, other); err != nil || stored.IsZero() {
+		t.Fatalf("the second worker's lease time: %v, %v", stored, err)
 	}
 }

@@ -59,7 +59,7 @@ func TestReadJobLedger(t *testing.T) {
 			if err := l.record(ctx, job.Key(), st, 5*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := l.claim(ctx, job.Key(), lease{Worker: "w1", Attempt: 3, TimeoutMS: 5000}, time.Minute, false); err != nil {
+			if _, err := l.claim(ctx, job.Key(), lease{Worker: "w1", Attempt: 3, TimeoutMS: 5000}, time.Minute); err != nil {
 				t.Fatal(err)
 			}
 		}, func(t *testing.T, got JobLedger) {

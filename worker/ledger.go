@@ -194,16 +194,20 @@ type claimed struct {
 	revision uint64
 	// holder is the current lease when another worker holds it.
 	holder *lease
-	// serverNow is the NATS server's clock when this worker's lease was
-	// stored: the reference for the run record's age.
-	serverNow time.Time
+	// stored is the NATS server's timestamp of this worker's lease when the
+	// claim read it anyway (a Create retried after its answer was lost);
+	// zero otherwise, and [ledger.leaseStored] reads it when needed.
+	stored time.Time
 }
 
+// errLeaseGone: this worker's new lease was no longer there when it was
+// read back: it ran out while its bucket elected a leader for longer than
+// its TTL.
+var errLeaseGone = errors.New("the job's new lease ran out before it could be read (its bucket was electing a leader); the job is retried")
+
 // claim takes the job's lease for ttl, measured by the server. It reports
-// who holds it when another worker does. withTime also reads the server's
-// timestamp of the new lease (one more read), for reconciling an earlier
-// attempt by the server's clock.
-func (l *ledger) claim(ctx context.Context, key string, ls lease, ttl time.Duration, withTime bool) (claimed, error) {
+// who holds it when another worker does.
+func (l *ledger) claim(ctx context.Context, key string, ls lease, ttl time.Duration) (claimed, error) {
 	ls.Nonce = newJobID()
 	data, err := json.Marshal(ls)
 	if err != nil {
@@ -215,46 +219,47 @@ func (l *ledger) claim(ctx context.Context, key string, ls lease, ttl time.Durat
 			rev, err = l.claims.Create(ctx, key, data, jetstream.KeyTTL(ttl))
 			return err
 		})
-		var e *entry
 		switch {
 		case err == nil:
+			return claimed{revision: rev}, nil
 		case !errors.Is(err, jetstream.ErrKeyExists):
 			return claimed{}, ledgerErr("claiming the job", err)
-		default:
-			e, err = l.get(ctx, l.claims, "reading the job's lease", key)
-			if errors.Is(err, jetstream.ErrKeyNotFound) {
-				continue // expired or released meanwhile: claim again
-			}
-			if err != nil {
-				return claimed{}, ledgerErr("reading the job's lease", err)
-			}
-			var holder lease
-			_ = json.Unmarshal(e.Value(), &holder)
-			if holder.Nonce != ls.Nonce {
-				return claimed{holder: &holder}, nil
-			}
-			// An earlier try's Create landed; its answer was lost.
-			rev = e.Revision()
 		}
-		c := claimed{revision: rev}
-		if withTime {
-			if e == nil {
-				e, err = l.get(ctx, l.claims, "reading the new lease", key)
-				if errors.Is(err, jetstream.ErrKeyNotFound) {
-					// The lease ran out before it could be read: its
-					// bucket was electing a leader for longer than the
-					// TTL. Nobody holds the job through it: claim again.
-					continue
-				}
-				if err != nil {
-					return c, ledgerErr("reading the new lease", err)
-				}
-			}
-			c.serverNow = e.Created()
+		e, err := l.get(ctx, l.claims, "reading the job's lease", key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or released meanwhile: claim again
 		}
-		return c, nil
+		if err != nil {
+			return claimed{}, ledgerErr("reading the job's lease", err)
+		}
+		var holder lease
+		_ = json.Unmarshal(e.Value(), &holder)
+		if holder.Nonce != ls.Nonce {
+			return claimed{holder: &holder}, nil
+		}
+		// An earlier try's Create landed; its answer was lost.
+		return claimed{revision: e.Revision(), stored: e.Created()}, nil
 	}
 	return claimed{}, ledgerErr("claiming the job", errors.New("the lease kept changing hands"))
+}
+
+// leaseStored returns the server's timestamp of this worker's lease c: the
+// server's clock at the claim, for judging an earlier attempt's run record
+// by the server's clock. It costs a read, so only a job that has a run
+// record to judge asks for it. errLeaseGone (wrapped in errLedger) when the
+// lease is no longer this worker's.
+func (l *ledger) leaseStored(ctx context.Context, key string, c claimed) (time.Time, error) {
+	if !c.stored.IsZero() {
+		return c.stored, nil
+	}
+	e, err := l.get(ctx, l.claims, "reading the new lease", key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound), err == nil && e.Revision() != c.revision:
+		return time.Time{}, ledgerErr("reading the new lease", errLeaseGone)
+	case err != nil:
+		return time.Time{}, ledgerErr("reading the new lease", err)
+	}
+	return e.Created(), nil
 }
 
 // release deletes this worker's lease, if it still holds it, so that a
