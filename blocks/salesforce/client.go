@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -156,36 +155,6 @@ func WithUserAgent(ua string) Option {
 		return nil
 	}
 }
-
-var sharedHTTPClient = &http.Client{
-	Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		// Half of net/http's 4 KB each: every call in flight holds a
-		// connection and its two buffers (8 MB at 1000 calls), and a
-		// Salesforce request (headers, a query or a record) and a
-		// response's headers fit in 2 KB. Larger writes and reads bypass the
-		// buffers.
-		WriteBufferSize: 2 << 10,
-		ReadBufferSize:  2 << 10,
-	},
-	// No overall Timeout: every call carries a context deadline instead, so
-	// that a job's own deadline is what bounds it.
-}
-
-// SharedHTTPClient returns the process-wide HTTP client that clients use by
-// default: keep-alive pooling with up to 512 idle connections per host, so
-// that concurrent jobs reuse connections instead of opening new ones.
-func SharedHTTPClient() *http.Client { return sharedHTTPClient }
 
 // New returns a client that takes its tokens from ts.
 func New(ts TokenSource, opts ...Option) (*Client, error) {
