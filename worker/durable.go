@@ -256,8 +256,13 @@ func (d *durable) loop(b sfblocks.Block) {
 				return
 			}
 			// The consumer may be gone (deleted, or the server lost it):
-			// recreating it is idempotent.
-			ctx, cancel := context.WithTimeout(context.Background(), d.cfg.SetupTimeout)
+			// recreating it is idempotent. But the failure is more often a
+			// leader change, during which the consumer's info is not
+			// answered at all: bounded by the setup timeout (30 s), that
+			// wait held every pull up long after the new leader was
+			// elected. One short try per failure; the next failure tries
+			// again.
+			ctx, cancel := context.WithTimeout(context.Background(), min(d.cfg.SetupTimeout, d.ackTimeout(), consumerRecheckTimeout))
 			if err := d.ensureConsumer(ctx, b); err != nil && failures%10 == 0 {
 				log.Warn().Err(err).Msg("recreating the durable consumer failed")
 			}
@@ -272,6 +277,10 @@ func (d *durable) loop(b sfblocks.Block) {
 		idle = got == 0
 	}
 }
+
+// consumerRecheckTimeout bounds the check, after a failed pull, that the
+// block's consumer still exists.
+const consumerRecheckTimeout = 2 * time.Second
 
 // pause waits before the next pull after failures (100ms doubling to 5s),
 // or until Stop.

@@ -15,6 +15,10 @@ import (
 	"github.com/sfblocks/sfblocks/worker/internal/natstrace"
 )
 
+// storedIDTime is how a job without an id of its own shows the time its
+// stream stored it, in the id it is given ("SFBLOCKS_JOBS-17-20261202T031501.123456789Z").
+const storedIDTime = "20060102T150405.000000000Z"
+
 // durableJob is one durable message on its way to being settled.
 type durableJob struct {
 	block    sfblocks.Block
@@ -74,18 +78,22 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 
 	j := &durableJob{block: b, msg: msg, received: time.Now(), attempt: 1, delivery: 1, span: span}
 	var seq uint64
+	var stored time.Time
 	if meta, err := msg.Metadata(); err == nil {
-		j.delivery, seq = int(meta.NumDelivered), meta.Sequence.Stream
+		j.delivery, seq, stored = int(meta.NumDelivered), meta.Sequence.Stream, meta.Timestamp
 	}
 	if j.delivery > 1 {
 		w.m.DurableRedelivered.WithLabelValues(string(b)).Inc()
 	}
 	h := msg.Headers()
 	// A job without an id of its own is keyed by the replay's header, else
-	// by its stream sequence: the same on every delivery.
+	// by where the stream stored it: its sequence and the time the server
+	// stored it, the same on every delivery. The time tells a stream
+	// deleted and created again (numbered from 1 again) from the first,
+	// whose kept results would otherwise answer the new stream's jobs.
 	hint := h.Get(sfblocks.HeaderJobID)
 	if hint == "" || !validText(hint) {
-		hint = fmt.Sprintf("%s-%d", d.cfg.Stream, seq)
+		hint = fmt.Sprintf("%s-%d-%s", d.cfg.Stream, seq, stored.UTC().Format(storedIDTime))
 	}
 	j.task = w.plan(sfblocks.PathDurable, b, msg.Data(), hint)
 	traceTask(span, j.task)

@@ -429,3 +429,50 @@ func keptReply(t *testing.T, kv jetstream.KeyValue, job sfblocks.JobIdentity) []
 	}
 	return k.Reply
 }
+
+// A durable job without an id of its own is keyed by where the stream
+// stored it. A jobs stream deleted and created again numbers its messages
+// from 1 again while the results bucket still keeps the first stream's
+// results: the new stream's first job must run, not be answered with the
+// old stream's first job's result.
+func TestDurableJobWithoutIDIsNotAnsweredFromAnEarlierStream(t *testing.T) {
+	t.Parallel()
+	s := workertest.StartNATS(t)
+	nc := workertest.Connect(t, s)
+	js, _ := jetstream.New(nc)
+	r := newReplies(t, nc)
+	f := newFake(false)
+	publish := func(replyTo string) {
+		t.Helper()
+		msg := &nats.Msg{Subject: "sfblocks.jobs.search", Data: []byte(`{"query":"SELECT Id FROM Contact"}`), Header: nats.Header{}}
+		msg.Header.Set(sfblocks.HeaderReplyTo, replyTo)
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	w1 := startWorker(t, workertest.Connect(t, s), f, WithDurable(durableFast))
+	publish("reply.1")
+	_, first := r.next(t)
+	if first.Status != sfblocks.StatusOK || !strings.HasPrefix(first.ID, sfblocks.DefaultJobsStream+"-1-") {
+		t.Fatalf("first reply %+v, want ok with an id of the stream, sequence 1 and its time", first)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w1.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(ctx, sfblocks.DefaultJobsStream); err != nil {
+		t.Fatal(err)
+	}
+
+	startWorker(t, workertest.Connect(t, s), f, WithDurable(durableFast))
+	publish("reply.2")
+	_, second := r.next(t)
+	if second.Status != sfblocks.StatusOK || second.ID == first.ID || !strings.HasPrefix(second.ID, sfblocks.DefaultJobsStream+"-1-") {
+		t.Errorf("second stream's first job answered %+v; want its own run, with another id than the first's %s", second, first.ID)
+	}
+	if got := f.calls.Load(); got != 2 {
+		t.Errorf("the handler ran %d times, want 2: the second job was answered with the first's kept result", got)
+	}
+}

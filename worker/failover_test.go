@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,5 +397,55 @@ func TestBudgetBucketReplicas(t *testing.T) {
 				t.Errorf("bucket %s: %d replicas (%v), want %d", bucket, r, err, tc.want)
 			}
 		})
+	}
+}
+
+// expiringKV is a claims bucket whose first Get finds the key gone: what a
+// claim sees when the bucket elected a leader for longer than the new
+// lease's TTL, between the Create that stored the lease and the read of
+// its timestamp.
+type expiringKV struct {
+	jetstream.KeyValue
+	expired atomic.Bool
+}
+
+func (kv *expiringKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	if kv.expired.CompareAndSwap(false, true) {
+		if err := kv.KeyValue.Delete(ctx, key); err != nil {
+			return nil, err
+		}
+		return nil, jetstream.ErrKeyNotFound
+	}
+	return kv.KeyValue.Get(ctx, key)
+}
+
+// TestClaimOutlivedByItsLease: a lease that ran out before the claim could
+// read it back is claimed again, not reported as a ledger outage (which
+// handed the job back and logged "reading the new lease: key not found"
+// on a cluster losing a node).
+func TestClaimOutlivedByItsLease(t *testing.T) {
+	t.Parallel()
+	ns := workertest.StartNATS(t)
+	_, js := workertest.JetStream(t, ns)
+	ctx := t.Context()
+	cfg, _ := DurableConfig{}.withDefaults(16)
+	f := &fleet{js: js, cfg: cfg, prefix: "sfblocks"}
+	objs, err := f.ensureAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := &expiringKV{KeyValue: objs.claims}
+	l := &ledger{results: objs.results, attempts: objs.attempts, claims: claims, timeout: time.Second, window: time.Second}
+	key := sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "job-1"}.Key()
+	c, err := l.claim(ctx, key, lease{Worker: "w1", Attempt: 1, TimeoutMS: 1000}, time.Minute, true)
+	if err != nil || c.revision == 0 || c.holder != nil || c.serverNow.IsZero() {
+		t.Fatalf("claim = %+v, %v; want this run's new lease, with its time", c, err)
+	}
+	if !claims.expired.Load() {
+		t.Fatal("the claim never read its lease back")
+	}
+	e, err := objs.claims.Get(ctx, key)
+	if err != nil || e.Revision() != c.revision {
+		t.Fatalf("the bucket holds %v, %v; want the lease at revision %d", e, err, c.revision)
 	}
 }

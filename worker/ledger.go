@@ -239,7 +239,14 @@ func (l *ledger) claim(ctx context.Context, key string, ls lease, ttl time.Durat
 		c := claimed{revision: rev}
 		if withTime {
 			if e == nil {
-				if e, err = l.get(ctx, l.claims, "reading the new lease", key); err != nil {
+				e, err = l.get(ctx, l.claims, "reading the new lease", key)
+				if errors.Is(err, jetstream.ErrKeyNotFound) {
+					// The lease ran out before it could be read: its
+					// bucket was electing a leader for longer than the
+					// TTL. Nobody holds the job through it: claim again.
+					continue
+				}
+				if err != nil {
 					return c, ledgerErr("reading the new lease", err)
 				}
 			}

@@ -150,7 +150,9 @@ func (d *durable) park(j *durableJob, why string) bool {
 		}
 	}
 	msg.Header.Set(sfblocks.HeaderJobID, j.id())
-	id := fmt.Sprintf("park:%s:%d", meta.Stream, meta.Sequence.Stream)
+	// The stored time as well as the sequence: a stream created again
+	// numbers from 1 again, within the parked stream's duplicate window.
+	id := fmt.Sprintf("park:%s:%d:%d", meta.Stream, meta.Sequence.Stream, meta.Timestamp.UnixNano())
 	err = retryJS(w.base, d.cfg.FailoverWindow, d.ledger.timeout, "parking the job", d.cfg.ParkedStream, func(ctx context.Context) error {
 		_, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.cfg.ParkedStream), jetstream.WithRetryAttempts(0))
 		return err

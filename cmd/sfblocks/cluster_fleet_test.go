@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,10 +57,14 @@ func TestClusterFleetLosesANode(t *testing.T) {
 	}
 }
 
-// clusterLoad is the steady load: rate jobs/s for n jobs.
+// The steady load: clusterRate jobs a second, from before the first fault
+// until clusterTail seconds after the fleet answered again after the
+// second, so that both faults strike under load however long a recovery
+// takes; at most clusterMaxJobs.
 const (
-	clusterJobs = 3600
-	clusterRate = 90
+	clusterRate    = 90
+	clusterTail    = 5 * time.Second
+	clusterMaxJobs = 20000
 )
 
 // timeline records when each job was published and answered.
@@ -135,7 +140,7 @@ func startClusterFleet(t *testing.T, bin string, c *workertest.Cluster, cfg, tok
 		}
 		w.cmd = exec.Command(bin, "serve", "--nats-url", strings.Join(c.URLsFrom(i), ","), "--nats-url-in-order", "--replicas", "3",
 			"--config", cfg, "--metrics-addr=", "--data-dir", t.TempDir(), "--max-in-flight", "32", "--ack-wait", "10s",
-			"--job-timeout", "5s", "--landing-window", "2s", "--log-level", "warn", "--log-format", "json", "--drain-timeout", "10s")
+			"--job-timeout", "5s", "--landing-window", "2s", "--log-level", testLogLevel(), "--log-format", "json", "--drain-timeout", "10s")
 		w.cmd.Env = append(os.Environ(), auth.EnvTokenKey+"="+tokenKey)
 		w.cmd.Stdout, w.cmd.Stderr = logf, logf
 		if err := w.cmd.Start(); err != nil {
@@ -202,7 +207,6 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 	}
 
 	prefix := "cl-" + mode + "-"
-	ids := jobIDs(prefix, clusterJobs)
 	subject := func(id string) string { return "call log " + id }
 	tl := &timeline{published: map[string]time.Time{}, answered: map[string]time.Time{}, replies: map[string][]*sfblocks.Reply{}}
 	replyTo := nc.NewInbox()
@@ -222,17 +226,26 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 	// others up.
 	var publishErrs atomic.Int64
 	var firstErr atomic.Value
+	var ids []string // published so far; guarded by tl.mu
 	start := time.Now()
+	stopLoad := make(chan struct{})
 	published := make(chan struct{})
 	go func() {
 		defer close(published)
 		var wg sync.WaitGroup
 		tick := time.NewTicker(time.Second / clusterRate)
 		defer tick.Stop()
-		for _, id := range ids {
-			<-tick.C
+	load:
+		for i := range clusterMaxJobs {
+			select {
+			case <-stopLoad:
+				break load
+			case <-tick.C:
+			}
+			id := fmt.Sprintf("%s%05d", prefix, i)
 			tl.mu.Lock()
 			tl.published[id] = time.Now()
+			ids = append(ids, id)
 			tl.mu.Unlock()
 			wg.Go(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -274,7 +287,9 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 			f.recovery, f.gap, ok = tl.recovery(f.at)
 			return ok
 		}) {
-			t.Fatalf("no job published after %s %s of %s was answered within 120s; logs:\n%s", what, mode, leader.Name(), fleetLogs(ws))
+			logs := fleetLogs(ws)
+			dumpStalled(t, ws)
+			t.Fatalf("no job published after %s %s of %s was answered within 120s; logs:\n%s", what, mode, leader.Name(), logs)
 		}
 		if nl := c.StreamLeader(stream); nl != nil {
 			f.leader = nl.Name()
@@ -292,10 +307,16 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 
 	workertest.WaitFor(t, 30*time.Second, "a steady load answered", func() bool { return tl.count() >= clusterRate*6 })
 	down(jobsStream, "leader of the jobs stream", false)
-	workertest.WaitFor(t, 60*time.Second, "the load flowing again", func() bool { return tl.count() >= clusterJobs/2 })
+	afterFirst := tl.count()
+	workertest.WaitFor(t, 60*time.Second, "the load flowing again", func() bool { return tl.count() >= afterFirst+clusterRate*10 })
 	down(tokenStream, "leader of the token bucket", true)
+	time.Sleep(clusterTail)
+	close(stopLoad)
 	<-published
 	publishedIn := time.Since(start)
+	tl.mu.Lock()
+	jobs := len(ids)
+	tl.mu.Unlock()
 	if n := publishErrs.Load(); n > 0 {
 		t.Errorf("%d publishes failed, e.g. %v", n, firstErr.Load())
 	}
@@ -324,7 +345,7 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 		}
 		return len(missing) == 0
 	}) {
-		t.Fatalf("only %d of %d jobs answered or kept; logs:\n%s", tl.count(), clusterJobs, fleetLogs(ws))
+		t.Fatalf("only %d of %d jobs answered or kept; logs:\n%s", tl.count(), jobs, fleetLogs(ws))
 	}
 	took := time.Since(start)
 
@@ -383,6 +404,52 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 	}
 	t.Logf("%d plain inserts at %d/s, 3 workers on nodes %v, R3, latency 5–40 ms%s; all answered in %v (%d replies read from the results bucket, %d jobs answered twice): "+
 		"missing %d, duplicate records %d, failed replies %d, failed publishes %d; token requests %d for 1 expiry (1 at start); Salesforce API calls %d (%.3f per job)",
-		clusterJobs, clusterRate, spread, b.String(), took.Round(time.Millisecond), fromKV, twice, missing, dups, failed, publishErrs.Load(),
-		st.TokenRequests, sumCalls(st.APICalls), float64(sumCalls(st.APICalls))/clusterJobs)
+		jobs, clusterRate, spread, b.String(), took.Round(time.Millisecond), fromKV, twice, missing, dups, failed, publishErrs.Load(),
+		st.TokenRequests, sumCalls(st.APICalls), float64(sumCalls(st.APICalls))/float64(jobs))
+}
+
+// testLogLevel is the fleet workers' log level: warn, unless
+// SFBLOCKS_TEST_LOG_LEVEL says otherwise (info or debug, to see every
+// job's outcome when chasing a failure).
+func testLogLevel() string {
+	if l := os.Getenv("SFBLOCKS_TEST_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "warn"
+}
+
+// dumpStalled is for a fleet that stopped answering: it makes each worker
+// write its goroutines' stacks to its log (SIGQUIT; the worker exits) and,
+// when SFBLOCKS_TEST_KEEP_LOGS names a directory, copies the whole logs
+// there, since the test's own output keeps only their tails.
+func dumpStalled(t *testing.T, ws []*fleetWorker) {
+	t.Helper()
+	for _, w := range ws {
+		if w.cmd.ProcessState == nil {
+			_ = w.cmd.Process.Signal(syscall.SIGQUIT)
+		}
+	}
+	for _, w := range ws {
+		select {
+		case err := <-w.done:
+			w.done <- err // for the cleanup's stop
+		case <-time.After(10 * time.Second):
+		}
+	}
+	dir := os.Getenv("SFBLOCKS_TEST_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+time.Now().Format("150405"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("keeping the logs: %v", err)
+		return
+	}
+	for i, w := range ws {
+		data, _ := os.ReadFile(w.logs)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)), data, 0o644); err != nil {
+			t.Logf("keeping the logs: %v", err)
+		}
+	}
+	t.Logf("the workers' whole logs, with their stacks, are in %s", dir)
 }
