@@ -42,15 +42,6 @@ func TestClusterFleetLosesANode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary, starts a three-node cluster and three workers, and waits for Raft elections")
 	}
-	// Known to fail now and then: in one run of 5 under -race, after the
-	// token bucket's leader was killed (just as every token expired) no
-	// job was answered for 120 s, and a worker logged "reading the new
-	// lease: nats: key not found" for the claims it had just created. Until
-	// that is understood and fixed it runs on request, not in every
-	// `go test ./...`, so that it cannot hide other failures in CI.
-	if os.Getenv("SFBLOCKS_CLUSTER_FAULT_TESTS") == "" {
-		t.Skip("set SFBLOCKS_CLUSTER_FAULT_TESTS=1 to run it: it fails intermittently after a killed token-bucket leader (see the test's comment)")
-	}
 	bin := fleetBinary(t)
 	for _, mode := range []string{"killed", "restarted"} {
 		t.Run(mode, func(t *testing.T) { runClusterFleet(t, bin, mode) })
