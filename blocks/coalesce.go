@@ -405,6 +405,23 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 	if !c.shareSearches {
 		return call(ctx)
 	}
+	f, led := c.searches.join(c.searchKey(account, job))
+	if led {
+		f.ans, f.err = runShared(ctx, call)
+		if f.ans != nil {
+			f.ans.leader = trace.SpanContextFromContext(ctx)
+		}
+		c.searches.land(f)
+		return f.ans, f.err
+	}
+	return c.followSearch(ctx, account, f, call)
+}
+
+// searchKey is what identical Searches in flight share. It and
+// followSearch are functions of their own so that shareSearch's frame
+// stays small: the leader's call to Salesforce waits below it (see
+// worker/pool.go).
+func (c *coalesceState) searchKey(account string, job *Job) string {
 	gen := c.generation(account).Load()
 	var kb strings.Builder
 	kb.Grow(len(account) + len(job.statement) + 32)
@@ -417,15 +434,11 @@ func (c *coalesceState) shareSearch(ctx context.Context, account string, job *Jo
 	kb.WriteString(strconv.Itoa(job.maxRecords))
 	kb.WriteByte(0)
 	kb.WriteString(job.statement)
-	f, led := c.searches.join(kb.String())
-	if led {
-		f.ans, f.err = runShared(ctx, call)
-		if f.ans != nil {
-			f.ans.leader = trace.SpanContextFromContext(ctx)
-		}
-		c.searches.land(f)
-		return f.ans, f.err
-	}
+	return kb.String()
+}
+
+// followSearch waits for the flight another job leads.
+func (c *coalesceState) followSearch(ctx context.Context, account string, f *searchFlight, call func(context.Context) (*searchAnswer, error)) (*searchAnswer, error) {
 	select {
 	case <-f.done:
 		c.metrics.sharedSearch(account)

@@ -126,6 +126,13 @@ func (w *Worker) runTask(ctx context.Context, t *task, o runOpts) verdict {
 	if !w.tracked(t, o.path) {
 		return verdict{kind: verdictDone, reply: w.call(ctx, t, time.Time{})}
 	}
+	return w.runTracked(ctx, t, o)
+}
+
+// runTracked is runTask for a task the ledger keeps. It is a function of
+// its own so that its frame (about 700 bytes) is not on the stack of an
+// untracked call (see pool.go).
+func (w *Worker) runTracked(ctx context.Context, t *task, o runOpts) verdict {
 	l := w.durable.ledger
 	key := t.identity.Key()
 	k, err := l.result(ctx, key)

@@ -56,6 +56,10 @@ func (w *Worker) run(j *job) {
 	case !w.shares.acquire(t.account):
 		w.m.Saturated.Inc()
 		v = verdict{kind: verdictNotStarted, reply: blocks.FailureReply(t.identity.ID, saturated(t.account, w.shares.share))}
+	case !w.tracked(t, sfblocks.PathSync):
+		// As runTask would, one frame less on the call's stack.
+		v = verdict{kind: verdictDone, reply: w.call(ctx, t, time.Time{})}
+		w.shares.release(t.account)
 	default:
 		v = w.runTask(ctx, t, runOpts{path: sfblocks.PathSync, attempt: 1})
 		w.shares.release(t.account)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -156,36 +155,6 @@ func WithUserAgent(ua string) Option {
 		return nil
 	}
 }
-
-var sharedHTTPClient = &http.Client{
-	Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		// Half of net/http's 4 KB each: every call in flight holds a
-		// connection and its two buffers (8 MB at 1000 calls), and a
-		// Salesforce request (headers, a query or a record) and a
-		// response's headers fit in 2 KB. Larger writes and reads bypass the
-		// buffers.
-		WriteBufferSize: 2 << 10,
-		ReadBufferSize:  2 << 10,
-	},
-	// No overall Timeout: every call carries a context deadline instead, so
-	// that a job's own deadline is what bounds it.
-}
-
-// SharedHTTPClient returns the process-wide HTTP client that clients use by
-// default: keep-alive pooling with up to 512 idle connections per host, so
-// that concurrent jobs reuse connections instead of opening new ones.
-func SharedHTTPClient() *http.Client { return sharedHTTPClient }
 
 // New returns a client that takes its tokens from ts.
 func New(ts TokenSource, opts ...Option) (*Client, error) {
@@ -344,11 +313,28 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 }
 
 // send makes one HTTP request, in a span of its own; resend counts the
-// requests sent before it for the same call (the retry after a 401).
+// requests sent before it for the same call (the retry after a 401). The
+// request is built, and the answer read, in functions of their own, so
+// that send's frame stays small: it is on the stack of every call in
+// flight, whose goroutine stack doubles past 8 KB (see worker/pool.go).
 func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []byte, resend int) (out *response, err error) {
 	ctx, span := c.startSpan(ctx, r)
 	status := 0
 	defer func() { endSpan(span, status, err) }()
+	req, err := c.newRequest(ctx, tok, r, body, span, resend)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, sendError(ctx, r, req, err)
+	}
+	status = res.StatusCode
+	return c.readResponse(r, req, res)
+}
+
+// newRequest builds the HTTP request of r.
+func (c *Client) newRequest(ctx context.Context, tok *oauth2.Token, r request, body []byte, span trace.Span, resend int) (*http.Request, error) {
 	base := c.instanceURL
 	if base == "" {
 		if s, _ := tok.Extra("instance_url").(string); s != "" {
@@ -385,18 +371,23 @@ func (c *Client) send(ctx context.Context, tok *oauth2.Token, r request, body []
 	if r.batchSize > 0 {
 		req.Header["Sforce-Query-Options"] = []string{"batchSize=" + strconv.Itoa(r.batchSize)}
 	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		// The *url.Error repeats the URL, and a query's URL holds the
-		// statement, values and all: the error keeps the request's label
-		// and host only (the token is in a header, never in a message).
-		if ctx.Err() != nil {
-			return nil, &transportError{op: r.name(), host: req.URL.Host, err: ctx.Err()}
-		}
-		return nil, &transportError{op: r.name(), host: req.URL.Host, err: withoutURL(err)}
+	return req, nil
+}
+
+// sendError is the error of a request that got no answer. The *url.Error
+// repeats the URL, and a query's URL holds the statement, values and all:
+// the error keeps the request's label and host only (the token is in a
+// header, never in a message).
+func sendError(ctx context.Context, r request, req *http.Request, err error) error {
+	if ctx.Err() != nil {
+		return &transportError{op: r.name(), host: req.URL.Host, err: ctx.Err()}
 	}
+	return &transportError{op: r.name(), host: req.URL.Host, err: withoutURL(err)}
+}
+
+// readResponse reads and closes res, the answer to req.
+func (c *Client) readResponse(r request, req *http.Request, res *http.Response) (*response, error) {
 	defer res.Body.Close()
-	status = res.StatusCode
 	data, err := readBody(res)
 	if err != nil {
 		return nil, &transportError{op: "read response of " + r.name(), host: req.URL.Host, err: withoutURL(err)}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 	"github.com/sfblocks/sfblocks/blocks/salesforce"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/breaker"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
+	"github.com/sfblocks/sfblocks/cmd/sfblocks/internal/memlimit"
 	"github.com/sfblocks/sfblocks/worker"
 )
 
@@ -43,7 +45,9 @@ type serveConfig struct {
 	simAddr      string
 	metricsAddr  string
 	// pprofAddr serves net/http/pprof when set (debugging only).
-	pprofAddr    string
+	pprofAddr string
+	// memoryLimit is the Go runtime's soft memory limit (memlimit.Choose).
+	memoryLimit  string
 	prefix       string
 	queueGroup   string
 	maxInFlight  int
@@ -100,6 +104,7 @@ func (c *serveConfig) flags(fsName string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.simAddr, "sim-addr", envOr("SFBLOCKS_SIM_ADDR", "127.0.0.1:8443"), "listen address of the simulator started when no --config is given")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", envOr("SFBLOCKS_METRICS_ADDR", "127.0.0.1:9464"), "address of /metrics, /healthz and /readyz; empty turns them off (env SFBLOCKS_METRICS_ADDR)")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", envOr("SFBLOCKS_PPROF_ADDR", ""), "address of Go's /debug/pprof/ profiles, for debugging only (they show the process's internals to whoever can reach the address; keep it on loopback); empty, the default, turns them off (env SFBLOCKS_PPROF_ADDR)")
+	fs.StringVar(&c.memoryLimit, "memory-limit", envOr("SFBLOCKS_MEMORY_LIMIT", memlimit.Auto), "the Go runtime's soft memory limit: auto (90% of the cgroup's memory limit when there is one and GOMEMLIMIT is not set; none otherwise), off, or a size such as 512MiB. Near it the garbage collector works harder instead of the process outgrowing its container (env SFBLOCKS_MEMORY_LIMIT)")
 	fs.StringVar(&c.prefix, "prefix", envOr("SFBLOCKS_PREFIX", sfblocks.DefaultPrefix), "subject prefix: jobs arrive on PREFIX.search and PREFIX.insert (env SFBLOCKS_PREFIX)")
 	fs.StringVar(&c.queueGroup, "queue-group", envOr("SFBLOCKS_QUEUE_GROUP", worker.DefaultQueueGroup), "NATS queue group shared by the fleet (env SFBLOCKS_QUEUE_GROUP)")
 	fs.IntVar(&c.maxInFlight, "max-in-flight", envInt("SFBLOCKS_MAX_IN_FLIGHT", worker.DefaultMaxInFlight), "jobs one worker runs at once (env SFBLOCKS_MAX_IN_FLIGHT)")
@@ -142,6 +147,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log, err := newLogger(stderr, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
+	}
+	ml, err := memlimit.Choose(cfg.memoryLimit, "/", os.Getenv)
+	if err != nil {
+		return err
+	}
+	if ml.Bytes > 0 {
+		debug.SetMemoryLimit(ml.Bytes)
+		log.Info().Int64("memory_limit_bytes", ml.Bytes).Str("from", ml.Why).Msg("Go runtime memory limit set")
+	} else {
+		log.Debug().Str("why", ml.Why).Msg("no Go runtime memory limit set")
 	}
 	var consoleTok string
 	if cfg.console.addr != "" {

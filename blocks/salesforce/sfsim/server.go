@@ -243,7 +243,9 @@ func New(opts Options) (*Server, error) {
 
 // Start builds a Server and serves it on addr ("127.0.0.1:0" picks a free
 // port). The same listener answers as the login host (127.0.0.1) and as the
-// org's My Domain (localhost). Stop it with [Server.Close].
+// org's My Domain (localhost), in HTTP/1.1 and in cleartext HTTP/2 (h2c,
+// prior knowledge), which its HTTP/1.1 answers advertise (Alt-Svc). Stop it
+// with [Server.Close].
 func Start(addr string, opts Options) (*Server, error) {
 	s, err := New(opts)
 	if err != nil {
@@ -254,12 +256,37 @@ func Start(addr string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sfsim: listen on %s: %w", addr, err)
 	}
 	_, port, _ := net.SplitHostPort(l.Addr().String())
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: advertiseH2C(s.Handler(), port), ReadHeaderTimeout: 10 * time.Second, Protocols: serverProtocols()}
 	s.mu.Lock()
 	s.httpSrv, s.listener, s.port = srv, l, port
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(l) }()
 	return s, nil
+}
+
+// serverProtocols are HTTP/1.1, which every Salesforce client speaks, and
+// cleartext HTTP/2 with prior knowledge, which sfblocks's own client speaks
+// to http:// hosts: one connection carries every call in flight, as HTTP/2
+// to Salesforce does over TLS.
+func serverProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
+}
+
+// advertiseH2C tells HTTP/1.1 clients that this listener speaks cleartext
+// HTTP/2 too (RFC 7838 Alt-Svc; sfblocks's client switches to it, other
+// clients ignore it). Only [Start] adds it: an httptest server wrapping
+// [Server.Handler] may speak HTTP/1.1 only.
+func advertiseH2C(h http.Handler, port string) http.Handler {
+	altSvc := []string{`h2c=":` + port + `"`}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 {
+			w.Header()["Alt-Svc"] = altSvc
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Close stops a server started with [Start]: the listener closes and open

@@ -89,7 +89,10 @@ func ServeBaseline(ctx context.Context, cfg BaselineConfig, ready io.Writer) err
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	hc := salesforce.SharedHTTPClient() // the worker's pool settings, nothing else of it
+	// The worker's pool settings, nothing else of it, over HTTP/1.1 as
+	// net/http calls an http:// URL by default: one connection per call in
+	// flight (the worker speaks cleartext HTTP/2 to the simulator).
+	hc := salesforce.HTTP1Client()
 	tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	token, instanceURL, err := baselineToken(tctx, hc, cfg.InstanceURL, cfg.ClientID, cfg.ClientSecret)
 	cancel()
