@@ -3,6 +3,7 @@ package salesforce
 import (
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,9 @@ func HTTP1Client() *http.Client { return http1Client }
 // cleartextH2 sends http:// requests over h2c to hosts that advertised it,
 // and everything else through h1.
 type cleartextH2 struct {
-	h1, h2c  *http.Transport
+	h1, h2c *http.Transport
+	// off: GODEBUG turns the HTTP/2 client off; every call goes by h1.
+	off      bool
 	h2cHosts sync.Map // host:port → struct{}: answered with Alt-Svc h2c on its own port
 }
 
@@ -90,11 +93,25 @@ func newCleartextH2(h1 *http.Transport) *cleartextH2 {
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true) // and not HTTP1: prior knowledge
 	h2c.Protocols = &p
-	return &cleartextH2{h1: h1, h2c: h2c}
+	return &cleartextH2{h1: h1, h2c: h2c, off: http2ClientOff(os.Getenv("GODEBUG"))}
+}
+
+// http2ClientOff reports whether godebug (the GODEBUG variable) turns
+// net/http's HTTP/2 client off (http2client=0, the usual workaround for an
+// HTTP/2 problem; the last setting wins, as in the runtime). net/http then
+// refuses the h2c transport's every call, so the client stays on HTTP/1.1.
+func http2ClientOff(godebug string) bool {
+	off := false
+	for kv := range strings.SplitSeq(godebug, ",") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == "http2client" {
+			off = v == "0"
+		}
+	}
+	return off
 }
 
 func (t *cleartextH2) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "http" {
+	if req.URL.Scheme != "http" || t.off {
 		return t.h1.RoundTrip(req)
 	}
 	if proxy, err := http.ProxyFromEnvironment(req); err != nil || proxy != nil {

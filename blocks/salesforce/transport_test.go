@@ -196,3 +196,34 @@ func TestSharedClientHTTPSUnchanged(t *testing.T) {
 		})
 	}
 }
+
+// With net/http's HTTP/2 client turned off (GODEBUG=http2client=0, the
+// usual workaround for an HTTP/2 problem), a server advertising h2c is
+// called over HTTP/1.1: net/http would refuse every h2c call.
+func TestSharedClientHonoursHTTP2ClientOff(t *testing.T) {
+	t.Setenv("GODEBUG", "http2client=0")
+	u := startServer(t, http.HandlerFunc(echoProto), true)
+	rt := newCleartextH2(newPoolTransport())
+	defer rt.CloseIdleConnections()
+	for i := range 3 {
+		body := fmt.Sprintf("call %d", i)
+		if got, want := post(t, rt, u, body), "HTTP/1.1 "+body; got != want {
+			t.Fatalf("call %d answered %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestHTTP2ClientOff(t *testing.T) {
+	for godebug, want := range map[string]bool{
+		"":                            false,
+		"http2client=0":               true,
+		"http2client=1":               false,
+		"x=1, http2client=0":          true,
+		"http2client=0,http2client=1": false,
+		"http2debug=1":                false,
+	} {
+		if got := http2ClientOff(godebug); got != want {
+			t.Errorf("http2ClientOff(%q) = %v, want %v", godebug, got, want)
+		}
+	}
+}

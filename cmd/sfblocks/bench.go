@@ -79,6 +79,7 @@ func benchFlags(args []string, stderr io.Writer) (bench.Config, error) {
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "load before the window opens (at least twice the latency is used)")
 	fs.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "rounds; the paths alternate within each round")
 	mix := fs.String("mix", "search=1", "job mix, e.g. search=0.8,insert=0.2 (inserts upsert Tasks on 4096 rotating external ids)")
+	fs.BoolVar(&cfg.SimH2C, "sim-h2c", cfg.SimH2C, "the simulator also speaks cleartext HTTP/2 and says so, and the workers take it (one connection for every call; the baseline stays on HTTP/1.1): less memory per call in flight, more CPU per call")
 	fs.BoolVar(&cfg.IdenticalSearches, "identical-searches", cfg.IdenticalSearches, "send the same search every time, so the workers' shared searches answer many jobs with one Salesforce call (by default each search has its own LIMIT and costs one call, as the baseline's)")
 	fs.StringVar(&cfg.JSONFile, "json", cfg.JSONFile, "also write the results as JSON to this file")
 	fs.StringVar(&cfg.Format, "format", cfg.Format, "output on stdout: table or json")

@@ -24,6 +24,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&opts.LongRequestThreshold, "long-request-threshold", sfsim.DefaultLongRequestThreshold, "how long a request runs before it counts against the concurrent-request limit")
 	fs.StringVar(&opts.MyDomainHost, "my-domain-host", envOr("SFBLOCKS_SIM_MY_DOMAIN_HOST", "localhost"), "host name that stands for the org's My Domain (client credentials and instance_url); in docker-compose, the service name")
 	fs.DurationVar(&opts.TokenLatency, "token-latency", 0, "delay added to every token grant")
+	fs.BoolVar(&opts.H2C, "h2c", false, "also speak cleartext HTTP/2 on the same port and advertise it (Alt-Svc), which sfblocks's client then takes: one connection for every call in flight")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

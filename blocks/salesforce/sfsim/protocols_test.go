@@ -9,7 +9,7 @@ import (
 // HTTP/1.1 (as every one does) and sfblocks's, which speaks cleartext HTTP/2
 // to http:// hosts, are both answered on the same listener.
 func TestServesHTTP1AndCleartextHTTP2(t *testing.T) {
-	s := startSim(t, Options{})
+	s := startSim(t, Options{H2C: true})
 	tests := []struct {
 		name      string
 		protocols func(*http.Protocols)
@@ -38,5 +38,26 @@ func TestServesHTTP1AndCleartextHTTP2(t *testing.T) {
 				t.Fatalf("Alt-Svc %q, want %q", got, tt.wantAlt)
 			}
 		})
+	}
+}
+
+// By default the simulator speaks HTTP/1.1 only and advertises nothing.
+func TestServesHTTP1OnlyByDefault(t *testing.T) {
+	s := startSim(t, Options{})
+	res, err := http.Get(s.MyDomainURL() + "/services/data/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.ProtoMajor != 1 || res.Header.Get("Alt-Svc") != "" {
+		t.Errorf("answered over %s with Alt-Svc %q, want HTTP/1.1 and none", res.Proto, res.Header.Get("Alt-Svc"))
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	if res, err := (&http.Client{Transport: tr}).Get(s.MyDomainURL() + "/services/data/"); err == nil {
+		res.Body.Close()
+		t.Errorf("an h2c call was answered (%s), want it refused", res.Proto)
 	}
 }

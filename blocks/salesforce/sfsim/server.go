@@ -103,6 +103,12 @@ type Options struct {
 	// DB holds the org's data. Defaults to simdb.Default() (schema and seed
 	// data), which then shares the Now clock.
 	DB *simdb.DB
+	// H2C makes [Start]'s listener speak cleartext HTTP/2 (prior
+	// knowledge) beside HTTP/1.1 and advertise it in its HTTP/1.1 answers
+	// (Alt-Svc: h2c=":PORT"), which sfblocks's client then takes. Off by
+	// default: whether an org's endpoint offers HTTP/2 is not known here,
+	// and HTTP/1.1 is what every Salesforce client can count on.
+	H2C bool
 	// Now is the clock. Defaults to time.Now. Token and code expiry,
 	// issued_at, outage ends and locator expiry read it, so tests can move
 	// time instead of sleeping.
@@ -243,9 +249,9 @@ func New(opts Options) (*Server, error) {
 
 // Start builds a Server and serves it on addr ("127.0.0.1:0" picks a free
 // port). The same listener answers as the login host (127.0.0.1) and as the
-// org's My Domain (localhost), in HTTP/1.1 and in cleartext HTTP/2 (h2c,
-// prior knowledge), which its HTTP/1.1 answers advertise (Alt-Svc). Stop it
-// with [Server.Close].
+// org's My Domain (localhost), in HTTP/1.1 and, with [Options.H2C], in
+// cleartext HTTP/2 (prior knowledge), which its HTTP/1.1 answers then
+// advertise (Alt-Svc). Stop it with [Server.Close].
 func Start(addr string, opts Options) (*Server, error) {
 	s, err := New(opts)
 	if err != nil {
@@ -256,7 +262,10 @@ func Start(addr string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sfsim: listen on %s: %w", addr, err)
 	}
 	_, port, _ := net.SplitHostPort(l.Addr().String())
-	srv := &http.Server{Handler: advertiseH2C(s.Handler(), port), ReadHeaderTimeout: 10 * time.Second, Protocols: serverProtocols()}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if opts.H2C {
+		srv.Handler, srv.Protocols = advertiseH2C(srv.Handler, port), serverProtocols()
+	}
 	s.mu.Lock()
 	s.httpSrv, s.listener, s.port = srv, l, port
 	s.mu.Unlock()
@@ -266,8 +275,8 @@ func Start(addr string, opts Options) (*Server, error) {
 
 // serverProtocols are HTTP/1.1, which every Salesforce client speaks, and
 // cleartext HTTP/2 with prior knowledge, which sfblocks's own client speaks
-// to http:// hosts: one connection carries every call in flight, as HTTP/2
-// to Salesforce does over TLS.
+// to http:// hosts that advertise it: one connection carries every call in
+// flight.
 func serverProtocols() *http.Protocols {
 	var p http.Protocols
 	p.SetHTTP1(true)

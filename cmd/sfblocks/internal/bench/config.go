@@ -76,6 +76,10 @@ type Config struct {
 	// for the same Contact with its own LIMIT), so that every job costs one
 	// call, as the baseline's do.
 	IdenticalSearches bool
+	// SimH2C makes the simulator speak and advertise cleartext HTTP/2
+	// ([sfsim.Options.H2C]), which the workers then take; the baseline
+	// stays on HTTP/1.1. Default: false, HTTP/1.1 for both.
+	SimH2C bool
 	// JSONFile, when set, also receives the report as JSON. Default: ""
 	// (none).
 	JSONFile string

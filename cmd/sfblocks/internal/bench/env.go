@@ -59,7 +59,7 @@ func startEnv(ctx context.Context, binary, logLevel string, bc *Config) (*env, e
 	}
 	// A daily API limit no run can reach: the runs make hundreds of
 	// thousands of calls, and the default 15000 would turn them into 403s.
-	if e.sim, err = sfsim.Start("127.0.0.1:0", sfsim.Options{DailyAPILimit: 1 << 40}); err != nil {
+	if e.sim, err = sfsim.Start("127.0.0.1:0", sfsim.Options{DailyAPILimit: 1 << 40, H2C: bc.SimH2C}); err != nil {
 		return nil, fmt.Errorf("start the Salesforce simulator: %w", err)
 	}
 	if e.nc, err = nats.Connect(e.ns.ClientURL(), nats.Name("sfblocks-bench"), nats.Timeout(10*time.Second)); err != nil {
