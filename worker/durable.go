@@ -262,7 +262,7 @@ func (d *durable) loop(b sfblocks.Block) {
 			// wait held every pull up long after the new leader was
 			// elected. One short try per failure; the next failure tries
 			// again.
-			ctx, cancel := context.WithTimeout(context.Background(), min(d.cfg.SetupTimeout, d.ackTimeout(), consumerRecheckTimeout))
+			ctx, cancel := context.WithTimeout(context.Background(), min(d.cfg.SetupTimeout, consumerRecheckTimeout))
 			if err := d.ensureConsumer(ctx, b); err != nil && failures%10 == 0 {
 				log.Warn().Err(err).Msg("recreating the durable consumer failed")
 			}
