@@ -58,11 +58,12 @@
 // one function, settle. Stop stops pulling, finishes and acks the jobs in
 // flight, and naks anything received after that.
 //
-// Exactly once (exactly.go, ledger.go): a finished job's reply is kept in
-// the results bucket under its identity before the reply is published and
-// the message acked, so a job delivered again is answered with the kept
-// result and never calls Salesforce again; a job reusing another's id with
-// other content is refused INVALID_REQUEST. An Insert first takes the job's
+// Exactly once (exactly.go, ledger.go): a finished durable job's reply is
+// kept in the results bucket under its identity before the reply is
+// published and the message acked, so a job delivered again is answered
+// with the kept result and never calls Salesforce again (a synchronous
+// Insert is answered first and kept right after, its lease still held); a
+// job reusing another's id with other content is refused INVALID_REQUEST. An Insert first takes the job's
 // lease in the claims bucket (a per-key TTL the server enforces), so no two
 // workers ever run it at once, and never calls Salesforce past its lease;
 // a plain create also writes a run record to the attempts bucket, which

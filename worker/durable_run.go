@@ -151,7 +151,8 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 		j.attempt = hh.Attempts + 1
 	}
 
-	v := w.runTask(ctx, j.task, runOpts{path: sfblocks.PathDurable, attempt: j.attempt, replay: j.replay, hist: hist})
+	v := w.runTask(ctx, j.task, runOpts{path: sfblocks.PathDurable, attempt: j.attempt, replay: j.replay, hist: hist,
+		fresh: j.delivery == 1 && !j.replay})
 	switch v.kind {
 	case verdictUnavailable:
 		d.unavailable(j, v.err)
@@ -212,10 +213,7 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 		d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonAmbiguousCreate}, reply, data, v.st, true, v.candidates)
 		return
 	case verdictConflict:
-		// Dead-lettered so nothing is lost, but never kept: the results
-		// entry is the other job's.
-		j.apart = "conflict-" + j.task.fingerprint
-		d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonPermanent}, reply, data, v.st, false, nil)
+		d.conflicted(j, reply, data, v.st)
 		return
 	}
 	// A plain handler's create that may have saved is not reconciled
@@ -233,11 +231,30 @@ func (d *durable) runFrom(b sfblocks.Block, msg jetstream.Msg, parked bool) {
 	case s.retry:
 		d.retry(j, s, reply, v.st)
 	default:
-		if s.reply != nil && d.keep(j, reply, data) && v.st.Attempts > 0 {
-			d.clearAttempts(j)
+		if s.reply != nil {
+			switch d.keep(j, reply, data) {
+			case keptByOther:
+				w.m.Claimed.WithLabelValues("conflict").Inc()
+				reply, data := w.encode(d.finalReply(j, conflictReply(j.task)))
+				d.conflicted(j, reply, data, v.st)
+				return
+			case keptOK:
+				if v.st.Attempts > 0 {
+					d.clearAttempts(j)
+				}
+			}
 		}
 		d.settleMsg(b, msg, s, "")
 	}
+}
+
+// conflicted dead-letters a job whose id another job (with other content)
+// already used, answering it with reply (its INVALID_REQUEST): so nothing
+// is lost, but it is filed apart and never kept, since the results entry
+// and the dead letter of its identity are the other job's.
+func (d *durable) conflicted(j *durableJob, reply *sfblocks.Reply, data []byte, st failureState) {
+	j.apart = "conflict-" + j.task.fingerprint
+	d.deadLetter(j, settlement{action: actionTerm, reply: reply, deadLetter: sfblocks.ReasonPermanent}, reply, data, st, false, nil)
 }
 
 // finalReply is the reply of a job answered for good.
@@ -273,19 +290,36 @@ func (d *durable) unavailable(j *durableJob, err error) {
 	d.settleMsg(j.block, j.msg, settlement{action: actionNak, delay: min(time.Duration(j.delivery)*2*time.Second, maxNakDelay)}, "")
 }
 
+// keepOutcome is what [durable.keep] made of a job's result.
+type keepOutcome int
+
+const (
+	// keptNot: answered, but nothing kept (a job set apart, or the write
+	// failed).
+	keptNot keepOutcome = iota
+	// keptOK: kept (or another run's success kept first), then answered.
+	keptOK
+	// keptByOther: the results entry is another job's, which used the same
+	// id with other content: nothing kept, nothing answered; the caller
+	// answers the conflict.
+	keptByOther
+)
+
 // keep stores the job's result, then answers it: kept before sent, so a job
 // delivered again after this point never calls Salesforce again. When
-// another run kept a success first, that one is the job's answer. It
-// reports whether the result was kept.
-func (d *durable) keep(j *durableJob, reply *sfblocks.Reply, data []byte) bool {
+// another run kept a success first, that one is the job's answer.
+func (d *durable) keep(j *durableJob, reply *sfblocks.Reply, data []byte) keepOutcome {
 	w := d.w
 	if j.apart != "" {
 		w.record(j.block, sfblocks.PathDurable, reply, time.Since(j.received))
 		d.answer(j, reply, data, false)
-		return false
+		return keptNot
 	}
-	prior, err := d.ledger.keep(w.base, j.key, j.task.fingerprint, data, reply.Status != sfblocks.StatusFailed, w.bookkeepingDeadline())
-	if err != nil {
+	prior, err := d.ledger.keep(w.base, j.key, j.task.fingerprint, data, reply.Status != sfblocks.StatusFailed, j.replay, w.bookkeepingDeadline())
+	switch {
+	case errors.Is(err, errIDReused):
+		return keptByOther
+	case err != nil:
 		// Still answered and acked: the caller gets the result, and a
 		// redelivery (a lost ack) finds the run record and reconciles.
 		w.log.Error().Err(err).Str("job_id", j.id()).Str("block", string(j.block)).
@@ -296,7 +330,10 @@ func (d *durable) keep(j *durableJob, reply *sfblocks.Reply, data []byte) bool {
 	}
 	w.record(j.block, sfblocks.PathDurable, reply, time.Since(j.received))
 	d.answer(j, reply, data, false)
-	return err == nil
+	if err != nil {
+		return keptNot
+	}
+	return keptOK
 }
 
 // retry keeps the failed attempt in the job's failure state and hands the
@@ -342,8 +379,17 @@ func (d *durable) deadLetter(j *durableJob, s settlement, reply *sfblocks.Reply,
 		d.settleMsg(j.block, j.msg, settlement{action: actionNak, delay: min(time.Duration(j.delivery)*2*time.Second, maxNakDelay)}, "")
 		return
 	}
-	if d.keep(j, reply, data) && (j.delivery > 1 || st.Attempts > 1 || st.Final != nil) {
-		d.clearAttempts(j)
+	switch d.keep(j, reply, data) {
+	case keptByOther:
+		// Its dead letter is stored already; its answer must not be the
+		// other job's result.
+		cr, cdata := w.encode(d.finalReply(j, conflictReply(j.task)))
+		w.record(j.block, sfblocks.PathDurable, cr, time.Since(j.received))
+		d.answer(j, cr, cdata, false)
+	case keptOK:
+		if j.delivery > 1 || st.Attempts > 1 || st.Final != nil {
+			d.clearAttempts(j)
+		}
 	}
 	d.settleMsg(j.block, j.msg, settlement{action: actionTerm}, "")
 }

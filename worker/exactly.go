@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -103,6 +104,14 @@ type runOpts struct {
 	replay bool
 	// hist is the job's history when the caller already read it.
 	hist *history
+	// fresh: the first delivery of a durable job that is not a replay.
+	// Before it, only a job published again with the same id (past the
+	// stream's duplicate window) or another job reusing its id can have
+	// kept a result. A read-only job does not look for one, since running
+	// it again is harmless: it runs, and [ledger.keep] finds the earlier
+	// result (a success answers it, a failure is replaced) or the other
+	// job's (a conflict). That saves one KV read per durable Search.
+	fresh bool
 }
 
 // tracked reports whether the ledger keeps this task: every durable job,
@@ -135,32 +144,55 @@ func (w *Worker) runTask(ctx context.Context, t *task, o runOpts) verdict {
 func (w *Worker) runTracked(ctx context.Context, t *task, o runOpts) verdict {
 	l := w.durable.ledger
 	key := t.identity.Key()
-	k, err := l.result(ctx, key)
-	if err != nil {
-		return verdict{kind: verdictUnavailable, err: err}
-	}
-	if k != nil {
-		if conflict(k.Fingerprint, t.fingerprint) && !(o.replay && k.failed()) {
-			w.m.Claimed.WithLabelValues("conflict").Inc()
-			return verdict{kind: verdictConflict, reply: conflictReply(t)}
-		}
-		if k.reply != nil && !(o.replay && k.failed()) {
-			return verdict{kind: verdictKept, reply: k.reply}
-		}
-	}
 	var st failureState
 	if o.hist != nil {
 		st = o.hist.failureState
 	}
+	if t.readOnly && o.fresh {
+		return verdict{kind: verdictDone, reply: w.call(ctx, t, time.Time{}), st: st}
+	}
 	if !t.writes {
+		k, err := l.result(ctx, key)
+		if err != nil {
+			return verdict{kind: verdictUnavailable, err: err}
+		}
+		if v, answered := w.judgeKept(t, k, o); answered {
+			return v
+		}
 		return verdict{kind: verdictDone, reply: w.call(ctx, t, time.Time{}), st: st}
 	}
 
+	// The kept result is looked up while the lease is taken: neither
+	// depends on the other, and a job that writes pays one round trip for
+	// both. A result kept after the lookup by a run whose lease has ended
+	// is not missed for good: that run's record is in the history read
+	// below, and reconciling it adopts its record.
 	start := time.Now()
+	type lookup struct {
+		k   *kept
+		err error
+	}
+	found := make(chan lookup, 1)
+	go func() {
+		k, err := l.result(ctx, key)
+		found <- lookup{k, err}
+	}()
 	c, err := l.claim(ctx, key, lease{Worker: w.id, Attempt: o.attempt, TimeoutMS: t.timeout.Milliseconds(), Fingerprint: t.fingerprint},
 		t.timeout+leaseMargin)
-	if err != nil {
+	kr := <-found
+	release := func() { l.release(ctx, key, c.revision) }
+	switch {
+	case kr.err != nil:
+		if err == nil {
+			release()
+		}
+		return verdict{kind: verdictUnavailable, err: kr.err}
+	case err != nil:
 		return verdict{kind: verdictUnavailable, err: err}
+	}
+	if v, answered := w.judgeKept(t, kr.k, o); answered {
+		release()
+		return v
 	}
 	if c.holder != nil {
 		if conflict(c.holder.Fingerprint, t.fingerprint) && !o.replay {
@@ -174,38 +206,16 @@ func (w *Worker) runTracked(ctx context.Context, t *task, o runOpts) verdict {
 		return verdict{kind: verdictBusy, delay: min(max(wait/4, 250*time.Millisecond), 5*time.Second)}
 	}
 	w.m.Claimed.WithLabelValues("taken").Inc()
-	release := func() { l.release(ctx, key, c.revision) }
 
 	if t.creates {
-		h := o.hist
-		if h == nil {
-			hh, err := l.history(ctx, key)
-			if err != nil {
+		var v verdict
+		var proceed bool
+		st, v, proceed = w.beginCreate(ctx, t, o, c)
+		if !proceed {
+			if v.kind != verdictDone || v.reply.Status == sfblocks.StatusFailed {
 				release()
-				return verdict{kind: verdictUnavailable, err: err}
 			}
-			h = &hh
-		}
-		st = h.failureState
-		if run := h.Running; run != nil {
-			serverNow, err := l.leaseStored(ctx, key, c)
-			if err != nil {
-				release()
-				return verdict{kind: verdictUnavailable, err: err}
-			}
-			v, proceed := w.reconcileEarlier(ctx, t, run, serverNow)
-			if !proceed {
-				v.st = st
-				if v.kind != verdictDone || v.reply.Status == sfblocks.StatusFailed {
-					release()
-				}
-				return v
-			}
-		}
-		st.Running = &runRecord{Attempt: o.attempt, Worker: w.id, TimeoutMS: t.timeout.Milliseconds(), Fingerprint: t.fingerprint}
-		if err := l.record(ctx, key, st, w.bookkeepingDeadline()); err != nil {
-			release()
-			return verdict{kind: verdictUnavailable, err: err}
+			return v
 		}
 	}
 
@@ -240,6 +250,70 @@ func (w *Worker) runTracked(ctx context.Context, t *task, o runOpts) verdict {
 	}
 	release()
 	return verdict{kind: verdictDone, reply: reply, st: st}
+}
+
+// judgeKept decides a job by its kept result k (nil: none): answered is
+// true when k answers it, as its result or as a conflict.
+func (w *Worker) judgeKept(t *task, k *kept, o runOpts) (v verdict, answered bool) {
+	if k == nil {
+		return verdict{}, false
+	}
+	if conflict(k.Fingerprint, t.fingerprint) && !(o.replay && k.failed()) {
+		w.m.Claimed.WithLabelValues("conflict").Inc()
+		return verdict{kind: verdictConflict, reply: conflictReply(t)}, true
+	}
+	if k.reply != nil && !(o.replay && k.failed()) {
+		return verdict{kind: verdictKept, reply: k.reply}, true
+	}
+	return verdict{}, false
+}
+
+// maxBeginTries bounds how often a create judges its history again when
+// other runs keep writing it: each of them held the lease in turn, which
+// this run now holds, so more than one is already unusual.
+const maxBeginTries = 3
+
+// beginCreate writes the run record of a create that holds its lease c,
+// after judging the run record an earlier attempt left (see step 3 above).
+// The record is written over the history it was judged on, never over one
+// written meanwhile (see [ledger.begin]); a job with no history read yet
+// assumes none, and the write finds out if there was one. proceed is false
+// when the job must not create now; v then says why (the caller releases
+// the lease as the verdict needs). st is the job's failure state with this
+// attempt's run record.
+func (w *Worker) beginCreate(ctx context.Context, t *task, o runOpts, c claimed) (st failureState, v verdict, proceed bool) {
+	l := w.durable.ledger
+	key := t.identity.Key()
+	var h history
+	if o.hist != nil {
+		h = *o.hist
+	}
+	run := &runRecord{Attempt: o.attempt, Worker: w.id, TimeoutMS: t.timeout.Milliseconds(), Fingerprint: t.fingerprint, Nonce: newJobID()}
+	for range maxBeginTries {
+		st = h.failureState
+		if earlier := h.Running; earlier != nil {
+			serverNow, err := l.leaseStored(ctx, key, c)
+			if err != nil {
+				return st, verdict{kind: verdictUnavailable, err: err}, false
+			}
+			v, proceed := w.reconcileEarlier(ctx, t, earlier, serverNow)
+			if !proceed {
+				v.st = st
+				return st, v, false
+			}
+		}
+		st.Running = run
+		now, err := l.begin(ctx, key, st, h.revision, w.bookkeepingDeadline())
+		switch {
+		case err == nil:
+			return st, verdict{}, true
+		case !errors.Is(err, errHistoryChanged):
+			return st, verdict{kind: verdictUnavailable, err: err}, false
+		}
+		h = now
+	}
+	return st, verdict{kind: verdictUnavailable, err: ledgerErr("keeping the job's run record",
+		fmt.Errorf("%w %d times in a row", errHistoryChanged, maxBeginTries))}, false
 }
 
 // call runs the task's Salesforce work; a non-zero deadline bounds it (the

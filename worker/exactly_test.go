@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -408,4 +409,139 @@ func (e *exo) deadLetter(block sfblocks.Block, id string) *sfblocks.DeadLetter {
 		e.t.Fatal(err)
 	}
 	return &dl
+}
+
+// TestRunRecordIsNeverWrittenOverUnseen: an attempt's run record is written
+// over the revision of the history the attempt was judged on. A record
+// another run wrote meanwhile is returned to be judged, not overwritten;
+// a write whose answer was lost is recognised as this run's own.
+func TestRunRecordIsNeverWrittenOverUnseen(t *testing.T) {
+	t.Parallel()
+	ns := workertest.StartNATS(t)
+	_, js := workertest.JetStream(t, ns)
+	ctx := t.Context()
+	cfg, _ := DurableConfig{}.withDefaults(16)
+	objs, err := (&fleet{js: js, cfg: cfg, prefix: "sfblocks"}).ensureAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &ledger{results: objs.results, attempts: objs.attempts, claims: objs.claims, timeout: time.Second, window: time.Second}
+	key := sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "job-1"}.Key()
+	mine := failureState{Running: &runRecord{Attempt: 2, Worker: "w1", TimeoutMS: 1000, Nonce: "mine"}}
+
+	// Judged on "no history", but another run wrote its record meanwhile.
+	theirs := failureState{Attempts: 1, Running: &runRecord{Attempt: 1, Worker: "w2", TimeoutMS: 1000, Nonce: "theirs"}}
+	if err := l.record(ctx, key, theirs, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	now, err := l.begin(ctx, key, mine, 0, time.Second)
+	if !errors.Is(err, errHistoryChanged) || now.Running == nil || now.Running.Nonce != "theirs" || now.revision == 0 {
+		t.Fatalf("begin over a history written meanwhile = %+v, %v; want errHistoryChanged and the other run's record", now, err)
+	}
+	// Judged again on what is there now: written.
+	h, err := l.begin(ctx, key, mine, now.revision, time.Second)
+	if err != nil || h.revision <= now.revision {
+		t.Fatalf("begin over the current revision = %+v, %v", h, err)
+	}
+	// The same write tried again (its answer lost): this run's own record.
+	again, err := l.begin(ctx, key, mine, now.revision, time.Second)
+	if err != nil || again.revision != h.revision {
+		t.Fatalf("begin retried after its write landed = %+v, %v; want the record it wrote (revision %d)", again, err, h.revision)
+	}
+	got, err := l.history(ctx, key)
+	if err != nil || got.Running == nil || got.Running.Nonce != "mine" || got.Attempts != 0 {
+		t.Fatalf("history = %+v, %v; want this run's record", got, err)
+	}
+}
+
+// TestCreateJudgedOnStaleHistoryJudgesAgain: a create whose history was
+// read before an earlier attempt wrote its run record (a durable delivery
+// reads it before claiming; a synchronous Insert assumes none) does not
+// create: the run record write finds the earlier attempt's record, and the
+// earlier attempt, which may still land, is waited for.
+func TestCreateJudgedOnStaleHistoryJudgesAgain(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{sfblocks.PathDurable, sfblocks.PathSync} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			e := newExo(t)
+			w := e.worker(nil, exoFast)
+			subject := "stale history " + path
+			task := w.plan(path, sfblocks.Insert, []byte(taskJob("stale-1", subject)), "")
+			if task.invalid != nil {
+				t.Fatalf("plan: %+v", task.invalid)
+			}
+			earlier := failureState{Running: &runRecord{Attempt: 1, Worker: "gone", TimeoutMS: 5000, Fingerprint: task.fingerprint, Nonce: "earlier"}}
+			if err := w.durable.ledger.record(t.Context(), task.identity.Key(), earlier, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			o := runOpts{path: path, attempt: 2}
+			if path == sfblocks.PathDurable {
+				o.hist = &history{} // read before the earlier attempt wrote
+			}
+			v := w.runTask(t.Context(), task, o)
+			if v.kind != verdictPending {
+				t.Errorf("verdict = %+v, want pending (the earlier attempt may still land)", v)
+			}
+			if ids := e.records(subject); len(ids) != 0 {
+				t.Errorf("Salesforce holds %v, want nothing created while an earlier attempt may land", ids)
+			}
+		})
+	}
+}
+
+// TestDurableSearchPublishedAgainIsAnsweredFromItsKeptResult: a durable
+// Search's first delivery does not look for a kept result, so what an
+// earlier job with its id kept is found when its own result is kept: the
+// same job published again gets its kept answer, and a job that reuses the
+// id with other content is refused, filed apart, and leaves the kept
+// result as it was.
+func TestDurableSearchPublishedAgainIsAnsweredFromItsKeptResult(t *testing.T) {
+	t.Parallel()
+	e := newExo(t)
+	e.worker(nil, exoFast)
+	next := e.replies("reply.again.*")
+	publish := func(msgID, payload, replyTo string) {
+		t.Helper()
+		msg := &nats.Msg{Subject: sfblocks.JobsSubject(sfblocks.DefaultPrefix, sfblocks.Search), Data: []byte(payload),
+			Header: nats.Header{sfblocks.HeaderReplyTo: []string{replyTo}}}
+		// Each its own message id: as if published again past the duplicate window.
+		if _, err := e.js.PublishMsg(t.Context(), msg, jetstream.WithMsgID(msgID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := `{"id":"again-1","query":"SELECT Id FROM Task WHERE Subject = 'published again'"}`
+	publish("m1", job, "reply.again.1")
+	first := next(1)[0]
+	if first.Status != sfblocks.StatusNoData {
+		t.Fatalf("first = %+v %+v, want no_data", first, first.Error)
+	}
+	kv, err := e.js.KeyValue(t.Context(), sfblocks.DefaultResultsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity := sfblocks.JobIdentity{Block: sfblocks.Search, ID: "again-1"}
+	kept := string(keptReply(t, kv, identity))
+
+	// A record now matches: a second run would find it, the kept answer does not.
+	if r := e.request(sfblocks.Insert, taskJob("again-insert", "published again")); r.Status != sfblocks.StatusOK {
+		t.Fatalf("insert = %+v %+v", r, r.Error)
+	}
+	publish("m2", job, "reply.again.2")
+	if again := next(1)[0]; again.Status != sfblocks.StatusNoData || again.ID != "again-1" {
+		t.Errorf("published again = %+v, want the kept no_data", again)
+	}
+
+	publish("m3", `{"id":"again-1","query":"SELECT Id FROM Contact"}`, "reply.again.3")
+	other := next(1)[0]
+	if other.Status != sfblocks.StatusFailed || other.Error == nil || other.Error.Code != sfblocks.CodeInvalidRequest ||
+		!strings.Contains(other.Error.Message, `job id "again-1" was already used`) {
+		t.Fatalf("reused id = %+v %+v, want INVALID_REQUEST naming the reused id", other, other.Error)
+	}
+	if got := string(keptReply(t, kv, identity)); got != kept {
+		t.Errorf("kept result after the reuse = %s, want the first job's %s", got, kept)
+	}
+	if dl := e.deadLetter(sfblocks.Search, "again-1"); dl != nil {
+		t.Errorf("a dead letter under the first job's identity: %+v; the conflicting job's is filed apart", dl)
+	}
 }

@@ -244,7 +244,7 @@ func TestLedgerRidesThroughALeaderChange(t *testing.T) {
 			}
 		case sfblocks.DefaultResultsBucket:
 			data := []byte(`{"id":"x","status":"ok","object_id":"00T1","attempt":1}`)
-			if prior, err := l.keep(ctx, key, "fp", data, true, DefaultFailoverWindow); err != nil || (prior != nil && prior.reply.ObjectID != "00T1") {
+			if prior, err := l.keep(ctx, key, "fp", data, true, false, DefaultFailoverWindow); err != nil || (prior != nil && prior.reply.ObjectID != "00T1") {
 				t.Fatalf("keep: %+v, %v", prior, err)
 			}
 			k, err := l.result(ctx, key)

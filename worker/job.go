@@ -65,6 +65,9 @@ type task struct {
 	idGiven bool
 	// writes: the job writes to Salesforce and is claimed first.
 	writes bool
+	// readOnly: the job is known not to write (a planned Search); a plain
+	// handler's job may write whatever its block, so it is never readOnly.
+	readOnly bool
 	// creates: a repeat could create a second record, so an earlier
 	// attempt must be reconciled first.
 	creates bool
@@ -125,6 +128,7 @@ func (w *Worker) planned(p Planner, path string, block sfblocks.Block, payload [
 		timeout:  job.Timeout,
 		idGiven:  job.IDGiven(),
 		writes:   job.Writes(),
+		readOnly: !job.Writes(),
 		creates:  job.Creates(),
 		run:      func(ctx context.Context) *sfblocks.Reply { return p.Run(ctx, job) },
 	}

@@ -112,13 +112,19 @@ func (l *ledger) result(ctx context.Context, key string) (*kept, error) {
 	return k, nil
 }
 
+// errIDReused: the results entry of the job's key is another job's (one
+// that used the same id with other content); keep left it as it was.
+var errIDReused = errors.New("the job's id was used by another job, whose result is kept")
+
 // keep stores a finished job's reply. A success is never overwritten: when
 // another run already kept a success (it adopted this run's record, or ran
 // the job while this one was cut off from NATS), keep leaves it and returns
 // it, and the caller answers with it. A failure replaces an earlier failure
-// (a replay that failed again) but not a success. It retries a write lost
-// to a reconnect, within deadline.
-func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte, success bool, deadline time.Duration) (*kept, error) {
+// (a replay that failed again) but not a success. Another job's result (the
+// id reused with other content) is neither replaced nor returned, except a
+// failure a replay runs again: keep reports errIDReused. It retries a write lost to a reconnect, within
+// deadline.
+func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte, success, replay bool, deadline time.Duration) (*kept, error) {
 	value := keptValue(fingerprint, data)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	defer cancel()
@@ -144,6 +150,11 @@ func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte,
 		}
 		if prior == nil {
 			continue // deleted meanwhile: create again
+		}
+		if conflict(prior.Fingerprint, fingerprint) && !(replay && prior.failed()) {
+			// A replay may run a corrected job in place of its kept
+			// failure; nothing else replaces another job's result.
+			return nil, errIDReused
 		}
 		if prior.reply != nil && prior.reply.Status != sfblocks.StatusFailed {
 			return prior, nil // a success stays
@@ -283,6 +294,9 @@ type runRecord struct {
 	Worker      string `json:"worker"`
 	TimeoutMS   int64  `json:"timeout_ms"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Nonce is unique to one run: a write of the record retried after its
+	// answer was lost finds its own record by it (see [ledger.begin]).
+	Nonce string `json:"nonce,omitempty"`
 	// Started is when the attempt started, by the NATS server's clock (the
 	// record's own timestamp, filled in when read).
 	Started time.Time `json:"-"`
@@ -338,6 +352,57 @@ func (l *ledger) record(ctx context.Context, key string, st failureState, deadli
 		}
 	}
 	return l.gaveUp("keeping the job's attempts", l.attempts, last, deadline, ctx.Err())
+}
+
+// errHistoryChanged: the job's attempts entry is not the revision the
+// run was judged on; another run wrote it meanwhile.
+var errHistoryChanged = errors.New("the job's attempts changed since they were read")
+
+// begin writes st, which holds this attempt's run record, over the
+// revision of the job's history the attempt was judged on (0: there was
+// none), so that no run record written meanwhile by another run is
+// overwritten unseen. When the history changed, it returns the history as
+// it is now and errHistoryChanged, and the caller judges again. A write
+// retried after its answer was lost recognises its own record by its nonce.
+// It retries a write lost to a reconnect, within deadline.
+func (l *ledger) begin(ctx context.Context, key string, st failureState, revision uint64, deadline time.Duration) (history, error) {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return history{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	var last error
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if attempt > 0 {
+			pause(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond)
+		}
+		octx, ocancel := context.WithTimeout(ctx, l.timeout)
+		var rev uint64
+		if revision == 0 {
+			rev, err = l.attempts.Create(octx, key, data)
+		} else {
+			rev, err = l.attempts.Update(octx, key, data, revision)
+		}
+		ocancel()
+		if err == nil {
+			return history{failureState: st, revision: rev}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			last = err
+			continue
+		}
+		now, err := l.history(ctx, key)
+		if err != nil {
+			last = err
+			continue
+		}
+		if now.Running != nil && now.Running.Nonce == st.Running.Nonce {
+			return now, nil // an earlier try's write landed; its answer was lost
+		}
+		return now, errHistoryChanged
+	}
+	return history{}, l.gaveUp("keeping the job's run record", l.attempts, last, deadline, ctx.Err())
 }
 
 // forget clears the job's failure history once it has its final outcome,

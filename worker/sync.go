@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,73 +65,92 @@ func (w *Worker) run(j *job) {
 		v = w.runTask(ctx, t, runOpts{path: sfblocks.PathSync, attempt: 1})
 		w.shares.release(t.account)
 	}
-	reply, reason := w.syncReply(j, t, v)
+	reply, reason, keep := w.syncReply(j, t, v)
 	if reply.Attempt == 0 {
 		reply.Attempt = 1 // the synchronous path has no redelivery
 	}
+	var kept sfblocks.Reply
+	if keep {
+		kept = *reply // as it was before the answer gave it its duration
+	}
 	w.answer(j, reply)
 	natstrace.RecordReply(span, reply)
+	if keep {
+		// After the answer: the caller does not wait for the bookkeeping.
+		// A retry sent meanwhile finds the lease still held and waits for
+		// this result; one sent after a failed keep reconciles the run
+		// record and adopts the record, so it is answered alike.
+		w.keepSync(t, &kept, reply)
+	}
 	if w.durable != nil && reply.Status == sfblocks.StatusFailed && reason != "" {
 		// After the answer: the caller does not wait for the dead letter.
 		w.durable.syncDeadLetterAs(t, reason, v.candidates, j.req.Subject(), j.req.Data(), nats.Header(j.req.Headers()), reply)
 	}
 }
 
-// syncReply turns a verdict into the synchronous job's reply, keeping the
-// result of a tracked job first. reason is the dead-letter reason of a
-// failure that must not vanish ("" for none).
-func (w *Worker) syncReply(j *job, t *task, v verdict) (*sfblocks.Reply, string) {
+// syncReply turns a verdict into the synchronous job's reply. reason is
+// the dead-letter reason of a failure that must not vanish ("" for none);
+// keep says the reply is to be kept for a retry with the same id (see
+// keepSync), which the caller does once it has answered.
+func (w *Worker) syncReply(j *job, t *task, v verdict) (reply *sfblocks.Reply, reason string, keep bool) {
 	switch v.kind {
 	case verdictUnavailable:
 		w.log.Warn().Err(v.err).Str("job_id", t.identity.ID).Str("block", string(t.block)).Msg("cannot read or write the job ledger; the synchronous job was not started")
-		return blocks.FailureReply(t.identity.ID, errLedgerDown), ""
+		return blocks.FailureReply(t.identity.ID, errLedgerDown), "", false
 	case verdictKept, verdictConflict, verdictNotStarted:
 		// Nothing ran: the caller retries, and nothing is dead-lettered.
-		return v.reply, ""
+		return v.reply, "", false
 	case verdictBusy:
-		return w.join(j, t), ""
+		return w.join(j, t), "", false
 	case verdictPending:
 		return blocks.FailureReply(t.identity.ID, &sfblocks.Error{Code: sfblocks.CodeTimeout, Retryable: true,
 				Message: fmt.Sprintf("an attempt of this insert may have created its record and Salesforce cannot tell yet; "+
 					"retry with the same id after %v, and sfblocks will find the record or create it once", v.delay.Round(time.Second))}),
-			sfblocks.ReasonSyncFailure
+			sfblocks.ReasonSyncFailure, false
 	case verdictAmbiguous:
-		w.keepSync(t, v.reply)
-		return v.reply, sfblocks.ReasonAmbiguousCreate
+		return v.reply, sfblocks.ReasonAmbiguousCreate, w.keeps(t, v.reply)
 	}
-	reply := v.reply
-	if prior := w.keepSync(t, reply); prior != nil {
-		return prior, ""
-	}
+	reply = v.reply
 	if reply.Status == sfblocks.StatusFailed {
-		return reply, sfblocks.ReasonSyncFailure
+		reason = sfblocks.ReasonSyncFailure
 	}
-	return reply, ""
+	return reply, reason, w.keeps(t, reply)
 }
 
-// keepSync keeps a tracked synchronous job's final outcome (a success or a
-// failure that retrying cannot fix) so that the caller's retry with the
-// same id gets it without running again; a retryable failure is not kept,
-// so a retry runs (after reconciling, when the attempt may have saved). It
-// returns the kept success of another run when there was one.
-func (w *Worker) keepSync(t *task, reply *sfblocks.Reply) *sfblocks.Reply {
-	if !w.tracked(t, sfblocks.PathSync) || (reply.Error != nil && reply.Error.Retryable) {
-		return nil
-	}
+// keeps reports whether a synchronous job's outcome is kept: a tracked
+// job's success or a failure that retrying cannot fix. A retryable failure
+// is not kept, so a retry runs (after reconciling, when the attempt may
+// have saved).
+func (w *Worker) keeps(t *task, reply *sfblocks.Reply) bool {
+	return w.tracked(t, sfblocks.PathSync) && (reply.Error == nil || !reply.Error.Retryable)
+}
+
+// keepSync keeps a tracked synchronous job's final outcome, so that the
+// caller's retry with the same id gets it without running again. answered
+// is the reply the caller got. When another run kept a success first (it
+// adopted this run's record, or ran the job while this one was cut off
+// from NATS), that one stays.
+func (w *Worker) keepSync(t *task, reply, answered *sfblocks.Reply) {
 	if reply.ID == "" {
 		reply.ID = t.identity.ID
 	}
 	reply.Attempt = 1
 	r, data := w.encode(reply)
-	prior, err := w.durable.ledger.keep(w.base, t.identity.Key(), t.fingerprint, data, r.Status != sfblocks.StatusFailed, w.bookkeepingDeadline())
-	if err != nil {
+	prior, err := w.durable.ledger.keep(w.base, t.identity.Key(), t.fingerprint, data, r.Status != sfblocks.StatusFailed, false, w.bookkeepingDeadline())
+	switch {
+	case errors.Is(err, errIDReused):
+		// Another job took the id between this one's lookup and now; its
+		// result stays its own.
+		w.log.Warn().Str("job_id", t.identity.ID).Str("block", string(t.block)).Str("account", t.identity.Account).
+			Msg("the synchronous insert's id was used meanwhile by another job with other content; this result is not kept, so give each job its own id")
+	case err != nil:
 		w.log.Error().Err(err).Str("job_id", t.identity.ID).Str("block", string(t.block)).
 			Msg("could not keep the synchronous insert's result; a retry with the same id reconciles instead")
+	case prior != nil && prior.reply != nil && prior.reply.ObjectID != answered.ObjectID:
+		w.log.Warn().Str("job_id", t.identity.ID).Str("block", string(t.block)).Str("account", t.identity.Account).
+			Str("object_id", answered.ObjectID).Str("kept_object_id", prior.reply.ObjectID).
+			Msg("another run of this synchronous insert kept a different result first; a retry with the same id gets that one")
 	}
-	if prior != nil && prior.reply != nil {
-		return prior.reply
-	}
-	return nil
 }
 
 // join waits for the result of a job another run holds, until the job's
