@@ -417,14 +417,8 @@ func (e *exo) deadLetter(block sfblocks.Block, id string) *sfblocks.DeadLetter {
 // a write whose answer was lost is recognised as this run's own.
 func TestRunRecordIsNeverWrittenOverUnseen(t *testing.T) {
 	t.Parallel()
-	ns := workertest.StartNATS(t)
-	_, js := workertest.JetStream(t, ns)
 	ctx := t.Context()
-	cfg, _ := DurableConfig{}.withDefaults(16)
-	objs, err := (&fleet{js: js, cfg: cfg, prefix: "sfblocks"}).ensureAll(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := singleNodeFleet(t)
 	l := &ledger{results: objs.results, attempts: objs.attempts, claims: objs.claims, timeout: time.Second, window: time.Second}
 	key := sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "job-1"}.Key()
 	mine := failureState{Running: &runRecord{Attempt: 2, Worker: "w1", TimeoutMS: 1000, Nonce: "mine"}}

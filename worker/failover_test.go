@@ -429,15 +429,8 @@ func (kv *expiringKV) Get(ctx context.Context, key string) (jetstream.KeyValueEn
 // retried; its time is never taken from another worker's lease.
 func TestLeaseGoneBeforeItWasRead(t *testing.T) {
 	t.Parallel()
-	ns := workertest.StartNATS(t)
-	_, js := workertest.JetStream(t, ns)
 	ctx := t.Context()
-	cfg, _ := DurableConfig{}.withDefaults(16)
-	f := &fleet{js: js, cfg: cfg, prefix: "sfblocks"}
-	objs, err := f.ensureAll(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	objs := singleNodeFleet(t)
 	claims := &expiringKV{KeyValue: objs.claims}
 	l := &ledger{results: objs.results, attempts: objs.attempts, claims: claims, timeout: time.Second, window: time.Second}
 	key := sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "job-1"}.Key()
@@ -459,4 +452,17 @@ func TestLeaseGoneBeforeItWasRead(t *testing.T) {
 	if stored, err := l.leaseStored(ctx, key, other); err != nil || stored.IsZero() {
 		t.Fatalf("the second worker's lease time: %v, %v", stored, err)
 	}
+}
+
+// singleNodeFleet starts a NATS server and creates the fleet's streams and
+// buckets on it with the default durable config.
+func singleNodeFleet(t *testing.T) *fleetObjects {
+	t.Helper()
+	_, js := workertest.JetStream(t, workertest.StartNATS(t))
+	cfg, _ := DurableConfig{}.withDefaults(16)
+	objs, err := (&fleet{js: js, cfg: cfg, prefix: "sfblocks"}).ensureAll(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }

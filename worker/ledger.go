@@ -122,10 +122,49 @@ var errIDReused = errors.New("the job's id was used by another job, whose result
 // it, and the caller answers with it. A failure replaces an earlier failure
 // (a replay that failed again) but not a success. Another job's result (the
 // id reused with other content) is neither replaced nor returned, except a
-// failure a replay runs again: keep reports errIDReused. It retries a write lost to a reconnect, within
-// deadline.
+// failure a replay runs again: keep reports errIDReused. It retries a write
+// lost to a reconnect, within deadline.
 func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte, success, replay bool, deadline time.Duration) (*kept, error) {
 	value := keptValue(fingerprint, data)
+	var prior *kept
+	err := l.untilWritten(ctx, "keeping the result", l.results, deadline, func(ctx context.Context) (bool, error) {
+		octx, ocancel := context.WithTimeout(ctx, l.timeout)
+		_, err := l.results.Create(octx, key, value)
+		ocancel()
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return false, err
+		}
+		p, err := l.result(ctx, key)
+		switch {
+		case err != nil:
+			return false, err
+		case p == nil:
+			return false, nil // deleted meanwhile: create again
+		case conflict(p.Fingerprint, fingerprint) && !(replay && p.failed()):
+			// A replay may run a corrected job in place of its kept
+			// failure; nothing else replaces another job's result.
+			return true, errIDReused
+		case p.reply != nil && p.reply.Status != sfblocks.StatusFailed:
+			prior = p // a success stays
+			return true, nil
+		}
+		octx, ocancel = context.WithTimeout(ctx, l.timeout)
+		_, err = l.results.Update(octx, key, value, p.revision)
+		ocancel()
+		return err == nil, err // lost a race: look again
+	})
+	return prior, err
+}
+
+// untilWritten runs try until it is done or deadline passes, pausing a
+// little longer after each failed try; try bounds each of its operations by
+// l.timeout. A try that is done returns its error as the outcome (nil, or
+// one the caller acts on); one that is not is tried again, and the last
+// such error explains a write given up.
+func (l *ledger) untilWritten(ctx context.Context, what string, kv jetstream.KeyValue, deadline time.Duration, try func(ctx context.Context) (done bool, err error)) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	var last error
@@ -133,41 +172,13 @@ func (l *ledger) keep(ctx context.Context, key, fingerprint string, data []byte,
 		if attempt > 0 {
 			pause(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond)
 		}
-		octx, ocancel := context.WithTimeout(ctx, l.timeout)
-		_, err := l.results.Create(octx, key, value)
-		ocancel()
-		if err == nil {
-			return nil, nil
+		done, err := try(ctx)
+		if done {
+			return err
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			last = err
-			continue
-		}
-		prior, err := l.result(ctx, key)
-		if err != nil {
-			last = err
-			continue
-		}
-		if prior == nil {
-			continue // deleted meanwhile: create again
-		}
-		if conflict(prior.Fingerprint, fingerprint) && !(replay && prior.failed()) {
-			// A replay may run a corrected job in place of its kept
-			// failure; nothing else replaces another job's result.
-			return nil, errIDReused
-		}
-		if prior.reply != nil && prior.reply.Status != sfblocks.StatusFailed {
-			return prior, nil // a success stays
-		}
-		octx, ocancel = context.WithTimeout(ctx, l.timeout)
-		_, err = l.results.Update(octx, key, value, prior.revision)
-		ocancel()
-		if err == nil {
-			return nil, nil
-		}
-		last = err // lost a race: look again
+		last = err
 	}
-	return nil, l.gaveUp("keeping the result", l.results, last, deadline, ctx.Err())
+	return l.gaveUp(what, kv, last, deadline, ctx.Err())
 }
 
 // keptValue encodes a [sfblocks.KeptResult] by hand: data is the reply as
@@ -337,21 +348,12 @@ func (l *ledger) record(ctx context.Context, key string, st failureState, deadli
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
-	defer cancel()
-	var last error
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		if attempt > 0 {
-			pause(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond)
-		}
+	return l.untilWritten(ctx, "keeping the job's attempts", l.attempts, deadline, func(ctx context.Context) (bool, error) {
 		octx, ocancel := context.WithTimeout(ctx, l.timeout)
-		_, last = l.attempts.Put(octx, key, data)
-		ocancel()
-		if last == nil {
-			return nil
-		}
-	}
-	return l.gaveUp("keeping the job's attempts", l.attempts, last, deadline, ctx.Err())
+		defer ocancel()
+		_, err := l.attempts.Put(octx, key, data)
+		return err == nil, err
+	})
 }
 
 // errHistoryChanged: the job's attempts entry is not the revision the
@@ -370,39 +372,35 @@ func (l *ledger) begin(ctx context.Context, key string, st failureState, revisio
 	if err != nil {
 		return history{}, err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
-	defer cancel()
-	var last error
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		if attempt > 0 {
-			pause(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond)
-		}
+	var out history
+	err = l.untilWritten(ctx, "keeping the job's run record", l.attempts, deadline, func(ctx context.Context) (bool, error) {
 		octx, ocancel := context.WithTimeout(ctx, l.timeout)
 		var rev uint64
+		var err error
 		if revision == 0 {
 			rev, err = l.attempts.Create(octx, key, data)
 		} else {
 			rev, err = l.attempts.Update(octx, key, data, revision)
 		}
 		ocancel()
-		if err == nil {
-			return history{failureState: st, revision: rev}, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			last = err
-			continue
+		switch {
+		case err == nil:
+			out = history{failureState: st, revision: rev}
+			return true, nil
+		case !errors.Is(err, jetstream.ErrKeyExists):
+			return false, err
 		}
 		now, err := l.history(ctx, key)
 		if err != nil {
-			last = err
-			continue
+			return false, err
 		}
+		out = now
 		if now.Running != nil && now.Running.Nonce == st.Running.Nonce {
-			return now, nil // an earlier try's write landed; its answer was lost
+			return true, nil // an earlier try's write landed; its answer was lost
 		}
-		return now, errHistoryChanged
-	}
-	return history{}, l.gaveUp("keeping the job's run record", l.attempts, last, deadline, ctx.Err())
+		return true, errHistoryChanged
+	})
+	return out, err
 }
 
 // forget clears the job's failure history once it has its final outcome,
