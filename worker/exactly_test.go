@@ -539,3 +539,48 @@ func TestDurableSearchPublishedAgainIsAnsweredFromItsKeptResult(t *testing.T) {
 		t.Errorf("a dead letter under the first job's identity: %+v; the conflicting job's is filed apart", dl)
 	}
 }
+
+// TestSyncInsertWhoseResultWasNotKeptIsAdoptedOnRetry: a synchronous
+// Insert is answered before its result is kept. When the keep never
+// happens (the worker died between the two), a retry with the same id
+// waits for the result while the first run's lease lasts, then reconciles
+// the run record and adopts the record the first run made: one record.
+func TestSyncInsertWhoseResultWasNotKeptIsAdoptedOnRetry(t *testing.T) {
+	t.Parallel()
+	e := newExo(t)
+	e.worker(nil, exoFast)
+	job := `{"id":"unkept-1","timeout_ms":1000,"object":"Task","fields":{"Subject":"unkept result","Status":"Completed"}}`
+	first := e.request(sfblocks.Insert, job)
+	if first.Status != sfblocks.StatusOK || first.ObjectID == "" {
+		t.Fatalf("first = %+v %+v", first, first.Error)
+	}
+	kv, err := e.js.KeyValue(t.Context(), sfblocks.DefaultResultsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := sfblocks.JobIdentity{Block: sfblocks.Insert, ID: "unkept-1"}.Key()
+	workertest.WaitFor(t, 10*time.Second, "the first run's kept result", func() bool {
+		_, err := kv.Get(t.Context(), key)
+		return err == nil
+	})
+	// As if the worker had died after answering, before keeping.
+	if err := kv.Purge(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	// The lease (1 s + 5 s) is still held: the retry waits for a result
+	// that does not come, and says to retry.
+	if r := e.request(sfblocks.Insert, job); r.Status != sfblocks.StatusFailed || r.Error == nil || r.Error.Code != sfblocks.CodeTimeout {
+		t.Fatalf("retry while the lease is held = %+v %+v, want a retryable TIMEOUT", r, r.Error)
+	}
+	var again *sfblocks.Reply
+	workertest.WaitFor(t, 20*time.Second, "a retry after the lease ran out", func() bool {
+		again = e.request(sfblocks.Insert, job)
+		return again.Status == sfblocks.StatusOK
+	})
+	if again.ObjectID != first.ObjectID {
+		t.Errorf("retry answered %s, want the first run's %s (adopted)", again.ObjectID, first.ObjectID)
+	}
+	if ids := e.records("unkept result"); len(ids) != 1 {
+		t.Errorf("Salesforce holds %v, want one record", ids)
+	}
+}
