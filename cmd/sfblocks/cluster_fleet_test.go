@@ -21,7 +21,6 @@ import (
 	"github.com/sfblocks/sfblocks"
 	"github.com/sfblocks/sfblocks/auth"
 	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim"
-	"github.com/sfblocks/sfblocks/blocks/salesforce/sfsim/simdb"
 	"github.com/sfblocks/sfblocks/worker/client"
 	"github.com/sfblocks/sfblocks/worker/workertest"
 )
@@ -340,16 +339,7 @@ func runClusterFleet(t *testing.T, bin, mode string) {
 	}
 	took := time.Since(start)
 
-	res, err := sim.DB().Query("SELECT Id, Subject FROM Task WHERE Subject LIKE 'call log "+prefix+"%'", simdb.QueryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	records := map[string][]string{}
-	for _, r := range res.Records {
-		s, _ := r.Get("Subject")
-		id, _ := r.Get("Id")
-		records[fmt.Sprint(s)] = append(records[fmt.Sprint(s)], fmt.Sprint(id))
-	}
+	records := recordsBySubject(t, sim, "SELECT Id, Subject FROM Task WHERE Subject LIKE 'call log "+prefix+"%'")
 	missing, dups, failed, twice := 0, 0, 0, 0
 	tl.mu.Lock()
 	for _, id := range ids {

@@ -79,15 +79,7 @@ func runExactlyOnce(t *testing.T, bin, fault string, idem bool) {
 		t.Fatalf("only %d jobs answered before the fault; logs:\n%s", col.answered(), fleetLogs(ws))
 	}
 	faultAt := col.answered()
-	switch fault {
-	case "kill":
-		if err := ws[0].cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		<-ws[0].done
-	case "restart":
-		ns.Restart()
-	}
+	strike(t, fault, ws, ns)
 	if err := <-published; err != nil {
 		t.Fatal(err)
 	}
@@ -124,16 +116,7 @@ func runExactlyOnce(t *testing.T, bin, fault string, idem bool) {
 	took := time.Since(start)
 
 	// What Salesforce holds, per job.
-	res, err := sim.DB().Query("SELECT Id, Subject FROM Task WHERE Subject LIKE 'call log "+prefix+"%'", simdb.QueryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	records := map[string][]string{}
-	for _, r := range res.Records {
-		s, _ := r.Get("Subject")
-		id, _ := r.Get("Id")
-		records[fmt.Sprint(s)] = append(records[fmt.Sprint(s)], fmt.Sprint(id))
-	}
+	records := recordsBySubject(t, sim, "SELECT Id, Subject FROM Task WHERE Subject LIKE 'call log "+prefix+"%'")
 	dls, err := c.ListDeadLetters(context.Background(), client.DLQFilter{Block: sfblocks.Insert})
 	if err != nil {
 		t.Fatal(err)
@@ -279,28 +262,11 @@ func runSyncExactlyOnce(t *testing.T, bin, fault string) {
 		t.Fatalf("only %d jobs answered before the fault; logs:\n%s", answered.Load(), fleetLogs(ws))
 	}
 	faultAt := answered.Load()
-	switch fault {
-	case "kill":
-		if err := ws[0].cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		<-ws[0].done
-	case "restart":
-		ns.Restart()
-	}
+	strike(t, fault, ws, ns)
 	wg.Wait()
 	took := time.Since(start)
 
-	res, err := sim.DB().Query("SELECT Id, Subject FROM Task WHERE Subject LIKE 'sync call log sync-exo-"+fault+"-%'", simdb.QueryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	records := map[string][]string{}
-	for _, r := range res.Records {
-		s, _ := r.Get("Subject")
-		id, _ := r.Get("Id")
-		records[fmt.Sprint(s)] = append(records[fmt.Sprint(s)], fmt.Sprint(id))
-	}
+	records := recordsBySubject(t, sim, "SELECT Id, Subject FROM Task WHERE Subject LIKE 'sync call log sync-exo-"+fault+"-%'")
 	missing, dups, wrong, ambiguous, retried := 0, 0, 0, 0, 0
 	for i, id := range ids {
 		r, recs := final[i], records[subject(id)]
@@ -334,4 +300,36 @@ func runSyncExactlyOnce(t *testing.T, bin, fault string) {
 		"Salesforce API calls: creates %d, collections %d, reconciling queries %d",
 		n, callers, st.FaultsInjected["commitThenDrop"], fault, faultAt, took.Round(time.Millisecond), retried, missing, dups, wrong, ambiguous,
 		st.APICalls["create"], st.APICalls["collections"], st.APICalls["query"])
+}
+
+// strike brings the fault on: "kill" SIGKILLs the first worker, "restart"
+// restarts the NATS server.
+func strike(t *testing.T, fault string, ws []*fleetWorker, ns *workertest.RestartableNATS) {
+	t.Helper()
+	switch fault {
+	case "kill":
+		if err := ws[0].cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-ws[0].done
+	case "restart":
+		ns.Restart()
+	}
+}
+
+// recordsBySubject returns the ids of the Tasks that query selects (Id and
+// Subject), by Subject.
+func recordsBySubject(t *testing.T, sim *sfsim.Server, query string) map[string][]string {
+	t.Helper()
+	res, err := sim.DB().Query(query, simdb.QueryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[string][]string{}
+	for _, r := range res.Records {
+		s, _ := r.Get("Subject")
+		id, _ := r.Get("Id")
+		records[fmt.Sprint(s)] = append(records[fmt.Sprint(s)], fmt.Sprint(id))
+	}
+	return records
 }
