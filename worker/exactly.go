@@ -183,9 +183,7 @@ func (w *Worker) runTracked(ctx context.Context, t *task, o runOpts) verdict {
 	release := func() { l.release(ctx, key, c.revision) }
 	switch {
 	case kr.err != nil:
-		if err == nil {
-			release()
-		}
+		release() // a no-op when the claim failed too
 		return verdict{kind: verdictUnavailable, err: kr.err}
 	case err != nil:
 		return verdict{kind: verdictUnavailable, err: err}
